@@ -1,0 +1,124 @@
+"""Model folders: config.json + model.safetensors (+ discriminator.safetensors).
+
+A folder is loadable from a local path (a published model or a training run directory)
+or from a Hugging Face Hub repo id. Weights are only ever read with safetensors, so a
+malicious file cannot run code; a file that does not match the config is a clear error.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import RunConfig
+from .device import pick_device
+from .errors import DcganError
+from .io_utils import atomic_write
+from .models import Discriminator, Generator
+
+CONFIG_FILE = "config.json"
+GENERATOR_FILE = "model.safetensors"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Atomically write tensors (moved to CPU, made contiguous) as safetensors."""
+    cpu_tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
+    atomic_write(Path(path), lambda tmp: save_file(cpu_tensors, str(tmp), metadata=metadata))
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; a missing or corrupt file is a DcganError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DcganError(f"missing weights file {path}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise DcganError(f"{path} is not a readable safetensors file ({error}); re-download or re-export it") from None
+
+
+def save_model_folder(
+    folder: str | Path,
+    generator: Generator,
+    run_config: RunConfig,
+    discriminator: Discriminator | None = None,
+) -> Path:
+    """Publish G (and D) with their config; each file is written atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_config.save(folder / CONFIG_FILE)
+    save_tensors(folder / GENERATOR_FILE, generator.state_dict())
+    if discriminator is not None:
+        save_tensors(folder / DISCRIMINATOR_FILE, discriminator.state_dict())
+    return folder
+
+
+def resolve_model_folder(path_or_hub_id: str | Path) -> Path:
+    """A local folder as is; otherwise an 'owner/name' Hub repo id, fetched into the HF cache.
+
+    Offline users (HF_HUB_OFFLINE=1) are served from the cache only.
+    """
+    local = Path(path_or_hub_id).expanduser()
+    if local.is_dir():
+        return local
+    text = str(path_or_hub_id)
+    if local.exists():
+        raise DcganError(f"{text} is a file; a model is a folder with {CONFIG_FILE} and {GENERATOR_FILE}")
+    if not HUB_ID.match(text):
+        raise DcganError(f"no model folder at {text} (and it is not a Hugging Face Hub id like 'owner/name')")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(snapshot_download(text, allow_patterns=[CONFIG_FILE, "*.safetensors", "README.md", "*.png", "*.gif"]))
+    except (LocalEntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DcganError(f"could not get model {text!r} from the Hugging Face Hub: {first_line}") from None
+
+
+def load_run_config(path_or_hub_id: str | Path) -> tuple[Path, RunConfig]:
+    folder = resolve_model_folder(path_or_hub_id)
+    return folder, RunConfig.load(folder / CONFIG_FILE)
+
+
+def load_state_strict(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
+    """load_state_dict, but every missing, unexpected or mis-shaped tensor is named in one error."""
+    expected = module.state_dict()
+    problems = []
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing:
+        problems.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+    for name in sorted(set(expected) & set(tensors)):
+        if expected[name].shape != tensors[name].shape:
+            problems.append(f"{name} has shape {tuple(tensors[name].shape)}, config says {tuple(expected[name].shape)}")
+    if problems:
+        raise DcganError(f"{source} does not match its config.json: " + "; ".join(problems[:6]))
+    module.load_state_dict(tensors, strict=True)
+
+
+def load_generator(path_or_hub_id: str | Path, device: str | torch.device | None = None) -> Generator:
+    """The generator of a model folder, run directory or Hub repo, in eval mode on `device`."""
+    folder, run_config = load_run_config(path_or_hub_id)
+    generator = Generator(run_config.model)
+    load_state_strict(generator, load_tensors(folder / GENERATOR_FILE), folder / GENERATOR_FILE)
+    return generator.to(pick_device(device)).eval()
+
+
+def load_discriminator(path_or_hub_id: str | Path, device: str | torch.device | None = None) -> Discriminator:
+    """The discriminator saved beside a generator; a clear error when the folder has none."""
+    folder, run_config = load_run_config(path_or_hub_id)
+    if not (folder / DISCRIMINATOR_FILE).is_file():
+        raise DcganError(f"{folder} has no {DISCRIMINATOR_FILE}: this model was published without its discriminator")
+    discriminator = Discriminator(run_config.model)
+    load_state_strict(discriminator, load_tensors(folder / DISCRIMINATOR_FILE), folder / DISCRIMINATOR_FILE)
+    return discriminator.to(pick_device(device)).eval()

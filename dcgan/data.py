@@ -1,0 +1,532 @@
+"""Image sources -> float tensors (N, C, H, W) in [-1, 1]: IDX files (MNIST, Fashion-MNIST) and image folders.
+
+Fashion-MNIST is looked for, in order, in an explicit path, the cache, Debian's package
+`dataset-fashion-mnist` (/usr/share/datasets/fashion-mnist), and only then downloaded, with a
+checksum check. Everything is decoded once into memory: 60000 x 1 x 32 x 32 float32 is 245 MB.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import logging
+import os
+import struct
+import urllib.error
+import urllib.request
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from .errors import DcganError
+from .io_utils import atomic_write
+
+log = logging.getLogger(__name__)
+
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+MNIST_CLASSES = [str(digit) for digit in range(10)]
+CLASS_NAMES = {"fashion-mnist": FASHION_MNIST_CLASSES, "mnist": MNIST_CLASSES}
+
+# The four files of an IDX dataset, by split; each may also be gzipped (name + ".gz").
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+SPLITS = tuple(IDX_FILES)
+
+SYSTEM_DATA_DIRS = {
+    "fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")],  # Debian: apt install dataset-fashion-mnist
+    "mnist": [Path("/usr/share/datasets/mnist")],
+}
+DOWNLOAD_URLS = {
+    "fashion-mnist": ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+    # yann.lecun.com often refuses downloads; this mirror serves the same files (the checksums check it).
+    "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"],
+}
+# "algorithm:hexdigest" of the official .gz files, as published with each dataset. Debian's
+# Fashion-MNIST .gz files were recompressed (other gzip header) so they have other hashes; they
+# are never downloaded, so that does not matter.
+DOWNLOAD_CHECKSUMS = {
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": "md5:8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "md5:25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "md5:bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "md5:bb300cfdad3c16e7a12a480ee83cd310",
+    },
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "md5:f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "md5:d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "md5:9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "md5:ec29112dd5afa0611ce80d1b7f02629c",
+    },
+}
+DOWNLOAD_TIMEOUT = 30.0  # seconds without progress before a download gives up
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+MAX_IMAGE_PIXELS = 50_000_000  # larger images are skipped: decoding one could exhaust memory
+
+# IDX type byte -> numpy dtype (big-endian on disk).
+_IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+@dataclass
+class ImageDataset:
+    images: torch.Tensor  # (N, C, H, W) float32 in [-1, 1], contiguous
+    labels: torch.Tensor | None  # (N,) int64
+    class_names: list[str] | None
+    name: str  # "fashion-mnist", "mnist" or the folder path
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+# ----------------------------------------------------------------------------- IDX files
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (the MNIST layout), gzipped or raw, into a native-endian numpy array."""
+    path = Path(path)
+    raw = _read_bytes(path)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES or raw[3] == 0:
+        raise DcganError(f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'none'})")
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    ndim = raw[3]
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise DcganError(f"{path} is truncated: its IDX header is incomplete; download it again")
+    shape = struct.unpack(f">{ndim}I", raw[4:header_size])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    actual = len(raw) - header_size
+    if actual != expected:
+        problem = "truncated" if actual < expected else "too long"
+        raise DcganError(
+            f"{path} is {problem}: its header promises {expected} bytes of data for shape {shape}, "
+            f"it holds {actual}; download it again"
+        )
+    array = np.frombuffer(raw, dtype=dtype, count=expected // dtype.itemsize, offset=header_size)
+    return array.reshape(shape).astype(dtype.newbyteorder("="))  # a writable, native-endian copy
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write `array` as an IDX file, gzipped when `path` ends with .gz (for tests and round trips)."""
+    array = np.asarray(array)
+    codes = {np.dtype(numpy_type).newbyteorder("="): code for code, numpy_type in _IDX_DTYPES.items()}
+    native = array.dtype.newbyteorder("=")
+    if native not in codes or not 1 <= array.ndim <= 255:
+        raise ValueError(f"IDX cannot hold a {array.ndim}-D {array.dtype} array")
+    header = bytes([0, 0, codes[native], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=native.newbyteorder(">")).tobytes()
+    if str(path).endswith(".gz"):
+        payload = gzip.compress(payload, mtime=0)  # mtime=0: the same array gives the same bytes
+    atomic_write(Path(path), lambda tmp: tmp.write_bytes(payload))
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed when it is gzipped (recognised by content, not by name)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DcganError(f"{path} does not exist") from None
+    except OSError as error:
+        raise DcganError(f"cannot read {path}: {error.strerror or error}") from None
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DcganError(f"{path} is a damaged gzip file ({error}); download it again") from None
+
+
+# ----------------------------------------------------------------------------- finding IDX datasets
+
+
+def cache_dir() -> Path:
+    """Where downloads go: $DCGAN_CACHE if set, else ~/.cache/dcgan-explorer."""
+    configured = os.environ.get("DCGAN_CACHE")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "dcgan-explorer"
+
+
+def find_idx_dataset(
+    name: str, path: str | Path | None = None, download: bool = True, base_url: str | None = None
+) -> Path:
+    """The folder holding the four IDX files of `name`: explicit path, cache, system path, then download."""
+    name = _dataset_name(name)
+    if path is not None:
+        folder = Path(path).expanduser()
+        missing = _missing_idx_files(folder)
+        if missing:
+            raise DcganError(f"{folder} does not hold the {name} files: missing {', '.join(missing)}")
+        return folder
+    cache = cache_dir() / name
+    candidates = [cache, *SYSTEM_DATA_DIRS.get(name, [])]
+    for folder in candidates:
+        if not _missing_idx_files(folder):
+            return folder
+    looked = [f"{folder}: not there or incomplete" for folder in candidates]
+    if not download:
+        raise DcganError(_not_found_message(name, looked + ["download: not allowed (download=False)"]))
+    bases = [base_url] if base_url else [os.environ["DCGAN_DATA_URL"]] if os.environ.get("DCGAN_DATA_URL") else []
+    errors = _download_idx_dataset(name, cache, bases or DOWNLOAD_URLS[name])
+    if errors:
+        raise DcganError(_not_found_message(name, looked + errors))
+    return cache
+
+
+def _dataset_name(name: str) -> str:
+    canonical = _known_dataset(name)
+    if canonical is None:
+        raise DcganError(f'unknown dataset "{name}": use "fashion-mnist" or "mnist"')
+    return canonical
+
+
+def _known_dataset(name: str) -> str | None:
+    """The canonical name ("Fashion_MNIST" -> "fashion-mnist"); None for anything else."""
+    canonical = name.strip().lower().replace("_", "-")
+    canonical = {"fashionmnist": "fashion-mnist"}.get(canonical, canonical)
+    return canonical if canonical in CLASS_NAMES else None
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _missing_idx_files(folder: Path) -> list[str]:
+    stems = [stem for pair in IDX_FILES.values() for stem in pair]
+    return [f"{stem}(.gz)" for stem in stems if _idx_file(folder, stem) is None]
+
+
+def _not_found_message(name: str, looked: list[str]) -> str:
+    where = "\n".join(f"  - {place}" for place in looked)
+    if name == "fashion-mnist":
+        fix = "install Debian's package (apt install dataset-fashion-mnist), or"
+    else:
+        fix = f"download the four .gz files from {DOWNLOAD_URLS[name][0]} into {cache_dir() / name}, or"
+    return (
+        f"could not find the {name} data. Looked in:\n{where}\n"
+        f"To fix: {fix} pass --data PATH with a folder holding the four IDX files "
+        f"(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+        f"t10k-labels-idx1-ubyte.gz), or a folder of images."
+    )
+
+
+def _download_idx_dataset(name: str, folder: Path, bases: list[str]) -> list[str]:
+    """Download the missing .gz files into `folder`; returns what went wrong (empty on success)."""
+    errors = []
+    for file_name, checksum in DOWNLOAD_CHECKSUMS[name].items():
+        if _idx_file(folder, file_name.removesuffix(".gz")) is not None:
+            continue  # an earlier, partial download already fetched it
+        for base in bases:
+            url = base.rstrip("/") + "/" + file_name
+            try:
+                _download_verified(url, folder / file_name, checksum)
+                break
+            except DcganError as error:
+                errors.append(str(error))
+        else:
+            return errors
+    return []
+
+
+def _download_verified(url: str, destination: Path, checksum: str) -> None:
+    """Stream `url` into a temp file, check its hash, then rename it to `destination`."""
+    if not url.startswith(("http://", "https://")):
+        raise DcganError(f"download {url}: only http:// and https:// URLs are supported")
+    algorithm, expected = checksum.split(":", 1)
+    log.info("downloading %s", url)
+
+    def fetch(tmp: Path) -> None:
+        digest = hashlib.new(algorithm, usedforsecurity=False)
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, open(tmp, "wb") as out:
+                while chunk := response.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except (OSError, http.client.HTTPException) as error:
+            reason = getattr(error, "reason", None) or error
+            raise DcganError(f"download {url}: {reason}") from None
+        if digest.hexdigest() != expected:
+            # atomic_write deletes the temp file when this raises, so nothing corrupt is left behind.
+            raise DcganError(
+                f"download {url}: checksum mismatch ({algorithm} {digest.hexdigest()}, expected {expected}); "
+                "the file was deleted"
+            )
+
+    atomic_write(destination, fetch)
+
+
+# ----------------------------------------------------------------------------- loading IDX datasets
+
+
+def load_idx_dataset(
+    name: str, split: str = "train", path: str | Path | None = None, download: bool = True
+) -> ImageDataset:
+    """MNIST or Fashion-MNIST as (N, 1, 28, 28) floats in [-1, 1] with int64 labels."""
+    name = _dataset_name(name)
+    pixels, labels = _read_named_split(name, _check_split(split), path, download)
+    return ImageDataset(_to_float(pixels[:, None]), labels, list(CLASS_NAMES[name]), name)
+
+
+def _read_named_split(
+    name: str, split: str, path: str | Path | None, download: bool, limit: int | None = None
+) -> tuple[np.ndarray, torch.Tensor | None]:
+    folder = find_idx_dataset(name, path=path, download=download)
+    pixels, labels = _read_idx_split(folder, split, limit)
+    classes = len(CLASS_NAMES[name])
+    if labels is not None and len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < classes:
+        raise DcganError(f"{folder}: labels outside 0..{classes - 1}; these are not {name} files")
+    return pixels, labels
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise DcganError(f'unknown split "{split}": use "train" or "test"')
+    return split
+
+
+def _read_idx_split(folder: Path, split: str, limit: int | None = None) -> tuple[np.ndarray, torch.Tensor | None]:
+    """(N, H, W) uint8 pixels and (N,) int64 labels (None when there is no labels file)."""
+    images_stem, labels_stem = IDX_FILES[split]
+    images_path = _idx_file(folder, images_stem)
+    if images_path is None:
+        raise DcganError(f"{folder} has no {images_stem}(.gz) file for the {split} split")
+    pixels = read_idx(images_path)
+    if pixels.ndim != 3 or pixels.dtype != np.uint8:
+        raise DcganError(f"{images_path} holds a {pixels.ndim}-D {pixels.dtype} array, not uint8 images (N, H, W)")
+    pixels = pixels[:limit]
+    labels_path = _idx_file(folder, labels_stem)
+    if labels_path is None:
+        return pixels, None
+    labels = read_idx(labels_path)[:limit]
+    if labels.ndim != 1 or len(labels) != len(pixels):
+        raise DcganError(f"{labels_path} holds {labels.shape} labels for {len(pixels)} images in {images_path}")
+    return pixels, torch.from_numpy(labels.astype(np.int64))
+
+
+def _to_float(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float32 in [-1, 1]: 0 -> -1 and 255 -> +1 exactly."""
+    return torch.from_numpy(np.ascontiguousarray(pixels)).to(torch.float32).div_(127.5).sub_(1.0)
+
+
+# ----------------------------------------------------------------------------- image folders
+
+
+def load_image_folder(
+    folder: str | Path, image_size: int, channels: int | None = 3, limit: int | None = None
+) -> ImageDataset:
+    """Every .png/.jpg/.jpeg/.webp/.bmp under `folder`, centre-cropped to a square, resized to `image_size`.
+
+    Unreadable or oversized images are skipped with one warning. channels=None keeps one channel when
+    every image is grey, else three. When every image sits in a subfolder, the first-level subfolder
+    names become the classes. Hidden files and folders (".DS_Store", "._x.png") are ignored.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DcganError(f"{folder} is not a folder" if folder.exists() else f"{folder} does not exist")
+    if channels not in (1, 3, None):
+        raise DcganError(f"channels must be 1 (grey) or 3 (RGB), not {channels}")
+    files, other_suffixes = _list_images(folder)
+    class_names, class_of = _subfolder_classes(folder, files)
+    decoded, labels, skipped = [], [], []
+    with warnings.catch_warnings():
+        # We report oversized images ourselves, in the one summary warning below.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        for path in files:
+            if limit is not None and len(decoded) >= limit:
+                break
+            try:
+                decoded.append(_decode_image(path, image_size, grey=channels == 1))
+            except _SkippedImage as reason:
+                skipped.append(f"{path.relative_to(folder)} ({reason})")
+                continue
+            if class_of:
+                labels.append(class_of[path])
+    if skipped:
+        shown = ", ".join(skipped[:10]) + (f", and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        warnings.warn(f"skipped {len(skipped)} of {len(files)} image files in {folder}: {shown}", stacklevel=2)
+    if not decoded:
+        others = f" (found only {', '.join(sorted(other_suffixes))} files)" if other_suffixes else ""
+        raise DcganError(f"no images found in {folder}: it needs .png/.jpg/.jpeg/.webp/.bmp files{others}")
+    pixels = np.stack(decoded)  # (N, H, W, C) uint8
+    if channels is None and all(np.array_equal(pixels[..., 0], pixels[..., c]) for c in (1, 2)):
+        pixels = pixels[..., :1]
+    return ImageDataset(
+        images=_to_float(pixels.transpose(0, 3, 1, 2)),
+        labels=torch.tensor(labels, dtype=torch.int64) if class_of else None,
+        class_names=class_names,
+        name=str(folder),
+    )
+
+
+class _SkippedImage(Exception):
+    """An image file we skip; the message says why."""
+
+
+def _list_images(folder: Path) -> tuple[list[Path], set[str]]:
+    """Image files under `folder` in sorted (deterministic) order, and the suffixes of the other files."""
+    images, other_suffixes = [], set()
+    for path in folder.rglob("*"):
+        hidden = any(part.startswith(".") for part in path.relative_to(folder).parts)
+        if hidden or not path.is_file():
+            continue
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            images.append(path)
+        else:
+            other_suffixes.add(path.suffix.lower() or path.name)
+    return sorted(images, key=lambda path: path.relative_to(folder).as_posix()), other_suffixes
+
+
+def _subfolder_classes(folder: Path, files: list[Path]) -> tuple[list[str] | None, dict[Path, int]]:
+    """Class names from first-level subfolders when every image is inside one (and there are two or more)."""
+    firsts = [path.relative_to(folder).parts[0] if len(path.relative_to(folder).parts) > 1 else None for path in files]
+    if not files or None in firsts or len(set(firsts)) < 2:
+        return None, {}
+    class_names = sorted(set(firsts))
+    index = {class_name: position for position, class_name in enumerate(class_names)}
+    return class_names, {path: index[first] for path, first in zip(files, firsts, strict=True)}
+
+
+def _decode_image(path: Path, image_size: int, grey: bool) -> np.ndarray:
+    """One file -> (image_size, image_size, 1 or 3) uint8; raises _SkippedImage when it can't."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise _SkippedImage(f"too large: {width}x{height}, the limit is {MAX_IMAGE_PIXELS:,} pixels")
+            image.draft("L" if grey else "RGB", (image_size, image_size))  # JPEG: decode at a smaller scale
+            image = ImageOps.exif_transpose(image)  # phone photos are stored sideways
+            image = _flatten(image, "L" if grey else "RGB")
+            side = min(image.size)
+            left, top = (image.width - side) // 2, (image.height - side) // 2
+            box = (left, top, left + side, top + side)
+            image = image.resize((image_size, image_size), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+            pixels = np.asarray(image, dtype=np.uint8)
+    except _SkippedImage:
+        raise
+    except Image.DecompressionBombError:
+        raise _SkippedImage("too large: over Pillow's decompression-bomb limit") from None
+    except Exception as error:  # Pillow's decoders raise many types on malformed files
+        raise _SkippedImage(f"not a readable image: {type(error).__name__}") from None
+    return pixels.reshape(image_size, image_size, 1 if grey else 3)
+
+
+def _flatten(image: Image.Image, mode: str) -> Image.Image:
+    """Convert to `mode` ("L" or "RGB"), compositing any transparency on white."""
+    if image.mode.startswith("I"):
+        # 16-bit greys: Pillow's convert("L") clips at 255 instead of scaling.
+        wide = np.asarray(image, dtype=np.uint32) >> 8
+        image = Image.fromarray(np.minimum(wide, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return image.convert(mode)
+
+
+# ----------------------------------------------------------------------------- one entry point
+
+
+def load_dataset(
+    data: str,
+    image_size: int,
+    channels: int | None = None,
+    split: str = "train",
+    limit: int | None = None,
+    path: str | Path | None = None,
+    download: bool = True,
+) -> ImageDataset:
+    """`data` is "fashion-mnist", "mnist", a folder of IDX files, or a folder of images.
+
+    channels=None keeps the data's own (1 for IDX); 3 repeats a grey channel. `limit` keeps the
+    first N images. Image folders have a single split, so `split` only applies to IDX data.
+    """
+    if not isinstance(image_size, int) or image_size < 1:
+        raise DcganError(f"image_size must be a positive whole number, not {image_size!r}")
+    if channels not in (None, 1, 3):
+        raise DcganError(f"channels must be 1 (grey) or 3 (RGB), not {channels}")
+    if limit is not None and limit < 1:
+        raise DcganError(f"limit must be at least 1, not {limit}")
+    split = _check_split(split)
+    name = _known_dataset(data)
+    if name is not None:
+        pixels, labels = _read_named_split(name, split, path, download, limit)
+        return _idx_dataset(pixels, labels, list(CLASS_NAMES[name]), name, image_size, channels)
+    folder = Path(data).expanduser()
+    if not folder.is_dir():
+        raise DcganError(
+            f'data must be "fashion-mnist", "mnist", a folder of IDX files or a folder of images; '
+            f"{data!r} is {'not a folder' if folder.exists() else 'none of these (no such folder)'}"
+        )
+    if _idx_file(folder, IDX_FILES[split][0]) is not None:
+        pixels, labels = _read_idx_split(folder, split, limit)
+        return _idx_dataset(pixels, labels, None, str(folder), image_size, channels)
+    return load_image_folder(folder, image_size, channels=channels, limit=limit)
+
+
+def _idx_dataset(
+    pixels: np.ndarray,
+    labels: torch.Tensor | None,
+    class_names: list[str] | None,
+    name: str,
+    image_size: int,
+    channels: int | None,
+) -> ImageDataset:
+    """(N, H, W) uint8 -> ImageDataset at image_size x image_size with 1 or 3 channels."""
+    images = _to_float(pixels[:, None])  # (N, 1, H, W)
+    if images.shape[-2:] != (image_size, image_size):
+        # antialias matters when shrinking; clamp because resampling may step a rounding error past +-1.
+        size = (image_size, image_size)
+        images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+        images = images.clamp_(-1.0, 1.0)
+    if channels == 3:
+        images = images.expand(-1, 3, -1, -1).contiguous()
+    return ImageDataset(images, labels, class_names, name)
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Random horizontal flip (p=0.5) and integer shift of up to `max_shift` pixels, per image.
+
+    images: (N, C, H, W). Edges are replicated into the gap a shift opens. All randomness comes
+    from `generator` (drawn on its device, then moved), so a seed gives the same batch every time.
+    """
+    if images.dim() != 4:
+        raise ValueError(f"augment expects (N, C, H, W) images, got shape {tuple(images.shape)}")
+    count, channels, height, width = images.shape
+    if not 0 <= max_shift < min(height, width):
+        raise ValueError(f"max_shift must be in [0, {min(height, width)}), not {max_shift}")
+    flip = torch.rand(count, generator=generator, device=generator.device) < 0.5
+    shifts = torch.randint(-max_shift, max_shift + 1, (count, 2), generator=generator, device=generator.device)
+    flip, shifts = flip.to(images.device), shifts.to(images.device)
+    images = torch.where(flip.view(count, 1, 1, 1), images.flip(-1), images)
+    if max_shift == 0 or count == 0:
+        return images
+    padded = F.pad(images, (max_shift,) * 4, mode="replicate")  # (N, C, H + 2m, W + 2m)
+    # Crop each image at its own offset with two gathers: rows first, then columns.
+    tops = max_shift - shifts[:, 0]  # content moves down by shifts[:, 0]
+    lefts = max_shift - shifts[:, 1]
+    rows = (tops[:, None] + torch.arange(height, device=images.device)).view(count, 1, height, 1)
+    padded = padded.gather(2, rows.expand(count, channels, height, padded.shape[-1]))
+    cols = (lefts[:, None] + torch.arange(width, device=images.device)).view(count, 1, 1, width)
+    return padded.gather(3, cols.expand(count, channels, height, width))

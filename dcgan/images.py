@@ -1,0 +1,84 @@
+"""Tensors in [-1, 1] -> uint8 arrays and PIL images; grids, strips, GIF animations.
+
+This is the only place where images leave the library: the UI never rescales tensors itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, PngImagePlugin
+
+from .io_utils import atomic_write
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, C, H, W) floats in [-1, 1] -> (N, H, W, C) uint8, rounding to nearest."""
+    if images.dim() == 3:
+        images = images.unsqueeze(0)
+    scaled = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round()
+    return scaled.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: int = 0) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> one (H', W', C) uint8 grid, `nrow` images per row (default: square)."""
+    pixels = to_uint8(images)
+    count, height, width, channels = pixels.shape
+    per_row = nrow or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / per_row)
+    grid = np.full(
+        (rows * (height + padding) + padding, per_row * (width + padding) + padding, channels), pad_value, np.uint8
+    )
+    for index in range(count):
+        top = padding + (index // per_row) * (height + padding)
+        left = padding + (index % per_row) * (width + padding)
+        grid[top : top + height, left : left + width] = pixels[index]
+    return grid
+
+
+def to_pil(pixels: np.ndarray, scale: int = 1) -> Image.Image:
+    """(H, W, C) uint8 -> PIL ('L' for one channel), optionally upscaled with crisp nearest pixels."""
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    return image
+
+
+def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2, scale: int = 1) -> Image.Image:
+    return to_pil(make_grid(images, nrow=nrow, padding=padding), scale=scale)
+
+
+def save_png(image: Image.Image, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
+    """Write a PNG atomically; `metadata` goes into its text chunks (seed, model, method...)."""
+    info = PngImagePlugin.PngInfo()
+    for key, value in (metadata or {}).items():
+        info.add_text(key, str(value))
+    path = Path(path)
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=info))
+    return path
+
+
+def save_gif(
+    frames: Sequence[Image.Image],
+    path: str | Path,
+    frame_ms: int = 120,
+    metadata: dict[str, str] | None = None,
+    bounce: bool = False,
+) -> Path:
+    """An endlessly looping GIF; `bounce` plays it forward then back (nice for interpolations)."""
+    frames = list(frames)
+    if bounce and len(frames) > 2:
+        frames = frames + frames[-2:0:-1]
+    comment = "; ".join(f"{key}={value}" for key, value in (metadata or {}).items())
+    path = Path(path)
+    atomic_write(
+        path,
+        lambda tmp: frames[0].save(
+            tmp, format="GIF", save_all=True, append_images=frames[1:], duration=frame_ms, loop=0, comment=comment
+        ),
+    )
+    return path

@@ -1,0 +1,356 @@
+"""The Trainer: one GAN step, a loop that yields events, checkpoints and exact resume.
+
+No UI code here. The CLI prints the events, the app's training tab shows them; both may
+pause or stop the loop from another thread. A run directory holds:
+
+    config.json                  model + training config (the run is also a model folder)
+    model.safetensors            latest generator      (updated at every checkpoint)
+    discriminator.safetensors    latest discriminator
+    training_state.safetensors   everything --resume needs
+    metrics.jsonl                one line per step
+    samples/step_*.png           fixed-noise grids; samples/epoch_*.png at each epoch's end
+    progress.gif                 the fixed-noise grid through training
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, save_tensors
+from .config import ModelConfig, RunConfig, TrainConfig
+from .data import ImageDataset, augment, load_dataset
+from .device import pick_device, set_threads
+from .errors import DcganError
+from .io_utils import remove_stale_temp_files
+from .images import make_grid, save_gif, save_png, to_pil
+from .latent import cpu_generator, sample_noise
+from .models import Discriminator, Generator
+from .train_state import STATE_FILE, TrainState, load_train_state, save_train_state
+
+METRICS_FILE = "metrics.jsonl"
+PROGRESS_GIF = "progress.gif"
+MAX_GIF_FRAMES = 60
+
+
+@dataclass
+class TrainEvent:
+    """What the loop reports. kind: step | sample | checkpoint | epoch | paused | done | stopped | diverged."""
+
+    kind: str
+    step: int
+    total_steps: int
+    epoch: int
+    metrics: dict[str, float] = field(default_factory=dict)  # loss_d, loss_g, d_real, d_fake, images_per_s, eta_s
+    grid: np.ndarray | None = None  # (H, W, C) uint8 fixed-noise grid, on "sample" events
+    path: Path | None = None  # file written, on sample/checkpoint/done events
+    message: str = ""
+
+
+class Trainer:
+    """Trains a DCGAN into `run_dir`. Use `Trainer(...)` for a new run, `Trainer.from_run(dir)` to resume."""
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        train_config: TrainConfig,
+        run_dir: str | Path,
+        dataset: ImageDataset | None = None,
+        _state: TrainState | None = None,
+    ):
+        self.model_config, self.config = model_config, train_config
+        self.run_dir = Path(run_dir)
+        self.device = pick_device(train_config.device)
+        self.threads = set_threads()
+        self.dataset = dataset or load_dataset(
+            train_config.data, model_config.image_size, channels=model_config.nc, limit=train_config.limit
+        )
+        self._check_dataset()
+        self.steps_per_epoch = len(self.dataset) // train_config.batch_size
+        self.total_steps = self._total_steps()
+
+        seed = train_config.seed
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # model init only; the caller's global RNG is left alone
+            self.generator = Generator(model_config)
+            self.discriminator = Discriminator(model_config)
+        self.noise_rng = cpu_generator(seed + 1)  # per-step z
+        self.augment_rng = cpu_generator(seed + 2)
+        self.dropout_rng_state = cpu_generator(seed + 3).get_state()  # D's dropout (global RNG)
+        self.fixed_noise = sample_noise(train_config.n_fixed, model_config.nz, model_config.noise, seed=seed)
+        self.step = 0
+
+        memory_format = torch.channels_last if train_config.channels_last else torch.contiguous_format
+        for net in (self.generator, self.discriminator):
+            net.to(self.device, memory_format=memory_format)
+        self.memory_format = memory_format
+        betas = (train_config.beta1, train_config.beta2)
+        self.optimizer_g = torch.optim.Adam(self.generator.parameters(), lr=train_config.lr_g, betas=betas)
+        self.optimizer_d = torch.optim.Adam(self.discriminator.parameters(), lr=train_config.lr_d, betas=betas)
+        self.use_amp = train_config.amp and self.device.type == "cuda"
+
+        if _state is not None:
+            self._restore(_state)
+        self._running = threading.Event()
+        self._running.set()
+        self._stop_requested = threading.Event()
+
+    # ---- construction helpers -------------------------------------------------------------
+
+    @classmethod
+    def from_run(
+        cls, run_dir: str | Path, epochs: int | None = None, steps: int | None = None, dataset: ImageDataset | None = None
+    ) -> Trainer:
+        """Resume a run from its last checkpoint; `epochs`/`steps` raise the total to train to."""
+        run_dir = Path(run_dir)
+        if not (run_dir / STATE_FILE).is_file():
+            raise DcganError(f"{run_dir} has no {STATE_FILE}: nothing to resume (was it a training run?)")
+        run_config = RunConfig.load(run_dir / CONFIG_FILE)
+        if run_config.train is None:
+            raise DcganError(f"{run_dir / CONFIG_FILE} has no training section: it is a published model, not a run")
+        train_config = run_config.train
+        if epochs is not None or steps is not None:
+            train_config.epochs, train_config.steps = epochs, steps
+        state = load_train_state(run_dir / STATE_FILE)
+        return cls(run_config.model, train_config, run_dir, dataset=dataset, _state=state)
+
+    def _check_dataset(self) -> None:
+        images = self.dataset.images
+        expected = (self.model_config.nc, self.model_config.image_size, self.model_config.image_size)
+        if tuple(images.shape[1:]) != expected:
+            raise DcganError(f"the data's images are {tuple(images.shape[1:])}, the model makes {expected}")
+        if len(self.dataset) < self.config.batch_size:
+            raise DcganError(
+                f"the data has {len(self.dataset)} images, fewer than one batch of {self.config.batch_size}: "
+                "lower --batch-size or add images"
+            )
+
+    def _total_steps(self) -> int:
+        if self.config.steps is not None:
+            return self.config.steps
+        if self.config.epochs is not None:
+            return self.config.epochs * self.steps_per_epoch
+        raise DcganError("say how long to train: --epochs N or --steps N")
+
+    def _restore(self, state: TrainState) -> None:
+        from .checkpoints import load_state_strict
+
+        load_state_strict(self.generator, state.generator, self.run_dir / STATE_FILE)
+        load_state_strict(self.discriminator, state.discriminator, self.run_dir / STATE_FILE)
+        self.optimizer_g.load_state_dict(state.optimizer_g)
+        self.optimizer_d.load_state_dict(state.optimizer_d)
+        self.noise_rng.set_state(state.rng["noise"])
+        self.augment_rng.set_state(state.rng["augment"])
+        self.dropout_rng_state = state.rng["dropout"]
+        self.fixed_noise = state.fixed_noise
+        self.step = state.step
+
+    # ---- control from other threads -------------------------------------------------------
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def unpause(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        """Finish the current step, checkpoint, and end the loop with a 'stopped' event."""
+        self._stop_requested.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    # ---- the GAN step ---------------------------------------------------------------------
+
+    def _batch(self, step: int) -> torch.Tensor:
+        """Batch for a global step. The epoch's order is a function of (seed, epoch), so a
+        resumed run sees exactly the batches the uninterrupted run would have seen."""
+        epoch, index = divmod(step, self.steps_per_epoch)
+        order = torch.randperm(len(self.dataset), generator=cpu_generator(self.config.seed * 1_000_003 + epoch))
+        batch_size = self.config.batch_size
+        images = self.dataset.images[order[index * batch_size : (index + 1) * batch_size]]
+        if self.config.augment:
+            images = augment(images, self.augment_rng)
+        return images.to(self.device, memory_format=self.memory_format, non_blocking=True)
+
+    def train_step(self, real: torch.Tensor) -> dict[str, float]:
+        """One D update then one G update (Goodfellow et al. Algorithm 1, k=1)."""
+        batch_size = real.shape[0]
+        z = sample_noise(batch_size, self.model_config.nz, self.model_config.noise, generator=self.noise_rng)
+        z = z.to(self.device, non_blocking=True)
+        real_target = torch.full((batch_size,), 1.0 - self.config.label_smoothing, device=self.device)
+        fake_target = torch.zeros(batch_size, device=self.device)
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp)
+
+        with autocast:
+            fake = self.generator(z)
+            logits_real = self.discriminator(real)
+            logits_fake = self.discriminator(fake.detach())
+            loss_d = F.binary_cross_entropy_with_logits(logits_real.float(), real_target) + \
+                F.binary_cross_entropy_with_logits(logits_fake.float(), fake_target)
+        self.optimizer_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.optimizer_d.step()
+
+        with autocast:
+            logits_gen = self.discriminator(fake).float()
+            if self.config.g_loss == "nonsaturating":  # maximise log D(G(z)): strong gradients early on
+                loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
+            else:  # minimise log(1 - D(G(z))), the original minimax objective
+                loss_g = -F.binary_cross_entropy_with_logits(logits_gen, torch.zeros_like(logits_gen))
+        self.optimizer_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.optimizer_g.step()
+
+        return {
+            "loss_d": loss_d.item(),
+            "loss_g": loss_g.item(),
+            "d_real": torch.sigmoid(logits_real.float()).mean().item(),
+            "d_fake": torch.sigmoid(logits_fake.float()).mean().item(),
+        }
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> Iterator[TrainEvent]:
+        """Train to total_steps, yielding events; ends with done, stopped or diverged."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(self.run_dir)
+        RunConfig(self.model_config, self.config).save(self.run_dir / CONFIG_FILE)
+        self._truncate_metrics()
+        self.generator.train()
+        self.discriminator.train()
+        step_times: list[float] = []
+        last_checkpoint = self.step if (self.run_dir / STATE_FILE).exists() else -1
+
+        with torch.random.fork_rng(devices=[]), open(self.run_dir / METRICS_FILE, "a") as metrics_file:
+            torch.set_rng_state(self.dropout_rng_state)  # dropout draws from the global RNG
+            while self.step < self.total_steps:
+                if self._stop_requested.is_set():
+                    break
+                if self.paused:
+                    yield self._event("paused", message="paused")
+                    self._running.wait()
+                    continue
+                started = time.perf_counter()
+                metrics = self.train_step(self._batch(self.step))
+                self.step += 1
+                step_times = (step_times + [time.perf_counter() - started])[-20:]
+                seconds_per_step = sum(step_times) / len(step_times)
+                metrics["images_per_s"] = self.config.batch_size / seconds_per_step
+                metrics["eta_s"] = (self.total_steps - self.step) * seconds_per_step
+                problem = self._divergence(metrics)
+                if problem:
+                    yield self._event("diverged", metrics, message=problem)
+                    return
+                metrics_file.write(json.dumps({"step": self.step, "epoch": self._epoch()} | metrics) + "\n")
+                yield self._event("step", metrics)
+
+                if self.step % self.config.sample_every == 0:
+                    yield self._sample_event()
+                if self.step % self.steps_per_epoch == 0:
+                    yield self._epoch_event()
+                if self.step % self.config.checkpoint_every == 0:
+                    metrics_file.flush()
+                    event = self._checkpoint()
+                    yield event
+                    if event.kind == "diverged":
+                        return
+                    last_checkpoint = self.step
+            stopped = self.step < self.total_steps
+            if self.step != last_checkpoint:
+                metrics_file.flush()
+                event = self._checkpoint()
+                yield event
+                if event.kind == "diverged":
+                    return
+        gif = self._progress_gif()
+        if stopped:
+            yield self._event("stopped", path=gif, message=f"stopped at step {self.step}; resume with --resume")
+        else:
+            yield self._event("done", path=gif, message=f"finished {self.step} steps")
+
+    def _epoch(self) -> int:
+        return self.step // self.steps_per_epoch
+
+    def _event(self, kind: str, metrics: dict | None = None, **extra) -> TrainEvent:
+        return TrainEvent(kind, self.step, self.total_steps, self._epoch(), metrics or {}, **extra)
+
+    def _divergence(self, metrics: dict[str, float]) -> str:
+        for name in ("loss_d", "loss_g"):
+            value = metrics[name]
+            if not math.isfinite(value) or abs(value) > self.config.max_loss:
+                return (
+                    f"training diverged at step {self.step}: {name} = {value:.4g}. The last good checkpoint "
+                    "is kept; try a lower learning rate, label smoothing, or resume from it."
+                )
+        return ""
+
+    @torch.inference_mode()
+    def sample_grid(self) -> np.ndarray:
+        """The fixed-noise grid from G in eval mode (BN running statistics), as uint8 (H, W, C)."""
+        self.generator.eval()
+        images = self.generator(self.fixed_noise.to(self.device)).float()
+        self.generator.train()
+        return make_grid(images)
+
+    def _sample_event(self) -> TrainEvent:
+        grid = self.sample_grid()
+        path = save_png(to_pil(grid), self.run_dir / "samples" / f"step_{self.step:07d}.png", {"step": str(self.step)})
+        return self._event("sample", grid=grid, path=path)
+
+    def _epoch_event(self) -> TrainEvent:
+        path = self.run_dir / "samples" / f"epoch_{self._epoch():03d}.png"
+        save_png(to_pil(self.sample_grid()), path, {"step": str(self.step)})
+        return self._event("epoch", path=path, message=f"epoch {self._epoch()} done")
+
+    def _checkpoint(self) -> TrainEvent:
+        """Write the full state, then the published G and D; each file atomically."""
+        for net in (self.generator, self.discriminator):
+            if not all(torch.isfinite(p).all() for p in net.parameters()):
+                return self._event("diverged", message=f"non-finite weights at step {self.step}; last good checkpoint kept")
+        self.dropout_rng_state = torch.get_rng_state()
+        state = TrainState(
+            step=self.step,
+            generator=self.generator.state_dict(),
+            discriminator=self.discriminator.state_dict(),
+            optimizer_g=self.optimizer_g.state_dict(),
+            optimizer_d=self.optimizer_d.state_dict(),
+            rng={"noise": self.noise_rng.get_state(), "augment": self.augment_rng.get_state(),
+                 "dropout": self.dropout_rng_state},
+            fixed_noise=self.fixed_noise,
+        )
+        save_train_state(self.run_dir / STATE_FILE, state)
+        save_tensors(self.run_dir / GENERATOR_FILE, self.generator.state_dict())
+        save_tensors(self.run_dir / DISCRIMINATOR_FILE, self.discriminator.state_dict())
+        return self._event("checkpoint", path=self.run_dir / STATE_FILE)
+
+    def _truncate_metrics(self) -> None:
+        """Drop metric lines past the checkpoint we resume from (a killed run logged them)."""
+        path = self.run_dir / METRICS_FILE
+        if not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= self.step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+    def _progress_gif(self) -> Path | None:
+        frames = sorted((self.run_dir / "samples").glob("step_*.png"))
+        if not frames:
+            return None
+        stride = max(1, math.ceil(len(frames) / MAX_GIF_FRAMES))
+        chosen = frames[::stride]
+        if chosen[-1] != frames[-1]:
+            chosen.append(frames[-1])
+        images = [Image.open(frame).convert("RGB") for frame in chosen]
+        return save_gif(images, self.run_dir / PROGRESS_GIF, frame_ms=150)

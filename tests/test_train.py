@@ -1,0 +1,190 @@
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from dcgan.checkpoints import GENERATOR_FILE, load_generator
+from dcgan.config import ModelConfig, TrainConfig
+from dcgan.data import ImageDataset, load_dataset
+from dcgan.latent import generate
+from dcgan.train import METRICS_FILE, PROGRESS_GIF, Trainer
+from dcgan.train_state import STATE_FILE, load_train_state
+
+from helpers import blob_images
+
+
+def tiny_model(**overrides) -> ModelConfig:
+    return ModelConfig(**({"image_size": 32, "nc": 1, "nz": 8, "ngf": 8, "ndf": 8} | overrides))
+
+
+def tiny_train(**overrides) -> TrainConfig:
+    defaults = {"data": "unused", "batch_size": 16, "steps": 8, "sample_every": 3, "checkpoint_every": 4, "n_fixed": 9}
+    return TrainConfig(**(defaults | overrides))
+
+
+@pytest.fixture
+def dataset() -> ImageDataset:
+    pixels = torch.from_numpy(blob_images(64, size=32)).float()
+    return ImageDataset(pixels[:, None] / 127.5 - 1, None, None, "blobs")
+
+
+def run_all(trainer: Trainer) -> list:
+    return list(trainer.run())
+
+
+def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {f"g.{k}": v for k, v in trainer.generator.state_dict().items()} | {
+        f"d.{k}": v for k, v in trainer.discriminator.state_dict().items()
+    }
+
+
+def test_run_writes_a_complete_run_directory(tmp_path, dataset):
+    events = run_all(Trainer(tiny_model(), tiny_train(), tmp_path / "run", dataset=dataset))
+    kinds = [event.kind for event in events]
+    assert kinds.count("step") == 8 and kinds[-1] == "done"
+    samples = [event for event in events if event.kind == "sample"]
+    assert [event.step for event in samples] == [3, 6]
+    assert samples[0].grid.dtype == np.uint8 and samples[0].grid.shape == (3 * 34 + 2, 3 * 34 + 2, 1)
+    assert not (samples[0].grid == samples[1].grid).all()  # G moved between the two grids
+    run = tmp_path / "run"
+    for name in ("config.json", GENERATOR_FILE, "discriminator.safetensors", STATE_FILE, PROGRESS_GIF):
+        assert (run / name).is_file(), name
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [
+        "epoch_001.png", "epoch_002.png", "step_0000003.png", "step_0000006.png"]
+    lines = [json.loads(line) for line in (run / METRICS_FILE).read_text().splitlines()]
+    assert [line["step"] for line in lines] == list(range(1, 9))
+    assert {"loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "eta_s"} <= set(lines[0])
+    assert not list(run.glob(".*.tmp"))
+
+
+def test_run_directory_is_a_model_folder(tmp_path, dataset):
+    trainer = Trainer(tiny_model(), tiny_train(), tmp_path / "run", dataset=dataset)
+    run_all(trainer)
+    z = torch.randn(4, 8)
+    assert torch.equal(generate(load_generator(tmp_path / "run"), z), generate(trainer.generator, z))
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        {},
+        {"model": {"d_dropout": 0.3, "noise": "uniform"}, "train": {"augment": True, "label_smoothing": 0.1}},
+        {"model": {"family": "tutorial", "image_size": 28, "d_dropout": 0.3}, "train": {"g_loss": "minimax"}},
+    ],
+    ids=["paper", "dropout-augment-uniform-smoothing", "tutorial-minimax"],
+)
+def test_resume_continues_exactly(tmp_path, knobs):
+    """N steps, stop, resume to 2N == 2N straight: same weights, optimizer state and RNG."""
+    model = tiny_model(**knobs.get("model", {}))
+    size = model.image_size
+    pixels = torch.from_numpy(blob_images(64, size=size)).float()
+    data = ImageDataset(pixels[:, None] / 127.5 - 1, None, None, "blobs")
+    train = dict(steps=10, checkpoint_every=5, **knobs.get("train", {}))
+
+    straight = Trainer(model, tiny_train(**train), tmp_path / "straight", dataset=data)
+    run_all(straight)
+
+    first = Trainer(model, tiny_train(**(train | {"steps": 6})), tmp_path / "resumed", dataset=data)
+    run_all(first)  # epochs of 4 steps: the resume lands mid-epoch
+    resumed = Trainer.from_run(tmp_path / "resumed", steps=10, dataset=data)
+    assert resumed.step == 6
+    run_all(resumed)
+
+    expected, actual = weights(straight), weights(resumed)
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
+    state_a = load_train_state(tmp_path / "straight" / STATE_FILE)
+    state_b = load_train_state(tmp_path / "resumed" / STATE_FILE)
+    assert all(torch.equal(state_a.rng[k], state_b.rng[k]) for k in state_a.rng)
+    for name, tensor in state_a.optimizer_g["state"][0].items():
+        assert torch.equal(tensor, state_b.optimizer_g["state"][0][name])
+    metrics = (tmp_path / "resumed" / METRICS_FILE).read_text().splitlines()
+    assert [json.loads(line)["step"] for line in metrics] == list(range(1, 11))
+
+
+def test_discriminator_separates_real_from_fake(tmp_path, dataset):
+    trainer = Trainer(tiny_model(), tiny_train(steps=30, checkpoint_every=100, sample_every=100), tmp_path / "r",
+                      dataset=dataset)
+    events = run_all(trainer)
+    last = [event.metrics for event in events if event.kind == "step"][-5:]
+    assert all(m["d_real"] > m["d_fake"] for m in last)
+    trainer.discriminator.eval()
+    with torch.inference_mode():
+        real = torch.sigmoid(trainer.discriminator(dataset.images)).mean()
+        fake = torch.sigmoid(trainer.discriminator(generate(trainer.generator, torch.randn(64, 8)))).mean()
+    assert real > fake + 0.1
+
+
+def test_stop_from_another_thread_checkpoints_and_resumes(tmp_path, dataset):
+    trainer = Trainer(tiny_model(), tiny_train(steps=10_000, checkpoint_every=10_000), tmp_path / "run", dataset=dataset)
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if event.kind == "step" and event.step == 5:
+            threading.Thread(target=trainer.stop).start()
+    assert events[-1].kind == "stopped"
+    assert load_train_state(tmp_path / "run" / STATE_FILE).step == trainer.step >= 5
+    assert Trainer.from_run(tmp_path / "run", dataset=dataset).step == trainer.step
+
+
+def test_pause_blocks_until_unpaused(tmp_path, dataset):
+    trainer = Trainer(tiny_model(), tiny_train(steps=6), tmp_path / "run", dataset=dataset)
+    seen = []
+    for event in trainer.run():
+        seen.append(event.kind)
+        if event.kind == "step" and event.step == 2:
+            trainer.pause()
+            threading.Timer(0.2, trainer.unpause).start()
+    assert seen.count("paused") == 1
+    assert seen.index("paused") == seen.index("step") + 2  # right after step 2
+    assert seen[-1] == "done" and seen.count("step") == 6
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, dataset):
+    run = tmp_path / "run"
+    run_all(Trainer(tiny_model(), tiny_train(steps=4, checkpoint_every=4), run, dataset=dataset))
+    good_generator = (run / GENERATOR_FILE).read_bytes()
+    good_state = (run / STATE_FILE).read_bytes()
+
+    poisoned = ImageDataset(torch.full_like(dataset.images, float("nan")), None, None, "nan")
+    events = run_all(Trainer.from_run(run, steps=8, dataset=poisoned))
+    assert events[-1].kind == "diverged"
+    assert "diverged at step 5" in events[-1].message and "last good checkpoint" in events[-1].message
+    assert (run / GENERATOR_FILE).read_bytes() == good_generator
+    assert (run / STATE_FILE).read_bytes() == good_state
+    assert torch.isfinite(generate(load_generator(run), torch.randn(2, 8))).all()
+
+
+def test_exploding_loss_counts_as_divergence(tmp_path, dataset):
+    events = run_all(Trainer(tiny_model(), tiny_train(max_loss=1e-3), tmp_path / "run", dataset=dataset))
+    assert events[-1].kind == "diverged" and "loss_" in events[-1].message
+
+
+def test_dataset_smaller_than_a_batch_is_a_clear_error(tmp_path, dataset):
+    from dcgan.errors import DcganError
+
+    with pytest.raises(DcganError, match="fewer than one batch"):
+        Trainer(tiny_model(), tiny_train(batch_size=128), tmp_path / "run", dataset=dataset)
+
+
+def test_wrong_image_shape_is_a_clear_error(tmp_path, dataset):
+    from dcgan.errors import DcganError
+
+    with pytest.raises(DcganError, match="the model makes"):
+        Trainer(tiny_model(image_size=64), tiny_train(), tmp_path / "run", dataset=dataset)
+
+
+def test_trainer_loads_its_data_by_name(tmp_path, idx_folder):
+    trainer = Trainer(tiny_model(), tiny_train(data=str(idx_folder), limit=100), tmp_path / "run")
+    assert trainer.dataset.images.shape == (100, 1, 32, 32)
+    assert load_dataset(str(idx_folder), 32).images.shape[0] == 256
+
+
+def test_training_leaves_the_global_rng_alone(tmp_path, dataset):
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    run_all(Trainer(tiny_model(d_dropout=0.5), tiny_train(steps=3), tmp_path / "run", dataset=dataset))
+    assert torch.equal(before, torch.get_rng_state())
