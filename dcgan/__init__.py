@@ -1,7 +1,7 @@
 """DCGAN Explorer's library: models, data, training, checkpoints, latent-space tools.
 
-    from dcgan import Generator
-    generator = Generator.from_pretrained("checkpoints/fashion-mnist-32")
+from dcgan import Generator
+generator = Generator.from_pretrained("checkpoints/fashion-mnist-32")
 """
 
 from .config import ModelConfig, RunConfig, TrainConfig

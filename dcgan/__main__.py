@@ -7,11 +7,13 @@ line and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
 from .config import ModelConfig, TrainConfig
+from .data import ImageDataset
 from .errors import DcganError
 
 IDX_DATASETS = ("fashion-mnist", "mnist")
@@ -24,21 +26,33 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--augment", action="store_true", help="random flips and 2-pixel shifts (small datasets)")
 
     model = parser.add_argument_group("model")
-    model.add_argument("--family", choices=["paper", "tutorial"], default="paper",
-                       help="paper: all-conv DCGAN (32/64/128 px); tutorial: TensorFlow tutorial's 28x28 net")
-    model.add_argument("--image-size", type=int,
-                       help="32, 64 or 128 (paper); 28 (tutorial). Default: 32 for (fashion-)mnist, 64 for folders")
-    model.add_argument("--channels", type=int, choices=[1, 3], help="1 grayscale, 3 RGB (default: 1 for mnist data, else 3)")
+    model.add_argument(
+        "--family",
+        choices=["paper", "tutorial"],
+        default="paper",
+        help="paper: all-conv DCGAN (32/64/128 px); tutorial: TensorFlow tutorial's 28x28 net",
+    )
+    model.add_argument(
+        "--image-size",
+        type=int,
+        help="32, 64 or 128 (paper); 28 (tutorial). Default: 32 for (fashion-)mnist, 64 for folders",
+    )
+    model.add_argument("--channels", type=int, choices=[1, 3], help="1 grayscale, 3 RGB (default: the data's own)")
     model.add_argument("--nz", type=int, default=100, help="latent size (paper: 100)")
     model.add_argument("--ngf", type=int, default=64, help="generator width (paper: 128 for 64px LSUN; 64 is common)")
     model.add_argument("--ndf", type=int, default=64, help="discriminator width")
-    model.add_argument("--upsample", choices=["transposed", "resize"], default="transposed",
-                       help="transposed conv (paper) or nearest-resize + conv (no checkerboard artefacts)")
+    model.add_argument(
+        "--upsample",
+        choices=["transposed", "resize"],
+        default="transposed",
+        help="transposed conv (paper) or nearest-resize + conv (no checkerboard artefacts)",
+    )
     model.add_argument("--noise", choices=["normal", "uniform"], default="normal", help="distribution of z")
     model.add_argument("--no-g-batchnorm", action="store_true", help="drop BatchNorm from G (paper: keep it)")
     model.add_argument("--no-d-batchnorm", action="store_true", help="drop BatchNorm from D (paper: keep it)")
-    model.add_argument("--d-dropout", type=float,
-                       help="dropout after each D activation (default 0; the tutorial family uses 0.3)")
+    model.add_argument(
+        "--d-dropout", type=float, help="dropout after each D activation (default 0; the tutorial family uses 0.3)"
+    )
 
     train = parser.add_argument_group("training")
     length = train.add_mutually_exclusive_group()
@@ -50,10 +64,18 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--lr-d", type=float, default=2e-4, help="discriminator learning rate (TTUR: make it higher)")
     train.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 (paper: 0.5; 0.9 oscillates)")
     train.add_argument("--beta2", type=float, default=0.999, help="Adam beta2")
-    train.add_argument("--label-smoothing", type=float, default=0.0,
-                       help="one-sided: real labels become 1 - this (e.g. 0.1); fakes stay 0")
-    train.add_argument("--g-loss", choices=["nonsaturating", "minimax"], default="nonsaturating",
-                       help="nonsaturating: max log D(G(z)) (strong early gradients); minimax: min log(1 - D(G(z)))")
+    train.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=0.0,
+        help="one-sided: real labels become 1 - this (e.g. 0.1); fakes stay 0",
+    )
+    train.add_argument(
+        "--g-loss",
+        choices=["nonsaturating", "minimax"],
+        default="nonsaturating",
+        help="nonsaturating: max log D(G(z)) (strong early gradients); minimax: min log(1 - D(G(z)))",
+    )
     train.add_argument("--seed", type=int, default=0, help="seeds init, data order, noise and the fixed grid")
     train.add_argument("--sample-every", type=int, default=200, help="steps between fixed-noise sample grids")
     train.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
@@ -62,31 +84,60 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory layout")
     train.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<data>-<time>)")
-    parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
-                        help="continue this run from its last checkpoint (--epochs/--steps raise its total)")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue this run from its last checkpoint (--epochs/--steps raise its total)",
+    )
 
 
-def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig]:
+def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, ImageDataset]:
+    from .data import load_dataset
+
     is_idx = args.data in IDX_DATASETS
     image_size = args.image_size or (28 if args.family == "tutorial" else 32 if is_idx else 64)
-    channels = args.channels or (1 if is_idx else 3)
-    dropout = args.d_dropout if args.d_dropout is not None else (0.3 if args.family == "tutorial" else 0.0)
-    model = ModelConfig(
-        family=args.family, image_size=image_size, nc=channels, nz=args.nz, ngf=args.ngf, ndf=args.ndf,
-        upsample=args.upsample, noise=args.noise, g_batchnorm=not args.no_g_batchnorm,
-        d_batchnorm=not args.no_d_batchnorm, d_dropout=dropout,
-    )
     if args.epochs is None and args.steps is None:
         raise DcganError("say how long to train: --epochs N or --steps N")
+    dropout = args.d_dropout if args.d_dropout is not None else (0.3 if args.family == "tutorial" else 0.0)
+    model = ModelConfig(
+        family=args.family,
+        image_size=image_size,
+        nc=args.channels or 1,
+        nz=args.nz,
+        ngf=args.ngf,
+        ndf=args.ndf,
+        upsample=args.upsample,
+        noise=args.noise,
+        g_batchnorm=not args.no_g_batchnorm,
+        d_batchnorm=not args.no_d_batchnorm,
+        d_dropout=dropout,
+    )  # validated before the (slow) data load
+    # Loaded here so that, without --channels, the model gets the data's own channel count.
+    dataset = load_dataset(args.data, image_size, channels=args.channels, limit=args.limit)
+    model = dataclasses.replace(model, nc=dataset.images.shape[1])
     train = TrainConfig(
-        data=args.data, limit=args.limit, batch_size=args.batch_size,
-        lr_g=args.lr or args.lr_g, lr_d=args.lr or args.lr_d, beta1=args.beta1, beta2=args.beta2,
-        epochs=args.epochs, steps=args.steps, label_smoothing=args.label_smoothing, g_loss=args.g_loss,
-        augment=args.augment, seed=args.seed, sample_every=args.sample_every,
-        checkpoint_every=args.checkpoint_every, max_loss=args.max_loss, device=args.device,
-        channels_last=not args.no_channels_last, amp=not args.no_amp,
+        data=args.data,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        lr_g=args.lr or args.lr_g,
+        lr_d=args.lr or args.lr_d,
+        beta1=args.beta1,
+        beta2=args.beta2,
+        epochs=args.epochs,
+        steps=args.steps,
+        label_smoothing=args.label_smoothing,
+        g_loss=args.g_loss,
+        augment=args.augment,
+        seed=args.seed,
+        sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every,
+        max_loss=args.max_loss,
+        device=args.device,
+        channels_last=not args.no_channels_last,
+        amp=not args.no_amp,
     )
-    return model, train
+    return model, train, dataset
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -97,14 +148,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         trainer = Trainer.from_run(args.resume, epochs=args.epochs, steps=args.steps)
     else:
-        model, train = _configs_from_args(args)
+        model, train, dataset = _configs_from_args(args)
         name = Path(args.data).name if args.data not in IDX_DATASETS else args.data
         out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         if (out / "training_state.safetensors").exists():
             raise DcganError(f"{out} already holds a run: pick another --out, or continue it with --resume {out}")
-        trainer = Trainer(model, train, out)
-    print(f"run directory: {trainer.run_dir}  device: {trainer.device}  threads: {trainer.threads}  "
-          f"images: {len(trainer.dataset)}  steps: {trainer.step} -> {trainer.total_steps}", flush=True)
+        trainer = Trainer(model, train, out, dataset=dataset)
+    print(
+        f"run directory: {trainer.run_dir}  device: {trainer.device}  threads: {trainer.threads}  "
+        f"images: {len(trainer.dataset)}  steps: {trainer.step} -> {trainer.total_steps}",
+        flush=True,
+    )
     bar = tqdm(total=trainer.total_steps, initial=trainer.step, unit="step", dynamic_ncols=True)
     status = 0
     try:
@@ -112,15 +166,21 @@ def cmd_train(args: argparse.Namespace) -> int:
             if event.kind == "step":
                 bar.update(event.step - bar.n)
                 m = event.metrics
-                bar.set_postfix_str(f"D {m['loss_d']:.3f} G {m['loss_g']:.3f} D(x) {m['d_real']:.2f} "
-                                    f"D(G(z)) {m['d_fake']:.2f} {m['images_per_s']:.0f} img/s", refresh=False)
+                bar.set_postfix_str(
+                    f"D {m['loss_d']:.3f} G {m['loss_g']:.3f} D(x) {m['d_real']:.2f} "
+                    f"D(G(z)) {m['d_fake']:.2f} {m['images_per_s']:.0f} img/s",
+                    refresh=False,
+                )
             elif event.kind in ("epoch", "checkpoint") and event.path:
                 bar.write(f"step {event.step}: {event.kind} -> {event.path}")
             elif event.kind == "diverged":
                 bar.write(f"error: {event.message}")
                 status = 1
             elif event.kind in ("done", "stopped"):
-                bar.write(f"{event.message}; model folder: {trainer.run_dir}" + (f"; progress: {event.path}" if event.path else ""))
+                bar.write(
+                    f"{event.message}; model folder: {trainer.run_dir}"
+                    + (f"; progress: {event.path}" if event.path else "")
+                )
     except KeyboardInterrupt:
         bar.write("interrupted: the last checkpoint is kept; continue with --resume " + str(trainer.run_dir))
         status = 130
@@ -151,8 +211,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     nz, noise = generator.config.nz, generator.config.noise
     start, end = (sample_noise(1, nz, noise, seed=seed)[0] for seed in args.seeds)
     images = generate(generator, interpolate(start, end, args.steps, args.method))
-    metadata = {"model": str(args.model), "seeds": f"{args.seeds[0]} {args.seeds[1]}", "method": args.method,
-                "steps": str(args.steps)}
+    metadata = {
+        "model": str(args.model),
+        "seeds": f"{args.seeds[0]} {args.seeds[1]}",
+        "method": args.method,
+        "steps": str(args.steps),
+    }
     out = Path(args.out)
     if out.suffix.lower() == ".gif":
         frames = [to_pil(frame, scale=args.scale) for frame in to_uint8(images)]
@@ -177,12 +241,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dcgan", description="Train, sample and explore DCGANs.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train a DCGAN (or --resume one)", description="Train a DCGAN into a run directory.")
+    train = commands.add_parser(
+        "train", help="train a DCGAN (or --resume one)", description="Train a DCGAN into a run directory."
+    )
     _add_train_args(train)
     train.set_defaults(run=cmd_train)
 
     sample = commands.add_parser("sample", help="a grid of samples", description="Write a grid of generated samples.")
-    sample.add_argument("--model", required=True, help="model folder, run directory or Hugging Face Hub id (owner/name)")
+    sample.add_argument(
+        "--model", required=True, help="model folder, run directory or Hugging Face Hub id (owner/name)"
+    )
     sample.add_argument("--seed", type=int, default=0, help="the same seed gives the same PNG, byte for byte")
     sample.add_argument("--n", type=int, default=64, help="number of samples")
     sample.add_argument("--nrow", type=int, help="samples per row (default: a square)")
@@ -191,21 +259,29 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--device", help="cpu or cuda (default: CUDA when available)")
     sample.set_defaults(run=cmd_sample)
 
-    inter = commands.add_parser("interpolate", help="walk between two seeds",
-                                description="Images along a path between the z of two seeds.")
+    inter = commands.add_parser(
+        "interpolate", help="walk between two seeds", description="Images along a path between the z of two seeds."
+    )
     inter.add_argument("--model", required=True, help="model folder, run directory or Hugging Face Hub id")
     inter.add_argument("--seeds", type=int, nargs=2, required=True, metavar=("A", "B"), help="start and end seeds")
     inter.add_argument("--steps", type=int, default=9, help="frames including both ends")
-    inter.add_argument("--method", choices=["lerp", "slerp"], default="slerp",
-                       help="lerp: straight line; slerp: great circle (keeps Gaussian z at a typical norm)")
+    inter.add_argument(
+        "--method",
+        choices=["lerp", "slerp"],
+        default="slerp",
+        help="lerp: straight line; slerp: great circle (keeps Gaussian z at a typical norm)",
+    )
     inter.add_argument("--out", required=True, help="a .png strip or a .gif animation")
     inter.add_argument("--scale", type=int, default=4, help="upscale each pixel (crisp)")
     inter.add_argument("--frame-ms", type=int, default=120, help="GIF frame duration")
     inter.add_argument("--device", help="cpu or cuda")
     inter.set_defaults(run=cmd_interpolate)
 
-    imp = commands.add_parser("import", help="import another project's generator .pth",
-                              description="Convert a PyTorch DCGAN generator state dict into a model folder.")
+    imp = commands.add_parser(
+        "import",
+        help="import another project's generator .pth",
+        description="Convert a PyTorch DCGAN generator state dict into a model folder.",
+    )
     imp.add_argument("source", help="a .pth/.pt state dict (pytorch/examples, the PyTorch tutorial, nn.Sequential)")
     imp.add_argument("out_dir", help="the model folder to write")
     imp.add_argument("--activation", choices=["relu", "leakyrelu"], default="relu", help="G's hidden activation")

@@ -77,7 +77,9 @@ def resolve_model_folder(path_or_hub_id: str | Path) -> Path:
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     try:
-        return Path(snapshot_download(text, allow_patterns=[CONFIG_FILE, "*.safetensors", "README.md", "*.png", "*.gif"]))
+        return Path(
+            snapshot_download(text, allow_patterns=[CONFIG_FILE, "*.safetensors", "README.md", "*.png", "*.gif"])
+        )
     except (LocalEntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DcganError(f"could not get model {text!r} from the Hugging Face Hub: {first_line}") from None

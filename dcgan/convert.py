@@ -86,7 +86,6 @@ def infer_chain(
     if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
         raise DcganError(f"image_size must be a positive integer, got {image_size!r}")
     layers = _parse_layers(_generator_part(state_dict))
-    _check_chain(layers)
     nc = layers[-1].out_channels
     if nc not in (1, 3):
         raise DcganError(
@@ -111,8 +110,11 @@ def infer_chain(
 
 def _looks_like_safetensors(path: Path) -> bool:
     # safetensors: an 8-byte little-endian header length, then the JSON header.
-    with open(path, "rb") as handle:
-        head = handle.read(9)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+    except OSError as error:
+        raise DcganError(f"cannot read {path}: {error.strerror}") from None
     if len(head) < 9:
         return False
     header_length = int.from_bytes(head[:8], "little")
@@ -130,10 +132,10 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _load_torch(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
     # torch.load on arbitrary bytes fails in many ways (UnpicklingError, KeyError for text,
     # EOFError for an empty file, RuntimeError for a broken zip, ...); all mean "not loadable".
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise DcganError(_explain_load_failure(path, error)) from None
 
@@ -142,13 +144,12 @@ def _explain_load_failure(path: Path, error: Exception) -> str:
     message = str(error)
     refused = re.search(r"GLOBAL ([\w.]+)", message)
     if refused:
-        name = refused.group(1)
-        is_model = name.startswith(("torch.nn.", "__main__."))
-        what = "a whole model object" if is_model else "Python objects"
+        # Typically a whole model saved with torch.save(model): its class is the first global.
         return (
-            f"{path} holds pickled {what} ({name}), not just tensors; loading it could run arbitrary code, "
-            "so it is refused. In the project that made it, save the weights alone: "
-            "torch.save(netG.state_dict(), 'generator.pth'), and import that file."
+            f"{path} holds pickled Python objects ({refused.group(1)}), not just tensors, e.g. a whole model "
+            "saved with torch.save(model). Loading it could run arbitrary code, so it is refused. In the "
+            "project that made it, save the weights alone: torch.save(netG.state_dict(), 'generator.pth'), "
+            "and import that file."
         )
     return (
         f"{path} is not a PyTorch weights file that can be loaded safely ({type(error).__name__}). "
@@ -259,28 +260,40 @@ def _group_modules(state_dict: dict[str, torch.Tensor]) -> list[tuple[str, dict[
 
 
 def _parse_layers(state_dict: dict[str, torch.Tensor]) -> list[_ForeignLayer]:
+    """ConvTranspose2d layers in key order, each with the BatchNorm that follows it, if any."""
     if not state_dict:
         raise DcganError("the state dict is empty; expected a generator's weights")
+    modules = _group_modules(state_dict)
+    for path, params in modules:
+        _check_supported(path, params)
+    convs = [_conv_layer(path, params) for path, params in modules if "running_mean" not in params]
+    if not convs:
+        raise DcganError("found no ConvTranspose2d weights (4-D tensors); is this a generator's state dict?")
+    _check_chain(convs)  # before pairing BatchNorms, so that a discriminator is reported as one
     layers: list[_ForeignLayer] = []
-    for path, params in _group_modules(state_dict):
-        shapes = {name: tuple(tensor.shape) for name, tensor in params.items()}
+    remaining = iter(convs)
+    for path, params in modules:
         if "running_mean" in params:
             _attach_batchnorm(layers, path, params)
-        elif "weight" in params and params["weight"].ndim == 4:
-            layers.append(_conv_layer(path, params))
-        elif "weight" in params and params["weight"].ndim == 2:
-            raise DcganError(
-                f"found a Linear layer {path or '(root)'} {shapes}: only generators made of ConvTranspose2d "
-                "(+ BatchNorm2d) layers can be imported, not ones with a dense layer"
-            )
         else:
-            raise DcganError(
-                f"found an unsupported layer {path or '(root)'} with tensors {shapes}; expected ConvTranspose2d "
-                "weights (in, out, k, k) and BatchNorm2d with running statistics"
-            )
-    if not layers:
-        raise DcganError("found no ConvTranspose2d weights (4-D tensors); is this a generator's state dict?")
+            layers.append(next(remaining))
     return layers
+
+
+def _check_supported(path: str, params: dict[str, torch.Tensor]) -> None:
+    weight = params.get("weight")
+    if "running_mean" in params or (weight is not None and weight.ndim == 4):
+        return
+    shapes = {name: tuple(tensor.shape) for name, tensor in params.items()}
+    if weight is not None and weight.ndim == 2:
+        raise DcganError(
+            f"found a Linear layer {path or '(root)'} {shapes}: only generators made of ConvTranspose2d "
+            "(+ BatchNorm2d) layers can be imported, not ones with a dense layer"
+        )
+    raise DcganError(
+        f"found an unsupported layer {path or '(root)'} with tensors {shapes}; expected ConvTranspose2d "
+        "weights (in, out, k, k) and BatchNorm2d with running statistics"
+    )
 
 
 def _as_float32(tensor: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,6 @@ import http.client
 import logging
 import os
 import struct
-import urllib.error
 import urllib.request
 import warnings
 import zlib
@@ -183,8 +182,8 @@ def find_idx_dataset(
     looked = [f"{folder}: not there or incomplete" for folder in candidates]
     if not download:
         raise DcganError(_not_found_message(name, looked + ["download: not allowed (download=False)"]))
-    bases = [base_url] if base_url else [os.environ["DCGAN_DATA_URL"]] if os.environ.get("DCGAN_DATA_URL") else []
-    errors = _download_idx_dataset(name, cache, bases or DOWNLOAD_URLS[name])
+    base_url = base_url or os.environ.get("DCGAN_DATA_URL")  # the variable lets tests serve fake files
+    errors = _download_idx_dataset(name, cache, [base_url] if base_url else DOWNLOAD_URLS[name])
     if errors:
         raise DcganError(_not_found_message(name, looked + errors))
     return cache
@@ -457,7 +456,8 @@ def load_dataset(
     """`data` is "fashion-mnist", "mnist", a folder of IDX files, or a folder of images.
 
     channels=None keeps the data's own (1 for IDX); 3 repeats a grey channel. `limit` keeps the
-    first N images. Image folders have a single split, so `split` only applies to IDX data.
+    first N images. Image folders have a single split, so `split` only applies to IDX data. A dataset
+    name wins over a folder of the same name: write "./mnist" for the folder.
     """
     if not isinstance(image_size, int) or image_size < 1:
         raise DcganError(f"image_size must be a positive whole number, not {image_size!r}")
@@ -476,7 +476,7 @@ def load_dataset(
             f'data must be "fashion-mnist", "mnist", a folder of IDX files or a folder of images; '
             f"{data!r} is {'not a folder' if folder.exists() else 'none of these (no such folder)'}"
         )
-    if _idx_file(folder, IDX_FILES[split][0]) is not None:
+    if any(_idx_file(folder, stem) for pair in IDX_FILES.values() for stem in pair):
         pixels, labels = _read_idx_split(folder, split, limit)
         return _idx_dataset(pixels, labels, None, str(folder), image_size, channels)
     return load_image_folder(folder, image_size, channels=channels, limit=limit)

@@ -31,7 +31,10 @@ def _up_block(
         layers: list[nn.Module] = [conv]
     else:
         pad = resize_kernel // 2
-        layers = [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_ch, out_ch, resize_kernel, 1, pad, bias=not use_bn)]
+        layers = [
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(in_ch, out_ch, resize_kernel, 1, pad, bias=not use_bn),
+        ]
     if use_bn:
         layers.append(nn.BatchNorm2d(out_ch))
     layers.append(nn.Tanh() if last else _activation_g(config))
@@ -195,4 +198,3 @@ def init_weights(module: nn.Module) -> None:
         elif isinstance(layer, (nn.BatchNorm2d, nn.BatchNorm1d)):
             nn.init.normal_(layer.weight, 1.0, 0.02)
             nn.init.zeros_(layer.bias)
-

@@ -32,8 +32,8 @@ from .config import ModelConfig, RunConfig, TrainConfig
 from .data import ImageDataset, augment, load_dataset
 from .device import pick_device, set_threads
 from .errors import DcganError
-from .io_utils import remove_stale_temp_files
 from .images import make_grid, save_gif, save_png, to_pil
+from .io_utils import remove_stale_temp_files
 from .latent import cpu_generator, sample_noise
 from .models import Discriminator, Generator
 from .train_state import STATE_FILE, TrainState, load_train_state, save_train_state
@@ -109,7 +109,11 @@ class Trainer:
 
     @classmethod
     def from_run(
-        cls, run_dir: str | Path, epochs: int | None = None, steps: int | None = None, dataset: ImageDataset | None = None
+        cls,
+        run_dir: str | Path,
+        epochs: int | None = None,
+        steps: int | None = None,
+        dataset: ImageDataset | None = None,
     ) -> Trainer:
         """Resume a run from its last checkpoint; `epochs`/`steps` raise the total to train to."""
         run_dir = Path(run_dir)
@@ -198,8 +202,9 @@ class Trainer:
             fake = self.generator(z)
             logits_real = self.discriminator(real)
             logits_fake = self.discriminator(fake.detach())
-            loss_d = F.binary_cross_entropy_with_logits(logits_real.float(), real_target) + \
-                F.binary_cross_entropy_with_logits(logits_fake.float(), fake_target)
+            loss_d = F.binary_cross_entropy_with_logits(
+                logits_real.float(), real_target
+            ) + F.binary_cross_entropy_with_logits(logits_fake.float(), fake_target)
         self.optimizer_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.optimizer_d.step()
@@ -316,10 +321,12 @@ class Trainer:
         return self._event("epoch", path=path, message=f"epoch {self._epoch()} done")
 
     def _checkpoint(self) -> TrainEvent:
-        """Write the full state, then the published G and D; each file atomically."""
+        """Write the published G and D, then the full state; each file atomically."""
         for net in (self.generator, self.discriminator):
             if not all(torch.isfinite(p).all() for p in net.parameters()):
-                return self._event("diverged", message=f"non-finite weights at step {self.step}; last good checkpoint kept")
+                return self._event(
+                    "diverged", message=f"non-finite weights at step {self.step}; last good checkpoint kept"
+                )
         self.dropout_rng_state = torch.get_rng_state()
         state = TrainState(
             step=self.step,
@@ -327,13 +334,17 @@ class Trainer:
             discriminator=self.discriminator.state_dict(),
             optimizer_g=self.optimizer_g.state_dict(),
             optimizer_d=self.optimizer_d.state_dict(),
-            rng={"noise": self.noise_rng.get_state(), "augment": self.augment_rng.get_state(),
-                 "dropout": self.dropout_rng_state},
+            rng={
+                "noise": self.noise_rng.get_state(),
+                "augment": self.augment_rng.get_state(),
+                "dropout": self.dropout_rng_state,
+            },
             fixed_noise=self.fixed_noise,
         )
-        save_train_state(self.run_dir / STATE_FILE, state)
+        # The published G and D first: a run with a training state is always a loadable model folder.
         save_tensors(self.run_dir / GENERATOR_FILE, self.generator.state_dict())
         save_tensors(self.run_dir / DISCRIMINATOR_FILE, self.discriminator.state_dict())
+        save_train_state(self.run_dir / STATE_FILE, state)
         return self._event("checkpoint", path=self.run_dir / STATE_FILE)
 
     def _truncate_metrics(self) -> None:
@@ -341,7 +352,9 @@ class Trainer:
         path = self.run_dir / METRICS_FILE
         if not path.exists():
             return
-        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= self.step]
+        kept = [
+            line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= self.step
+        ]
         path.write_text("".join(line + "\n" for line in kept))
 
     def _progress_gif(self) -> Path | None:

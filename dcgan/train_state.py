@@ -35,7 +35,10 @@ def _flatten_optimizer(prefix: str, state_dict: dict) -> tuple[dict[str, torch.T
     for param_index, param_state in state_dict["state"].items():
         for key, value in param_state.items():
             tensors[f"{prefix}.{param_index}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    groups = [{k: v for k, v in group.items() if k != "params"} | {"params": group["params"]} for group in state_dict["param_groups"]]
+    groups = [
+        {k: v for k, v in group.items() if k != "params"} | {"params": group["params"]}
+        for group in state_dict["param_groups"]
+    ]
     return tensors, groups
 
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from helpers import blob_images
 
 from dcgan.data import write_idx
-from helpers import blob_images
 
 
 @pytest.fixture

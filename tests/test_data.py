@@ -360,6 +360,19 @@ def test_image_folder_channels(image_folder):
     assert load_dataset(str(only_grey), 8, channels=3).images.shape == (1, 3, 8, 8)
 
 
+def test_image_folder_16_bit_grey_and_exif_rotation(tmp_path):
+    save(Image.fromarray(np.full((12, 12), 32896, np.uint16)), tmp_path / "a_16bit.png")  # 32896 >> 8 = 128
+    halves = Image.new("RGB", (12, 12), (255, 0, 0))  # stored: left red, right green
+    halves.paste((0, 255, 0), (6, 0, 12, 12))
+    exif = Image.Exif()
+    exif[0x0112] = 3  # orientation: shown rotated by 180 degrees
+    save(halves, tmp_path / "b_rotated.png", exif=exif)
+    dataset = data.load_image_folder(tmp_path, 12)
+    assert torch.allclose(dataset.images[0], torch.full((3, 12, 12), 128 / 127.5 - 1), atol=1e-6)  # scaled, not clipped
+    assert dataset.images[1, :, 0, 0].tolist() == [-1.0, 1.0, -1.0]  # shown: left green
+    assert dataset.images[1, :, 0, -1].tolist() == [1.0, -1.0, -1.0]
+
+
 def test_image_folder_subfolders_become_classes(tmp_path):
     for relative, value in (("dogs/b.png", 200), ("cats/a.png", 0), ("dogs/c.jpg", 255)):
         save(Image.new("RGB", (10, 10), (value,) * 3), tmp_path / relative)

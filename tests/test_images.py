@@ -29,6 +29,8 @@ def test_png_and_gif_carry_metadata(tmp_path):
     image = grid_image(torch.rand(4, 3, 8, 8) * 2 - 1)
     png = save_png(image, tmp_path / "grid.png", {"seed": "7", "model": "m"})
     assert Image.open(png).text == {"seed": "7", "model": "m"}
-    gif = save_gif([image, image.rotate(90), image.rotate(180)], tmp_path / "a.gif", metadata={"seeds": "1 2"}, bounce=True)
+    gif = save_gif(
+        [image, image.rotate(90), image.rotate(180)], tmp_path / "a.gif", metadata={"seeds": "1 2"}, bounce=True
+    )
     opened = Image.open(gif)
     assert opened.n_frames == 4 and b"seeds=1 2" in opened.info["comment"]

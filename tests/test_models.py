@@ -93,8 +93,16 @@ def test_resize_upsampling_has_no_transposed_convs_after_the_first():
 
 @pytest.mark.parametrize(
     "overrides",
-    [dict(family="paper", image_size=48), dict(family="tutorial", image_size=32), dict(family="gan"),
-     dict(nc=2), dict(upsample="bilinear"), dict(noise="cauchy"), dict(d_dropout=1.5), dict(family="chain")],
+    [
+        dict(family="paper", image_size=48),
+        dict(family="tutorial", image_size=32),
+        dict(family="gan"),
+        dict(nc=2),
+        dict(upsample="bilinear"),
+        dict(noise="cauchy"),
+        dict(d_dropout=1.5),
+        dict(family="chain"),
+    ],
 )
 def test_bad_configs_are_clear_errors(overrides):
     with pytest.raises(DcganError):

@@ -4,6 +4,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from helpers import blob_images
 
 from dcgan.checkpoints import GENERATOR_FILE, load_generator
 from dcgan.config import ModelConfig, TrainConfig
@@ -11,8 +12,6 @@ from dcgan.data import ImageDataset, load_dataset
 from dcgan.latent import generate
 from dcgan.train import METRICS_FILE, PROGRESS_GIF, Trainer
 from dcgan.train_state import STATE_FILE, load_train_state
-
-from helpers import blob_images
 
 
 def tiny_model(**overrides) -> ModelConfig:
@@ -52,7 +51,11 @@ def test_run_writes_a_complete_run_directory(tmp_path, dataset):
     for name in ("config.json", GENERATOR_FILE, "discriminator.safetensors", STATE_FILE, PROGRESS_GIF):
         assert (run / name).is_file(), name
     assert sorted(p.name for p in (run / "samples").iterdir()) == [
-        "epoch_001.png", "epoch_002.png", "step_0000003.png", "step_0000006.png"]
+        "epoch_001.png",
+        "epoch_002.png",
+        "step_0000003.png",
+        "step_0000006.png",
+    ]
     lines = [json.loads(line) for line in (run / METRICS_FILE).read_text().splitlines()]
     assert [line["step"] for line in lines] == list(range(1, 9))
     assert {"loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "eta_s"} <= set(lines[0])
@@ -106,8 +109,9 @@ def test_resume_continues_exactly(tmp_path, knobs):
 
 
 def test_discriminator_separates_real_from_fake(tmp_path, dataset):
-    trainer = Trainer(tiny_model(), tiny_train(steps=30, checkpoint_every=100, sample_every=100), tmp_path / "r",
-                      dataset=dataset)
+    trainer = Trainer(
+        tiny_model(), tiny_train(steps=30, checkpoint_every=100, sample_every=100), tmp_path / "r", dataset=dataset
+    )
     events = run_all(trainer)
     last = [event.metrics for event in events if event.kind == "step"][-5:]
     assert all(m["d_real"] > m["d_fake"] for m in last)
@@ -119,7 +123,9 @@ def test_discriminator_separates_real_from_fake(tmp_path, dataset):
 
 
 def test_stop_from_another_thread_checkpoints_and_resumes(tmp_path, dataset):
-    trainer = Trainer(tiny_model(), tiny_train(steps=10_000, checkpoint_every=10_000), tmp_path / "run", dataset=dataset)
+    trainer = Trainer(
+        tiny_model(), tiny_train(steps=10_000, checkpoint_every=10_000), tmp_path / "run", dataset=dataset
+    )
     events = []
     for event in trainer.run():
         events.append(event)
