@@ -453,7 +453,7 @@ def load_dataset(
     path: str | Path | None = None,
     download: bool = True,
 ) -> ImageDataset:
-    """`data` is "fashion-mnist", "mnist", a folder of IDX files, or a folder of images.
+    """`data` is "fashion-mnist", "mnist", "emoji" (see dcgan.emoji), a folder of IDX files, or a folder of images.
 
     channels=None keeps the data's own (1 for IDX); 3 repeats a grey channel. `limit` keeps the
     first N images. Image folders have a single split, so `split` only applies to IDX data. A dataset
@@ -466,6 +466,10 @@ def load_dataset(
     if limit is not None and limit < 1:
         raise DcganError(f"limit must be at least 1, not {limit}")
     split = _check_split(split)
+    from . import emoji  # imported here, not at the top: dcgan.emoji imports this module
+
+    if emoji.is_emoji_dataset(data):
+        return emoji.load_emoji_dataset(data, image_size, channels=channels, limit=limit, font_path=path)
     name = _known_dataset(data)
     if name is not None:
         pixels, labels = _read_named_split(name, split, path, download, limit)

@@ -79,3 +79,93 @@ def generate(generator: torch.nn.Module, z: torch.Tensor, batch_size: int = 256)
     device = next(generator.parameters()).device
     chunks = [generator(part.to(device)).float().cpu() for part in z.split(batch_size)]
     return torch.cat(chunks)
+
+
+# ---- vector arithmetic (the paper's Figure 7) ---------------------------------------------------
+
+
+def group_mean(zs: torch.Tensor) -> torch.Tensor:
+    """(k, nz) exemplars -> (nz,): averaging several exemplars is what made the paper's arithmetic
+    stable; a single exemplar carries its own quirks into the result."""
+    if zs.dim() != 2 or zs.shape[0] == 0:
+        raise ValueError(f"need a (k, nz) tensor with k >= 1 exemplars, got shape {tuple(zs.shape)}")
+    return zs.mean(dim=0)
+
+
+def arithmetic(z_a: torch.Tensor, z_b: torch.Tensor, z_c: torch.Tensor) -> torch.Tensor:
+    """A - B + C on group means: each argument is (k, nz) exemplars (or one (nz,) vector)."""
+    a, b, c = (group_mean(z.reshape(-1, z.shape[-1])) for z in (z_a, z_b, z_c))
+    return a - b + c
+
+
+def neighbourhood(z: torch.Tensor, n: int = 9, scale: float = 0.25, seed: int = 0) -> torch.Tensor:
+    """(n, nz): z itself first, then z plus small Gaussian noise (the paper's 3x3 grids around a result)."""
+    z = z.reshape(1, -1)
+    noise = torch.randn(n - 1, z.shape[1], generator=cpu_generator(seed)) * scale
+    return torch.cat([z, z + noise])
+
+
+# ---- which latent dimensions and directions matter -------------------------------------------------
+
+
+@torch.inference_mode()
+def dimension_sensitivity(
+    generator: torch.nn.Module, distribution: str = "normal", n: int = 16, step: float = 0.5, seed: int = 0
+) -> torch.Tensor:
+    """(nz,): mean absolute pixel change when one dimension of z moves by `step`, over n samples.
+
+    A finite difference per dimension, batched: nz * n images, e.g. 1,600 for nz = 100.
+    """
+    nz = generator.config.nz
+    base = sample_noise(n, nz, distribution, seed=seed)  # (n, nz)
+    base_images = generate(generator, base)
+    moved = base.unsqueeze(0).repeat(nz, 1, 1)  # (nz, n, nz)
+    moved[torch.arange(nz), :, torch.arange(nz)] += step
+    moved_images = generate(generator, moved.reshape(nz * n, nz)).reshape(nz, n, *base_images.shape[1:])
+    return (moved_images - base_images.unsqueeze(0)).abs().mean(dim=(1, 2, 3, 4))
+
+
+def principal_directions(
+    generator: torch.nn.Module,
+    k: int = 10,
+    n: int = 2000,
+    layer: int = 0,
+    distribution: str = "normal",
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GANSpace (Härkönen et al. 2020) for a DCGAN: PCA of an early layer's activations,
+    transferred to z by linear regression. Returns (directions (k, nz) orthonormal, ordered by
+    importance; explained variance ratio (k,) of each component in that layer).
+
+    Why regress instead of using PCA in z directly: z is isotropic, so its own PCA is noise; the
+    early activations show which combinations of z the generator actually spreads out.
+    """
+    z = sample_noise(n, generator.config.nz, distribution, seed=seed)
+    activations = layer_activations(generator, z, layer).flatten(1)  # (n, C*H*W)
+    centred = activations - activations.mean(dim=0)
+    # Randomised PCA: the top k of a (2000, 4096) matrix in ~1 s; a full SVD takes ~90 s here.
+    with torch.random.fork_rng(devices=[]):  # pca_lowrank draws from the global RNG; keep it seeded and private
+        torch.manual_seed(seed)
+        _, singular, components = torch.pca_lowrank(centred, q=min(k + 10, *centred.shape), center=False, niter=6)
+    ratio = singular[:k] ** 2 / (centred**2).sum()
+    coordinates = (centred @ components[:, :k]).double()  # (n, k) PCA coordinates of each sample
+    # Least squares: z ~ coordinates @ W, W (k, nz); row i of W is component i seen in z space.
+    weights = torch.linalg.lstsq(coordinates, z.double()).solution
+    # Gram-Schmidt in importance order, so each slider moves along something new.
+    directions, _ = torch.linalg.qr(weights.T)  # (nz, k), orthonormal columns
+    signs = torch.sign((directions * weights.T).sum(dim=0))  # keep each direction's original sense
+    return (directions * signs).T.float(), ratio.float()
+
+
+@torch.inference_mode()
+def layer_activations(generator: torch.nn.Module, z: torch.Tensor, layer: int) -> torch.Tensor:
+    """Output of generator block `layer` for z, (N, C, H, W), computed in batches on G's device."""
+    generator.eval()
+    device = next(generator.parameters()).device
+    outputs = []
+    for part in z.split(500):
+        h = generator.stem(part.to(device))
+        for block in generator.blocks[: layer + 1]:
+            h = block(h)
+        outputs.append(h.float().cpu())
+    return torch.cat(outputs)

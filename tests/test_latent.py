@@ -63,3 +63,78 @@ def test_unknown_method():
     z = torch.zeros(3)
     with pytest.raises(ValueError):
         interpolate(z, z, 3, "cubic")
+
+
+# ---- arithmetic and directions, on a tiny model ----------------------------------------------------
+
+from dcgan.config import ModelConfig  # noqa: E402
+from dcgan.latent import (  # noqa: E402
+    arithmetic,
+    dimension_sensitivity,
+    generate,
+    group_mean,
+    neighbourhood,
+    principal_directions,
+)
+from dcgan.models import Generator  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_generator():
+    torch.manual_seed(0)
+    generator = Generator(ModelConfig(image_size=32, nc=1, nz=12, ngf=8))
+    with torch.no_grad():  # large weights: a fresh tiny G maps every z to nearly the same grey
+        for parameter in generator.parameters():
+            parameter.mul_(10)
+    return generator.eval()
+
+
+def test_arithmetic_on_group_means():
+    a, b, c = torch.randn(3, 5), torch.randn(2, 5), torch.randn(1, 5)
+    torch.testing.assert_close(arithmetic(a, b, c), a.mean(0) - b.mean(0) + c[0])
+    torch.testing.assert_close(arithmetic(a[0], b[0], c[0]), a[0] - b[0] + c[0])  # single exemplars
+    with pytest.raises(ValueError):
+        group_mean(torch.empty(0, 5))
+
+
+def test_neighbourhood_starts_at_the_point_and_stays_close():
+    z = torch.randn(100)
+    grid = neighbourhood(z, n=9, scale=0.25, seed=1)
+    assert grid.shape == (9, 100) and torch.equal(grid[0], z)
+    distances = (grid[1:] - z).norm(dim=1)
+    assert (distances > 0).all() and (distances < 0.25 * 10 * 1.5).all()
+    assert torch.equal(grid, neighbourhood(z, n=9, scale=0.25, seed=1))
+
+
+def test_sensitivity_finds_a_dimension_that_was_made_to_matter(tiny_generator):
+    with torch.no_grad():
+        first_conv = tiny_generator.blocks[0][0]  # ConvTranspose2d(nz, C, 4): weight (nz, C, 4, 4)
+        first_conv.weight[7] *= 8  # z[7] now drives the first layer 8x harder
+    sensitivity = dimension_sensitivity(tiny_generator, n=8)
+    assert sensitivity.shape == (12,) and sensitivity.argmax() == 7
+
+
+def test_principal_directions_are_orthonormal_and_move_the_image(tiny_generator):
+    directions, ratio = principal_directions(tiny_generator, k=4, n=300)
+    assert directions.shape == (4, 12) and ratio.shape == (4,)
+    torch.testing.assert_close(directions @ directions.T, torch.eye(4), atol=1e-5, rtol=0)
+    assert (ratio[:-1] >= ratio[1:]).all() and ratio.sum() <= 1
+    z = sample_noise(1, 12, seed=3)
+    before, after = generate(tiny_generator, torch.cat([z, z + 2 * directions[0]]))
+    assert (before - after).abs().mean() > 0.01
+    again, _ = principal_directions(tiny_generator, k=4, n=300)
+    assert torch.equal(directions, again)  # cached per model, so it must be deterministic
+
+
+def test_first_direction_explains_more_of_the_layer_than_a_random_one(tiny_generator):
+    from dcgan.latent import layer_activations
+
+    directions, _ = principal_directions(tiny_generator, k=2, n=300)
+    z = sample_noise(200, 12, seed=5)
+    random_direction = torch.nn.functional.normalize(torch.randn(12, generator=torch.Generator().manual_seed(0)), dim=0)
+
+    def spread(direction):
+        moved = layer_activations(tiny_generator, z + direction, 0) - layer_activations(tiny_generator, z, 0)
+        return moved.flatten(1).norm(dim=1).mean()
+
+    assert spread(directions[0]) > spread(random_direction)
