@@ -377,6 +377,23 @@ def load_image_folder(
     )
 
 
+def load_image(path: str | Path, image_size: int, channels: int = 3) -> torch.Tensor:
+    """One image file (any size/format Pillow reads) -> (1, channels, S, S) in [-1, 1], centre-cropped.
+
+    For uploads: a non-image, corrupt or oversized file is a DcganError that says what was wrong.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DcganError(f"no image file at {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            pixels = _decode_image(path, image_size, grey=channels == 1)
+    except _SkippedImage as reason:
+        raise DcganError(f"{path.name}: {reason}; use a .png/.jpg/.webp/.bmp image") from None
+    return _to_float(pixels.transpose(2, 0, 1)[None].copy())
+
+
 class _SkippedImage(Exception):
     """An image file we skip; the message says why."""
 

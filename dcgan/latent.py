@@ -6,6 +6,9 @@ afterwards, so a seed means the same z, and the same image, on any device.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
 import torch
 
 
@@ -169,3 +172,65 @@ def layer_activations(generator: torch.nn.Module, z: torch.Tensor, layer: int) -
             h = block(h)
         outputs.append(h.float().cpu())
     return torch.cat(outputs)
+
+
+# ---- real images into the latent space ---------------------------------------------------------------
+
+
+@dataclass
+class ProjectionStep:
+    step: int
+    loss: float  # pixel MSE of the current best reconstruction
+    z: torch.Tensor  # (nz,) current best z
+    image: torch.Tensor  # (nc, S, S) its image in [-1, 1]
+
+
+def project_image(
+    generator: torch.nn.Module,
+    target: torch.Tensor,
+    steps: int = 300,
+    lr: float = 0.05,
+    prior_weight: float = 1e-3,
+    restarts: int = 8,
+    seed: int = 0,
+    report_every: int = 10,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[ProjectionStep]:
+    """Find z with G(z) ~ target (1, nc, S, S) in [-1, 1]: Adam on z, yielding progress.
+
+    Loss = pixel MSE + prior_weight * mean(z^2): the prior keeps z near where the generator was
+    trained (a typical norm), so the found z walks and interpolates like a sampled one.
+    `restarts` starting points are optimised together in one batch; the best one is reported.
+    BatchNorm runs in eval mode, so the batch does not couple the restarts.
+    """
+    generator.eval()
+    device = next(generator.parameters()).device
+    nz = generator.config.nz
+    target = target.to(device).reshape(1, *target.shape[-3:]).float()
+    z = sample_noise(restarts, nz, generator.config.noise, seed=seed).to(device).requires_grad_(True)
+    optimizer = torch.optim.Adam([z], lr=lr)
+    for parameter in generator.parameters():
+        parameter.requires_grad_(False)
+    try:
+        for step in range(1, steps + 1):
+            images = generator(z)
+            pixel_loss = ((images - target) ** 2).mean(dim=(1, 2, 3))  # (restarts,)
+            loss = pixel_loss.sum() + prior_weight * (z**2).mean(dim=1).sum()
+            stopping = should_stop is not None and should_stop()
+            if step % report_every == 0 or step == steps or stopping:
+                # Report before the update, so the z and the image shown belong together.
+                best = int(pixel_loss.argmin())
+                yield ProjectionStep(
+                    step,
+                    float(pixel_loss[best].detach()),
+                    z[best].detach().cpu().clone(),
+                    images[best].detach().float().cpu(),
+                )
+            if stopping:
+                return
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    finally:
+        for parameter in generator.parameters():
+            parameter.requires_grad_(True)

@@ -138,3 +138,28 @@ def test_first_direction_explains_more_of_the_layer_than_a_random_one(tiny_gener
         return moved.flatten(1).norm(dim=1).mean()
 
     assert spread(directions[0]) > spread(random_direction)
+
+
+def test_projection_recovers_a_generated_image(tiny_generator):
+    from dcgan.latent import project_image
+
+    target = generate(tiny_generator, sample_noise(1, 12, seed=42))
+    steps = list(project_image(tiny_generator, target, steps=150, lr=0.1, restarts=4, report_every=50))
+    assert [s.step for s in steps] == [50, 100, 150]
+    assert (
+        steps[-1].loss < steps[0].loss
+        and steps[-1].loss < 0.5 * ((target - generate(tiny_generator, sample_noise(1, 12, seed=0))) ** 2).mean()
+    )
+    torch.testing.assert_close(generate(tiny_generator, steps[-1].z[None])[0], steps[-1].image, atol=0.05, rtol=0)
+    assert all(p.requires_grad for p in tiny_generator.parameters())  # G left as it was
+
+
+def test_projection_can_be_cancelled(tiny_generator):
+    from dcgan.latent import project_image
+
+    target = torch.zeros(1, 1, 32, 32)
+    calls = []
+    steps = list(
+        project_image(tiny_generator, target, steps=500, should_stop=lambda: len(calls) > 5 or calls.append(1))
+    )
+    assert len(steps) == 1 and steps[0].step == 7

@@ -1,0 +1,149 @@
+"""Which models there are to pick: shipped ones, training runs, Hub ids, uploads.
+
+No UI code: the app's model picker lists `list_models()` and shows `model_facts()`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, load_generator, load_run_config
+from .config import RunConfig
+from .errors import DcganError
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # a 128px paper model is ~50 MB; leave room, refuse zip bombs
+ZIP_MEMBERS = {CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, "README.md"}
+ZIP_EXTRAS = (".png", ".gif", ".json")  # sample grids, metrics files: extracted but not needed
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    key: str  # what --model / the picker takes: a folder path or a Hub id
+    label: str  # what the picker shows
+    source: str  # "shipped" | "run" | "hub" | "upload"
+
+
+def is_model_folder(folder: Path) -> bool:
+    """A folder with a generator config (not, e.g., the judge classifier's) and its weights."""
+    if not (folder / GENERATOR_FILE).is_file():
+        return False
+    try:
+        RunConfig.load(folder / CONFIG_FILE)
+    except DcganError:
+        return False
+    return True
+
+
+def list_models(checkpoints_dir: str | Path = "checkpoints", runs_dir: str | Path = "runs") -> list[ModelEntry]:
+    """Shipped models first (sorted by name), then runs, newest first."""
+    entries = []
+    shipped = Path(checkpoints_dir)
+    if shipped.is_dir():
+        for folder in sorted(p for p in shipped.iterdir() if p.is_dir() and is_model_folder(p)):
+            entries.append(ModelEntry(str(folder), folder.name, "shipped"))
+    runs = Path(runs_dir)
+    if runs.is_dir():
+        folders = [p for p in runs.iterdir() if p.is_dir() and is_model_folder(p)]
+        for folder in sorted(folders, key=lambda p: (p / GENERATOR_FILE).stat().st_mtime, reverse=True):
+            entries.append(ModelEntry(str(folder), f"run: {folder.name}", "run"))
+    return entries
+
+
+def model_facts(key: str | Path) -> dict[str, object]:
+    """What the picker shows about a model: data, size, nz, widths, parameters, training steps."""
+    folder, run_config = load_run_config(key)
+    model, train = run_config.model, run_config.train
+    facts: dict[str, object] = {
+        "family": model.family,
+        "image": f"{model.image_size}x{model.image_size}x{model.nc}",
+        "nz": model.nz,
+        "noise": model.noise,
+        "widths": f"ngf {model.ngf}, ndf {model.ndf}",
+        "upsample": model.upsample,
+        "data": train.data if train else "imported",
+        "has_discriminator": (folder / DISCRIMINATOR_FILE).is_file(),
+    }
+    facts["generator_parameters"] = sum(p.numel() for p in load_generator(folder, device="cpu").parameters())
+    state = folder / "training_state.safetensors"
+    if state.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(state), framework="pt") as handle:
+            facts["training_steps"] = int((handle.metadata() or {}).get("step", 0))
+    card = folder / "README.md"
+    if card.is_file():
+        facts["card"] = card.read_text(errors="replace")
+    return facts
+
+
+def import_upload(upload: str | Path, uploads_dir: str | Path) -> Path:
+    """An uploaded model -> a model folder under `uploads_dir`; returns it.
+
+    Accepts our folder format as a .zip (config.json + model.safetensors, optionally inside one
+    top-level folder) or another project's generator .pth/.pt (imported as in dcgan.convert).
+    Everything else, and any zip with odd paths or sizes, is a DcganError; nothing is unpickled.
+    """
+    upload = Path(upload)
+    if not upload.is_file():
+        raise DcganError(f"no uploaded file at {upload}")
+    size = upload.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise DcganError(f"{upload.name} is {size / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MB")
+    digest = hashlib.sha256(upload.read_bytes()).hexdigest()[:12]
+    destination = Path(uploads_dir) / f"{_safe_stem(upload.name)}-{digest}"
+    if is_model_folder(destination):
+        return destination  # the same file uploaded again
+    suffix = upload.suffix.lower()
+    if suffix == ".zip":
+        _extract_model_zip(upload, destination)
+    elif suffix in (".pth", ".pt"):
+        from .convert import import_generator
+
+        import_generator(upload, destination)
+    else:
+        raise DcganError(
+            f"{upload.name}: upload a model folder as .zip (config.json + model.safetensors) "
+            "or another project's generator weights as .pth"
+        )
+    try:
+        load_generator(destination, device="cpu")  # validates config and weights together
+    except DcganError:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise
+    return destination
+
+
+def _safe_stem(name: str) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(name).stem)[:40]
+    return stem or "model"
+
+
+def _extract_model_zip(upload: Path, destination: Path) -> None:
+    try:
+        archive = zipfile.ZipFile(upload)
+    except zipfile.BadZipFile:
+        raise DcganError(f"{upload.name} is not a readable .zip file") from None
+    with archive:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        chosen: dict[str, zipfile.ZipInfo] = {}
+        for info in members:
+            path = PurePosixPath(info.filename)
+            if path.is_absolute() or ".." in path.parts or len(path.parts) > 2:
+                raise DcganError(
+                    f"{upload.name} holds an unexpected path {info.filename!r}; zip the model folder itself"
+                )
+            if path.name in ZIP_MEMBERS or path.suffix in ZIP_EXTRAS:
+                chosen[path.name] = info
+        if CONFIG_FILE not in chosen or GENERATOR_FILE not in chosen:
+            found = sorted(chosen) or "nothing"
+            raise DcganError(f"{upload.name} needs {CONFIG_FILE} and {GENERATOR_FILE} (found {found})")
+        if sum(info.file_size for info in chosen.values()) > MAX_UPLOAD_BYTES:
+            raise DcganError(f"{upload.name} unpacks to more than {MAX_UPLOAD_BYTES / 2**20:.0f} MB")
+        destination.mkdir(parents=True, exist_ok=True)
+        for name, info in chosen.items():
+            with archive.open(info) as source, open(destination / name, "wb") as target:
+                shutil.copyfileobj(source, target)
