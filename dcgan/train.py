@@ -233,7 +233,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(self.run_dir)
         RunConfig(self.model_config, self.config).save(self.run_dir / CONFIG_FILE)
-        self._truncate_metrics()
+        elapsed = self._truncate_metrics()  # training seconds so far, carried across resumes
         self.generator.train()
         self.discriminator.train()
         step_times: list[float] = []
@@ -252,9 +252,11 @@ class Trainer:
                 metrics = self.train_step(self._batch(self.step))
                 self.step += 1
                 step_times = (step_times + [time.perf_counter() - started])[-20:]
+                elapsed += step_times[-1]
                 seconds_per_step = sum(step_times) / len(step_times)
                 metrics["images_per_s"] = self.config.batch_size / seconds_per_step
                 metrics["eta_s"] = (self.total_steps - self.step) * seconds_per_step
+                metrics["elapsed_s"] = elapsed
                 problem = self._divergence(metrics)
                 if problem:
                     yield self._event("diverged", metrics, message=problem)
@@ -347,15 +349,16 @@ class Trainer:
         save_train_state(self.run_dir / STATE_FILE, state)
         return self._event("checkpoint", path=self.run_dir / STATE_FILE)
 
-    def _truncate_metrics(self) -> None:
-        """Drop metric lines past the checkpoint we resume from (a killed run logged them)."""
+    def _truncate_metrics(self) -> float:
+        """Drop metric lines past the checkpoint we resume from (a killed run logged them);
+        return the training time recorded up to that checkpoint."""
         path = self.run_dir / METRICS_FILE
         if not path.exists():
-            return
-        kept = [
-            line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= self.step
-        ]
-        path.write_text("".join(line + "\n" for line in kept))
+            return 0.0
+        kept = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        kept = [record for record in kept if record["step"] <= self.step]
+        path.write_text("".join(json.dumps(record) + "\n" for record in kept))
+        return kept[-1].get("elapsed_s", 0.0) if kept else 0.0
 
     def _progress_gif(self) -> Path | None:
         frames = sorted((self.run_dir / "samples").glob("step_*.png"))

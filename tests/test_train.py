@@ -58,7 +58,8 @@ def test_run_writes_a_complete_run_directory(tmp_path, dataset):
     ]
     lines = [json.loads(line) for line in (run / METRICS_FILE).read_text().splitlines()]
     assert [line["step"] for line in lines] == list(range(1, 9))
-    assert {"loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "eta_s"} <= set(lines[0])
+    assert {"loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "eta_s", "elapsed_s"} <= set(lines[0])
+    assert all(a["elapsed_s"] < b["elapsed_s"] for a, b in zip(lines, lines[1:], strict=False))
     assert not list(run.glob(".*.tmp"))
 
 
@@ -104,8 +105,10 @@ def test_resume_continues_exactly(tmp_path, knobs):
     assert all(torch.equal(state_a.rng[k], state_b.rng[k]) for k in state_a.rng)
     for name, tensor in state_a.optimizer_g["state"][0].items():
         assert torch.equal(tensor, state_b.optimizer_g["state"][0][name])
-    metrics = (tmp_path / "resumed" / METRICS_FILE).read_text().splitlines()
-    assert [json.loads(line)["step"] for line in metrics] == list(range(1, 11))
+    metrics = [json.loads(line) for line in (tmp_path / "resumed" / METRICS_FILE).read_text().splitlines()]
+    assert [record["step"] for record in metrics] == list(range(1, 11))
+    elapsed = [record["elapsed_s"] for record in metrics]
+    assert elapsed == sorted(elapsed) and elapsed[6] > elapsed[5] > 0  # training time carried across the resume
 
 
 def test_discriminator_separates_real_from_fake(tmp_path, dataset):
