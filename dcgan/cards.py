@@ -1,0 +1,160 @@
+"""Publishing a training run as a shipped model: folder, sample grid, progress GIF, model card.
+
+`python -m dcgan publish RUN_DIR checkpoints/NAME --eval eval.json` copies the generator (and
+discriminator) with config.json, draws a sample grid, copies the progress GIF into assets/NAME/,
+and writes README.md from what the run recorded: nothing in the card is typed by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, load_generator
+from .config import ModelConfig, RunConfig, TrainConfig
+from .errors import DcganError
+from .images import grid_image, save_png
+from .latent import generate, sample_noise
+
+# TrainConfig/ModelConfig field -> CLI flag, for fields whose flag is not simply --field-name.
+FLAG_NAMES = {
+    "nc": "--channels",
+    "g_batchnorm": "--no-g-batchnorm",
+    "d_batchnorm": "--no-d-batchnorm",
+    "channels_last": "--no-channels-last",
+    "amp": "--no-amp",
+}
+NOT_FLAGS = {"layers", "activation", "device"}
+
+
+def train_command(run_config: RunConfig) -> str:
+    """The `python -m dcgan train` command that reproduces this run (flags that differ from defaults)."""
+    if run_config.train is None:
+        raise DcganError("this model has no training section in config.json (imported?)")
+    parts = ["python -m dcgan train"]
+    defaults = [(run_config.model, ModelConfig()), (run_config.train, TrainConfig())]
+    for config, default in defaults:
+        for field in dataclasses.fields(config):
+            value, default_value = getattr(config, field.name), getattr(default, field.name)
+            always = {"data", "image_size", "nc"} | ({"d_dropout"} if run_config.model.family == "tutorial" else set())
+            if field.name in NOT_FLAGS or (value == default_value and field.name not in always):
+                continue  # (the CLI's tutorial family defaults to dropout 0.3, the dataclass to 0)
+            flag = FLAG_NAMES.get(field.name, "--" + field.name.replace("_", "-"))
+            if isinstance(value, bool):
+                if flag.startswith("--no-") == (not value):
+                    parts.append(flag)
+            elif value is not None:
+                parts.append(f"{flag} {value}")
+    return " ".join(parts)
+
+
+def run_summary(run_dir: Path) -> dict[str, float]:
+    """Steps, training seconds and the last logged losses, from metrics.jsonl."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not lines:
+        return {}
+    last = lines[-1]
+    tail = lines[-100:]  # losses are noisy: average the last 100 steps
+    summary = {"steps": last["step"], "epochs": last.get("epoch", 0)}
+    if "elapsed_s" in last:
+        summary["train_seconds"] = last["elapsed_s"]
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "images_per_s"):
+        summary[key] = sum(line[key] for line in tail) / len(tail)
+    return summary
+
+
+def publish(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    title: str,
+    eval_json: str | Path | None = None,
+    assets_dir: str | Path = "assets",
+    notes: str = "",
+    train_seconds: float | None = None,
+) -> Path:
+    """Copy a run's model into `out_dir`, write assets and the model card; returns out_dir."""
+    run_dir, out_dir, assets = Path(run_dir), Path(out_dir), Path(assets_dir) / Path(out_dir).name
+    run_config = RunConfig.load(run_dir / CONFIG_FILE)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in (CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE):
+        if (run_dir / name).is_file():
+            shutil.copyfile(run_dir / name, out_dir / name)
+    generator = load_generator(out_dir, device="cpu")
+    assets.mkdir(parents=True, exist_ok=True)
+    images = generate(generator, sample_noise(64, run_config.model.nz, run_config.model.noise, seed=0))
+    scale = max(1, 256 // run_config.model.image_size)
+    save_png(
+        grid_image(images, nrow=8, scale=scale), assets / "samples.png", {"model": out_dir.name, "seed": "0", "n": "64"}
+    )
+    if (run_dir / "progress.gif").is_file():
+        shutil.copyfile(run_dir / "progress.gif", assets / "progress.gif")
+    metrics = json.loads(Path(eval_json).read_text()) if eval_json else None
+    summary = run_summary(run_dir)
+    if train_seconds is not None:
+        summary["train_seconds"] = train_seconds
+    card = model_card(title, run_config, summary, metrics, out_dir, assets, notes)
+    (out_dir / "README.md").write_text(card)
+    return out_dir
+
+
+def model_card(
+    title: str, run_config: RunConfig, summary: dict, metrics: dict | None, out_dir: Path, assets: Path, notes: str
+) -> str:
+    model, train = run_config.model, run_config.train
+    parameters = sum(p.numel() for p in load_generator(out_dir, device="cpu").parameters())
+    relative_assets = Path("../..") / assets
+    lines = [
+        f"# {title}",
+        "",
+        f"A DCGAN generator ({model.family} family) making {model.image_size}x{model.image_size}x{model.nc} images "
+        f"from z of {model.nz} dims ({model.noise} noise); {parameters:,} generator parameters.",
+        "",
+        "```python",
+        "from dcgan import Generator",
+        f'generator = Generator.from_pretrained("{out_dir.as_posix()}")',
+        "```",
+        "",
+        "## Training",
+        "",
+        f"- data: `{train.data if train else 'imported'}`"
+        + (f" (first {train.limit} images)" if train and train.limit else ""),
+        f"- command: `{train_command(run_config)}`" if train else "- imported from another project",
+    ]
+    if summary:
+        hours = summary.get("train_seconds", 0) / 3600
+        lines += [
+            f"- steps: {summary['steps']:,} (epochs: {summary['epochs']}), batch {train.batch_size}",
+            f"- training time: {hours:.2f} h on this project's 2-core CPU machine (no GPU)"
+            if "train_seconds" in summary
+            else "- training time: not recorded",
+            f"- last 100 steps: loss_D {summary['loss_d']:.3f}, loss_G {summary['loss_g']:.3f}, "
+            f"D(x) {summary['d_real']:.2f}, D(G(z)) {summary['d_fake']:.2f}, {summary['images_per_s']:.0f} images/s",
+        ]
+    lines += ["", "## Samples", "", f"![64 samples, seed 0]({(relative_assets / 'samples.png').as_posix()})", ""]
+    if (assets / "progress.gif").is_file():
+        lines += [f"![the fixed-noise grid through training]({(relative_assets / 'progress.gif').as_posix()})", ""]
+    if metrics:
+        lines += ["## Metrics", "", metrics_table(metrics), ""]
+    if notes:
+        lines += ["## Notes", "", notes.strip(), ""]
+    return "\n".join(lines)
+
+
+def metrics_table(metrics: dict) -> str:
+    """A markdown table of the eval JSON: the model's numbers beside the real-vs-real floor."""
+    model_numbers, floor = metrics.get("model", metrics), metrics.get("real_vs_real", {})
+    rows = ["| metric | this model | real vs real (floor) |", "|---|---|---|"]
+    for key, value in model_numbers.items():
+        if isinstance(value, (int, float)):
+            reference = floor.get(key)
+            rows.append(
+                f"| {key} | {value:.4g} | {reference:.4g} |"
+                if isinstance(reference, (int, float))
+                else f"| {key} | {value:.4g} | |"
+            )
+    return "\n".join(rows)

@@ -1,0 +1,91 @@
+import json
+
+import torch
+from helpers import blob_images
+
+from dcgan.__main__ import build_parser
+from dcgan.cards import publish, train_command
+from dcgan.config import ModelConfig, RunConfig, TrainConfig
+from dcgan.data import ImageDataset
+from dcgan.train import Trainer
+
+
+def configs_from_command(command: str, monkeypatch) -> tuple[ModelConfig, TrainConfig]:
+    """Parse a printed command back with the real CLI parser, with data loading stubbed out."""
+    import dcgan.data
+    from dcgan.__main__ import _configs_from_args
+
+    def no_data(data, image_size, channels=None, limit=None):
+        return ImageDataset(torch.zeros(1, channels or 1, image_size, image_size), None, None, data)
+
+    monkeypatch.setattr(dcgan.data, "load_dataset", no_data)
+    model, train, _ = _configs_from_args(build_parser().parse_args(command.split()[3:]))
+    return model, train
+
+
+def test_train_command_reproduces_the_configs(monkeypatch):
+    model = ModelConfig(
+        family="paper",
+        image_size=64,
+        nc=3,
+        ngf=32,
+        ndf=48,
+        upsample="resize",
+        noise="uniform",
+        d_batchnorm=False,
+        d_dropout=0.2,
+    )
+    train = TrainConfig(
+        data="emoji",
+        epochs=40,
+        batch_size=64,
+        lr_d=4e-4,
+        label_smoothing=0.1,
+        augment=True,
+        g_loss="minimax",
+        seed=3,
+        sample_every=100,
+        checkpoint_every=300,
+        channels_last=False,
+    )
+    command = train_command(RunConfig(model, train))
+    assert command.startswith("python -m dcgan train --image-size 64 --channels 3")
+    assert configs_from_command(command, monkeypatch) == (model, train)
+
+
+def test_tutorial_without_dropout_round_trips(monkeypatch):
+    model = ModelConfig(family="tutorial", image_size=28, nc=1, d_dropout=0.0)
+    train = TrainConfig(steps=100)
+    assert configs_from_command(train_command(RunConfig(model, train)), monkeypatch) == (model, train)
+
+
+def test_default_run_command_is_short():
+    command = train_command(RunConfig(ModelConfig(image_size=32, nc=1), TrainConfig(epochs=5)))
+    assert command == "python -m dcgan train --image-size 32 --channels 1 --data fashion-mnist --epochs 5"
+
+
+def test_publish_writes_folder_assets_and_card(tmp_path):
+    pixels = torch.from_numpy(blob_images(64, size=32)).float()
+    data = ImageDataset(pixels[:, None] / 127.5 - 1, None, None, "blobs")
+    config = ModelConfig(image_size=32, nc=1, nz=8, ngf=8, ndf=8)
+    list(
+        Trainer(
+            config, TrainConfig(data="blobs", steps=6, batch_size=16, sample_every=3), tmp_path / "run", dataset=data
+        ).run()
+    )
+    evaluation = tmp_path / "eval.json"
+    evaluation.write_text(json.dumps({"model": {"fid": 12.5}, "real_vs_real": {"fid": 0.9}}))
+    out = publish(
+        tmp_path / "run", tmp_path / "checkpoints" / "tiny", "Tiny blobs", evaluation, assets_dir=tmp_path / "assets"
+    )
+    assert {p.name for p in out.iterdir()} == {
+        "config.json",
+        "model.safetensors",
+        "discriminator.safetensors",
+        "README.md",
+    }
+    assert (tmp_path / "assets" / "tiny" / "samples.png").is_file()
+    assert (tmp_path / "assets" / "tiny" / "progress.gif").is_file()
+    card = (out / "README.md").read_text()
+    assert "# Tiny blobs" in card and "steps: 6" in card and "| fid | 12.5 | 0.9 |" in card
+    assert "python -m dcgan train --image-size 32 --channels 1 --nz 8" in card
