@@ -461,6 +461,16 @@ def _flatten(image: Image.Image, mode: str) -> Image.Image:
 # ----------------------------------------------------------------------------- one entry point
 
 
+def check_load_arguments(image_size: int, channels: int | None, limit: int | None) -> None:
+    """The checks every dataset loader makes on its common arguments."""
+    if not isinstance(image_size, int) or image_size < 1:
+        raise DcganError(f"image_size must be a positive whole number, not {image_size!r}")
+    if channels not in (None, 1, 3):
+        raise DcganError(f"channels must be 1 (grey) or 3 (RGB), not {channels}")
+    if limit is not None and limit < 1:
+        raise DcganError(f"limit must be at least 1, not {limit}")
+
+
 def load_dataset(
     data: str,
     image_size: int,
@@ -476,12 +486,7 @@ def load_dataset(
     first N images. Image folders have a single split, so `split` only applies to IDX data. A dataset
     name wins over a folder of the same name: write "./mnist" for the folder.
     """
-    if not isinstance(image_size, int) or image_size < 1:
-        raise DcganError(f"image_size must be a positive whole number, not {image_size!r}")
-    if channels not in (None, 1, 3):
-        raise DcganError(f"channels must be 1 (grey) or 3 (RGB), not {channels}")
-    if limit is not None and limit < 1:
-        raise DcganError(f"limit must be at least 1, not {limit}")
+    check_load_arguments(image_size, channels, limit)
     split = _check_split(split)
     from . import emoji  # imported here, not at the top: dcgan.emoji imports this module
 

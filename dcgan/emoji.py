@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
-from .data import ImageDataset, cache_dir
+from .data import ImageDataset, cache_dir, check_load_arguments
 from .errors import DcganError
 from .io_utils import atomic_write
 
@@ -400,12 +400,7 @@ def load_emoji(
     skin_tones=False leaves out the 1.9k skin-tone variants of people and hands (then ~2k images).
     `limit` keeps the first N, in the font's order (single code points first, then sequences).
     """
-    if not isinstance(image_size, int) or image_size < 1:
-        raise DcganError(f"image_size must be a positive whole number, not {image_size!r}")
-    if channels not in (None, 1, 3):
-        raise DcganError(f"channels must be 1 (grey) or 3 (RGB), not {channels}")
-    if limit is not None and limit < 1:
-        raise DcganError(f"limit must be at least 1, not {limit}")
+    check_load_arguments(image_size, channels, limit)
     pixels, texts = load_emoji_pixels(image_size, EMOJI_FONT if font_path is None else font_path)
     keep = [index for index, text in enumerate(texts) if skin_tones or not any(_is_skin_tone(ord(c)) for c in text)]
     keep = keep[:limit]
