@@ -237,6 +237,32 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .checkpoints import load_generator, load_run_config
+    from .io_utils import atomic_write_text
+    from .metrics import evaluate, format_table
+
+    _, run_config = load_run_config(args.model)
+    data = args.data or (run_config.train.data if run_config.train else "fashion-mnist")
+    result = evaluate(
+        load_generator(args.model, device="cpu"),
+        data=data,
+        n=args.n,
+        seed=args.seed,
+        features=args.features,
+        cache=not args.no_cache,
+        log=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    result["model"] = str(args.model)
+    print(format_table(result), flush=True)
+    if args.out:
+        atomic_write_text(Path(args.out), json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dcgan", description="Train, sample and explore DCGANs.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -287,6 +313,27 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--activation", choices=["relu", "leakyrelu"], default="relu", help="G's hidden activation")
     imp.add_argument("--image-size", type=int, help="force the output size when it cannot be inferred")
     imp.set_defaults(run=cmd_import)
+
+    evaluation = commands.add_parser(
+        "eval",
+        help="FID, KID, precision/recall, coverage, memorisation",
+        description="Measure a generator against held-out real images, beside the real-vs-real floor.",
+    )
+    evaluation.add_argument("--model", required=True, help="model folder, run directory or Hugging Face Hub id")
+    evaluation.add_argument(
+        "--data", help="fashion-mnist, mnist, or a folder (default: the data the model was trained on)"
+    )
+    evaluation.add_argument("--n", type=int, default=10000, help="generated samples (and real images for the floor)")
+    evaluation.add_argument("--seed", type=int, default=0, help="seeds the samples and every random subset")
+    evaluation.add_argument(
+        "--features",
+        choices=["auto", "judge", "random"],
+        default="auto",
+        help="feature space: the Fashion-MNIST judge, a fixed random CNN, or auto (judge for fashion-mnist only)",
+    )
+    evaluation.add_argument("--out", type=Path, help="also write the numbers as JSON here")
+    evaluation.add_argument("--no-cache", action="store_true", help="recompute the real-data side even if cached")
+    evaluation.set_defaults(run=cmd_eval)
     return parser
 
 

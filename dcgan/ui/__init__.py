@@ -1,0 +1,114 @@
+"""The Gradio app: a model picker on top of four tabs, each its own module with a build() function.
+
+    demo = build_app(checkpoints_dir="checkpoints", runs_dir="runs")
+    demo.launch(**LAUNCH_OPTIONS)
+
+Nothing outside dcgan/ui imports gradio; the tabs only compose dcgan library calls.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gradio as gr
+
+from . import arithmetic, interpolation, picker, projection, walk
+from .model_cache import Catalog, warm
+from .session import UPDATE_URL_JS, VisitorState, query_string
+
+TABS = {
+    "walk": "Latent walk",
+    "interpolation": "Interpolation",
+    "arithmetic": "Vector arithmetic",
+    "project": "Real images",
+}
+
+# Pixel art stays pixel art: the browser scales our small PNGs with nearest-neighbour too.
+CSS = """
+.pixelated img, .pixelated canvas { image-rendering: pixelated; }
+#walk-image img { object-fit: contain; }
+#no-model { border: 2px solid var(--color-accent); border-radius: 8px; padding: 0 1em; }
+"""
+
+LAUNCH_OPTIONS = {"css": CSS, "theme": gr.themes.Soft()}
+
+INTRO = (
+    "# DCGAN Explorer\n"
+    "What did the generator learn? Walk its latent space, interpolate between samples, do vector arithmetic "
+    "on them, and find real images in it. The address bar always holds a link back to what you see."
+)
+
+
+def build_app(
+    checkpoints_dir: str | Path | None = None,
+    runs_dir: str | Path | None = None,
+    uploads_dir: str | Path | None = None,
+    models: list[str] | None = None,
+    warm_default: bool = True,
+) -> gr.Blocks:
+    """The whole app. Folders default to $DCGAN_CHECKPOINTS / $DCGAN_RUNS / $DCGAN_UPLOADS, else
+    checkpoints/, runs/ and ~/.cache/dcgan-explorer/uploads; `models` are extra folders or Hub ids
+    (the first is shown first)."""
+    catalog = Catalog(
+        checkpoints_dir=Path(checkpoints_dir or os.environ.get("DCGAN_CHECKPOINTS", "checkpoints")),
+        runs_dir=Path(runs_dir or os.environ.get("DCGAN_RUNS", "runs")),
+        uploads_dir=Path(uploads_dir or os.environ.get("DCGAN_UPLOADS", "") or picker.uploads_default()),
+        extra_models=list(models or []),
+    )
+    default = catalog.default_name()
+    if warm_default:
+        warm(catalog, default)  # the default model's rankings are ready before the first visitor asks
+
+    with gr.Blocks(title="DCGAN Explorer") as demo:
+        state = gr.State(VisitorState(model=default))
+        query = gr.Textbox(visible=False)  # the shareable query string; the browser copies it to the URL
+        gr.Markdown(INTRO)
+        model_events, (on_load, load_outputs), _ = picker.build(catalog, state, default)
+        with gr.Tabs(selected="walk") as tabs:
+            with gr.Tab(TABS["walk"], id="walk") as walk_tab:
+                walk_view = walk.build(catalog, state, query)
+            with gr.Tab(TABS["interpolation"], id="interpolation") as interpolation_tab:
+                interpolation_view = interpolation.build(catalog, state, query)
+            with gr.Tab(TABS["arithmetic"], id="arithmetic") as arithmetic_tab:
+                arithmetic_view, arithmetic_group = arithmetic.build(catalog, state, query)
+            with gr.Tab(TABS["project"], id="project") as project_tab:
+                projection_view = projection.build(
+                    catalog, state, query, tabs, walk_view, interpolation_view, arithmetic_view, arithmetic_group
+                )
+        views = (walk_view, interpolation_view, arithmetic_view, projection_view)
+
+        def redraw_all(event) -> None:
+            """After the model (or, on load, the whole state) changed: redraw every tab, then the URL."""
+            for view in views:
+                event = event.success(view.fn, view.inputs, view.outputs, api_visibility="private")
+            event.then(None, query, None, js=UPDATE_URL_JS)
+
+        for event in model_events:
+            redraw_all(event)
+        loaded = demo.load(on_load, state, load_outputs, api_visibility="private")
+        redraw_all(loaded.success(_select_tab, state, tabs, api_visibility="private", queue=False))
+
+        for tab_id, tab in (
+            ("walk", walk_tab),
+            ("interpolation", interpolation_tab),
+            ("arithmetic", arithmetic_tab),
+            ("project", project_tab),
+        ):
+            tab.select(_remember_tab(tab_id), state, [state, query], api_visibility="private", queue=False).then(
+                None, query, None, js=UPDATE_URL_JS
+            )
+    return demo
+
+
+def _select_tab(state: VisitorState):
+    return gr.Tabs(selected=state.tab if state.tab in TABS else "walk")
+
+
+def _remember_tab(tab_id: str):
+    def remember(state: VisitorState) -> tuple:
+        state.tab = tab_id
+        return state, query_string(state)
+
+    remember.__name__ = f"show_{tab_id}"
+    return remember

@@ -1,0 +1,201 @@
+"""Vector arithmetic, the paper's Figure 7 made clickable: pick up to 3 exemplars into each of A, B
+and C, and see A - B + C on the group averages beside the same sum on single exemplars."""
+
+from __future__ import annotations
+
+import gradio as gr
+import torch
+
+from ..latent import arithmetic, generate, group_mean, neighbourhood, sample_noise
+from .common import Refresh, current_model, picture, random_seed
+from .model_cache import LoadedModel
+from .session import GROUPS, MAX_PICKS, UPDATE_URL_JS, Pick, VisitorState, query_string
+
+BATCH_SIZE = 24  # samples in the gallery to pick from
+NEIGHBOURHOOD_SCALE = 0.25  # the paper's grids: the result plus small noise
+
+
+# ---- plain functions ---------------------------------------------------------------------------------------
+
+
+def batch_z(model: LoadedModel, batch_seed: int) -> torch.Tensor:
+    """(24, nz): sample i of batch s is row i of seed s, so '#i of batch s' names one z for good."""
+    return sample_noise(BATCH_SIZE, model.nz, model.noise, seed=batch_seed)
+
+
+def gallery_items(model: LoadedModel, batch_seed: int) -> list[tuple[object, str]]:
+    images = generate(model.generator, batch_z(model, batch_seed))
+    scale = max(1, 96 // model.image_size)
+    return [(picture(model, images[i : i + 1], scale=scale), f"#{i}") for i in range(len(images))]
+
+
+def add_pick(model: LoadedModel, state: VisitorState, group: str, pick: Pick) -> str | None:
+    """Add an exemplar to a group (dropping the oldest past 3); returns a note for the visitor, if any."""
+    if group not in GROUPS:
+        raise gr.Error(f"group must be one of {', '.join(GROUPS)}, not {group!r}")
+    if len(pick.z) != model.nz:
+        raise gr.Error(f"that z has {len(pick.z)} dimensions; this model's has {model.nz}")
+    picks = state.picks[group]
+    picks.append(pick)
+    if len(picks) > MAX_PICKS:
+        dropped = picks.pop(0)
+        return f"group {group} holds {MAX_PICKS} exemplars: dropped the oldest ({dropped.label})"
+    return None
+
+
+def results(model: LoadedModel, state: VisitorState) -> dict[str, object]:
+    """Every picture on the tab's right side, from one generator forward.
+
+    Keys: "<G> picks", "<G> mean" for each group; and, when every group has an exemplar,
+    "averaged", "single" (first exemplar of each group), "neighbourhood" (3x3 around "averaged").
+    """
+    groups = {group: torch.tensor([pick.z for pick in state.picks[group]]) for group in GROUPS if state.picks[group]}
+    batches, names = [], []
+    for group, zs in groups.items():
+        batches += [zs, group_mean(zs)[None]]
+        names += [f"{group} picks", f"{group} mean"]
+    if len(groups) == len(GROUPS):
+        averaged = arithmetic(groups["A"], groups["B"], groups["C"])
+        single = groups["A"][0] - groups["B"][0] + groups["C"][0]
+        batches += [neighbourhood(averaged, n=9, scale=NEIGHBOURHOOD_SCALE * model.noise_std), single[None]]
+        names += ["neighbourhood", "single"]
+    if not batches:
+        return {}
+    images = generate(model.generator, torch.cat(batches)).split([len(batch) for batch in batches])
+    out = {}
+    for name, group_images in zip(names, images, strict=True):
+        nrow = 3 if name == "neighbourhood" else None
+        scale = max(1, (64 if name.endswith("picks") else 128) // model.image_size)
+        out[name] = picture(model, group_images, nrow=nrow or len(group_images), scale=scale)
+    if "neighbourhood" in out:
+        out["averaged"] = picture(
+            model, images[names.index("neighbourhood")][:1], scale=max(1, 192 // model.image_size)
+        )
+    return out
+
+
+def describe(state: VisitorState) -> str:
+    counts = {group: len(state.picks[group]) for group in GROUPS}
+    if not all(counts.values()):
+        missing = ", ".join(group for group, count in counts.items() if not count)
+        return f"Click samples to fill each group (A, B and C, up to {MAX_PICKS} each). Still empty: **{missing}**."
+    terms = " ".join(
+        f"{sign} (mean of {counts[group]} {group})" if counts[group] > 1 else f"{sign} {group}"
+        for sign, group in zip(("", "−", "+"), GROUPS, strict=True)
+    )
+    return (
+        f"**{terms.strip()}**. Left: on the group averages; right: on the first exemplar of each group only. "
+        "Averaging cancels each exemplar's quirks, which is why the paper averaged three."
+    )
+
+
+# ---- the tab -----------------------------------------------------------------------------------------------
+
+
+def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radio]:
+    """The Vector arithmetic tab; returns its redraw and the "adding to" radio (other tabs add to groups too)."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=320):
+            with gr.Row():
+                batch_seed = gr.Number(label="batch seed", value=0, precision=0, minimum=0, min_width=100)
+                new_batch = gr.Button("🎲 new batch", elem_id="arith-new-batch")
+            group = gr.Radio(list(GROUPS), value="A", label="clicking a sample adds it to group", elem_id="arith-group")
+            gallery = gr.Gallery(
+                label="samples: click to pick",
+                columns=6,
+                height=460,
+                allow_preview=False,
+                object_fit="contain",
+                format="png",
+                elem_id="arith-gallery",
+                elem_classes=["pixelated"],
+            )
+            with gr.Row():
+                sample_number = gr.Number(
+                    label="or add sample #", value=0, precision=0, minimum=0, maximum=BATCH_SIZE - 1
+                )
+                add_button = gr.Button("add #")
+                clear_group = gr.Button("clear group")
+                clear_all = gr.Button("clear all")
+        with gr.Column(scale=4, min_width=360):
+            caption = gr.Markdown(elem_id="arith-caption")
+            group_images = []
+            with gr.Row():
+                for name in GROUPS:
+                    with gr.Column(min_width=100):
+                        group_images.append(_small(f"{name}: exemplars", f"arith-{name}-picks"))
+                        group_images.append(_small(f"{name}: average", f"arith-{name}-mean"))
+            with gr.Row(equal_height=False):
+                averaged = _small("A − B + C (averages)", "arith-averaged")
+                single = _small("A − B + C (single exemplars)", "arith-single")
+                around = _small("3×3 neighbourhood of the result", "arith-neighbourhood")
+
+    result_outputs = [caption, *group_images, averaged, single, around]
+
+    def show(model: LoadedModel | None, state: VisitorState) -> list:
+        pictures = results(model, state) if model else {}
+        names = [f"{g} {kind}" for g in GROUPS for kind in ("picks", "mean")] + ["averaged", "single", "neighbourhood"]
+        return [describe(state), *[pictures.get(name) for name in names]]
+
+    def draw(state: VisitorState) -> tuple:
+        if not state.model:
+            return (state, state.batch_seed, None, *show(None, state), query_string(state))
+        model = current_model(catalog, state)
+        return (
+            state,
+            state.batch_seed,
+            gallery_items(model, state.batch_seed),
+            *show(model, state),
+            query_string(state),
+        )
+
+    draw_outputs = [state, batch_seed, gallery, *result_outputs, query]
+
+    def on_batch(state: VisitorState, seed: float | None) -> tuple:
+        state.batch_seed = int(seed or 0)
+        return draw(state)
+
+    def pick(state: VisitorState, group_name: str, index: float) -> tuple:
+        model = current_model(catalog, state)
+        index = int(index)
+        if not 0 <= index < BATCH_SIZE:
+            raise gr.Error(f"sample numbers go from 0 to {BATCH_SIZE - 1}")
+        z = batch_z(model, state.batch_seed)[index].tolist()
+        note = add_pick(model, state, group_name, Pick(f"batch {state.batch_seed}, #{index}", z))
+        if note:
+            gr.Info(note)
+        return (state, *show(model, state))
+
+    def on_select(state: VisitorState, group_name: str, event: gr.SelectData) -> tuple:
+        return pick(state, group_name, event.index)
+
+    def clear(state: VisitorState, group_name: str | None) -> tuple:
+        for name in [group_name] if group_name else GROUPS:
+            state.picks[name] = []
+        return (state, *show(current_model(catalog, state) if state.model else None, state))
+
+    with_results = [state, *result_outputs]
+    batch_seed.submit(on_batch, [state, batch_seed], draw_outputs, api_name="arithmetic_batch").then(
+        None, query, None, js=UPDATE_URL_JS
+    )
+    new_batch.click(lambda s: on_batch(s, random_seed()), state, draw_outputs, api_name="arithmetic_new_batch").then(
+        None, query, None, js=UPDATE_URL_JS
+    )
+    gallery.select(on_select, [state, group], with_results, api_visibility="private", queue=False)
+    add_button.click(pick, [state, group, sample_number], with_results, api_name="arithmetic_pick", queue=False)
+    clear_group.click(clear, [state, group], with_results, api_name="arithmetic_clear_group", queue=False)
+    clear_all.click(lambda s: clear(s, None), state, with_results, api_name="arithmetic_clear_all", queue=False)
+    return Refresh(draw, [state], draw_outputs), group
+
+
+def _small(label: str, elem_id: str) -> gr.Image:
+    return gr.Image(
+        label=label,
+        type="pil",
+        format="png",
+        interactive=False,
+        elem_id=elem_id,
+        elem_classes=["pixelated"],
+        buttons=["download"],
+        height=200,
+    )

@@ -1,0 +1,210 @@
+"""Interpolation: lerp and slerp side by side for several seed pairs (the paper's Figure 4), with the
+norm of z along each path plotted: the teaching point of why slerp exists for Gaussian z."""
+
+from __future__ import annotations
+
+import math
+
+import gradio as gr
+import plotly.graph_objects as go
+import torch
+
+from ..latent import generate, lerp, sample_noise, slerp
+from .common import Refresh, current_model, export_png_and_gif, image_output, picture, random_seed, slug
+from .model_cache import LoadedModel
+from .session import UPDATE_URL_JS, InterpolationState, VisitorState, query_string
+
+METHODS = ("lerp", "slerp")
+
+
+# ---- plain functions ---------------------------------------------------------------------------------------
+
+
+def endpoints(model: LoadedModel, state: VisitorState) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, nz) start and end points: row i joins seed a+i to seed b+i; row 0's ends may be projected images."""
+    settings = state.interpolation
+    starts = torch.stack(
+        [sample_noise(1, model.nz, model.noise, seed=settings.seed_a + row)[0] for row in range(settings.rows)]
+    )
+    ends = torch.stack(
+        [sample_noise(1, model.nz, model.noise, seed=settings.seed_b + row)[0] for row in range(settings.rows)]
+    )
+    for name, points in ((settings.start, starts), (settings.end, ends)):
+        z = state.projected.get(name)
+        if z is not None and len(z) == model.nz:
+            points[0] = torch.tensor(z)
+    return starts, ends
+
+
+def paths(model: LoadedModel, state: VisitorState) -> dict[str, torch.Tensor]:
+    """{method: (rows, steps, nz)} for lerp and slerp."""
+    starts, ends = endpoints(model, state)
+    steps = state.interpolation.steps
+    return {
+        method: torch.stack([function(a, b, steps) for a, b in zip(starts, ends, strict=True)])
+        for method, function in (("lerp", lerp), ("slerp", slerp))
+    }
+
+
+def path_images(model: LoadedModel, method_paths: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """{method: (rows, steps, nc, S, S)}, from one generator forward for both methods and every row."""
+    rows, steps, nz = method_paths["lerp"].shape
+    every_z = torch.cat([method_paths[method].reshape(-1, nz) for method in METHODS])
+    images = generate(model.generator, every_z).reshape(len(METHODS), rows, steps, *model_image_shape(model))
+    return dict(zip(METHODS, images, strict=True))
+
+
+def model_image_shape(model: LoadedModel) -> tuple[int, int, int]:
+    config = model.generator.config
+    return config.nc, config.image_size, config.image_size
+
+
+def norm_figure(model: LoadedModel, method_paths: dict[str, torch.Tensor]) -> go.Figure:
+    """||z|| along every path: lerp's dips in the middle (through the low-density inside of the shell
+    where Gaussian z lives), slerp's stays on it."""
+    typical = math.sqrt(model.nz if model.noise == "normal" else model.nz / 3)
+    colours = {"lerp": "#e4572e", "slerp": "#2e86ab"}
+    figure = go.Figure()
+    for method in METHODS:
+        norms = method_paths[method].norm(dim=2)  # (rows, steps)
+        t = torch.linspace(0, 1, norms.shape[1]).tolist()
+        for row, values in enumerate(norms):
+            figure.add_trace(
+                go.Scatter(
+                    x=t,
+                    y=values.tolist(),
+                    mode="lines+markers",
+                    name=method,
+                    legendgroup=method,
+                    showlegend=row == 0,
+                    line={"color": colours[method], "width": 3 if row == 0 else 1},
+                    opacity=1.0 if row == 0 else 0.45,
+                )
+            )
+    figure.add_hline(y=typical, line_dash="dot", line_color="grey", annotation_text=f"typical ||z|| = {typical:.1f}")
+    figure.update_layout(
+        height=260,
+        margin={"l": 40, "r": 10, "t": 30, "b": 30},
+        title={"text": "||z|| along each path", "font": {"size": 14}},
+        xaxis_title="t",
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return figure
+
+
+def grid(model: LoadedModel, images: torch.Tensor) -> object:
+    """(rows, steps, nc, S, S) -> one picture, a row per seed pair."""
+    rows, steps = images.shape[:2]
+    return picture(
+        model, images.reshape(rows * steps, *images.shape[2:]), nrow=steps, scale=max(1, 64 // model.image_size)
+    )
+
+
+def describe(state: VisitorState) -> str:
+    settings = state.interpolation
+    start = settings.start if settings.start in state.projected else f"seed {settings.seed_a}"
+    end = settings.end if settings.end in state.projected else f"seed {settings.seed_b}"
+    more = f"; rows below: seeds {settings.seed_a}+i -> {settings.seed_b}+i" if settings.rows > 1 else ""
+    return f"Top row: **{start} -> {end}**{more}. Same endpoints, different paths: look at the middle columns."
+
+
+# ---- the tab -----------------------------------------------------------------------------------------------
+
+
+def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
+    with gr.Row():
+        seed_a = gr.Number(label="seed A", value=1, precision=0, minimum=0, min_width=100)
+        seed_b = gr.Number(label="seed B", value=2, precision=0, minimum=0, min_width=100)
+        start = gr.Dropdown(["seed"], value="seed", label="top row starts at", min_width=140)
+        end = gr.Dropdown(["seed"], value="seed", label="top row ends at", min_width=140)
+        steps = gr.Slider(3, 16, value=9, step=1, label="steps", min_width=160)
+        rows = gr.Slider(1, 6, value=4, step=1, label="rows (seed pairs)", min_width=160)
+    with gr.Row():
+        run_button = gr.Button("Interpolate", variant="primary", elem_id="interp-run")
+        random_button = gr.Button("🎲 random seeds", elem_id="interp-random")
+    caption = gr.Markdown()
+    with gr.Row(equal_height=False):
+        lerp_image = image_output("lerp: the straight line", elem_id="interp-lerp")
+        slerp_image = image_output("slerp: along the sphere", elem_id="interp-slerp")
+    with gr.Row(equal_height=False):
+        plot = gr.Plot(label="norm of z along the path", scale=3)
+        with gr.Column(scale=1, min_width=180):
+            export_button = gr.Button("export (PNG strips + GIFs)")
+            export_files = gr.File(label="exports", file_count="multiple", interactive=False, height=140)
+
+    def draw(state: VisitorState) -> tuple:
+        settings = state.interpolation
+        names = ["seed", *state.projected]
+        settings.start = settings.start if settings.start in names else "seed"
+        settings.end = settings.end if settings.end in names else "seed"
+        inputs = (
+            settings.seed_a,
+            settings.seed_b,
+            gr.update(choices=names, value=settings.start),
+            gr.update(choices=names, value=settings.end),
+            settings.steps,
+            settings.rows,
+        )
+        if not state.model:
+            return (state, *inputs, "", None, None, None, query_string(state))
+        model = current_model(catalog, state)
+        method_paths = paths(model, state)
+        images = path_images(model, method_paths)
+        return (
+            state,
+            *inputs,
+            describe(state),
+            grid(model, images["lerp"]),
+            grid(model, images["slerp"]),
+            norm_figure(model, method_paths),
+            query_string(state),
+        )
+
+    outputs = [state, seed_a, seed_b, start, end, steps, rows, caption, lerp_image, slerp_image, plot, query]
+
+    def run(state, a, b, start_name, end_name, n_steps, n_rows) -> tuple:
+        state.interpolation = InterpolationState(
+            int(a or 0), int(b or 0), int(n_steps), int(n_rows), start_name or "seed", end_name or "seed"
+        )
+        return draw(state)
+
+    def run_random(state) -> tuple:
+        settings = state.interpolation
+        settings.seed_a, settings.seed_b = random_seed(), random_seed()
+        settings.start = settings.end = "seed"
+        return draw(state)
+
+    def export(state: VisitorState) -> list[str]:
+        model = current_model(catalog, state)
+        settings = state.interpolation
+        method_paths = paths(model, state)
+        images = path_images(model, method_paths)
+        seeds = f"seeds{settings.seed_a}-{settings.seed_b}"
+        files = []
+        for method in METHODS:
+            rows_images = images[method]  # (rows, steps, nc, S, S)
+            # One GIF frame per step, holding every row: the whole Figure-4 block morphs at once.
+            frames = [picture(model, rows_images[:, step], nrow=1) for step in range(settings.steps)]
+            metadata = {
+                "model": model.name,
+                "method": method,
+                "seeds": f"{settings.seed_a}+i -> {settings.seed_b}+i for i < {settings.rows}",
+                "top_row": describe(state),
+                "steps": settings.steps,
+                "rows": settings.rows,
+            }
+            stem = f"interpolation-{slug(model.name)}-{seeds}-rows{settings.rows}-steps{settings.steps}-{method}"
+            files += export_png_and_gif(grid(model, rows_images), frames, stem, metadata)
+        return files
+
+    inputs = [state, seed_a, seed_b, start, end, steps, rows]
+    for event in (run_button.click, seed_a.submit, seed_b.submit, steps.release, rows.release, start.input, end.input):
+        api_name = "interpolate" if event == run_button.click else None
+        event(run, inputs, outputs, api_name=api_name, api_visibility="public" if api_name else "private").then(
+            None, query, None, js=UPDATE_URL_JS
+        )
+    random_button.click(run_random, state, outputs, api_name="interpolate_random").then(
+        None, query, None, js=UPDATE_URL_JS
+    )
+    export_button.click(export, state, export_files, api_name="interpolation_export")
+    return Refresh(draw, [state], outputs)

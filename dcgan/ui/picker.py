@@ -1,0 +1,142 @@
+"""The model picker at the top of the app: shipped models, runs, a Hub id, or an upload; and the facts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from ..errors import DcganError
+from ..registry import import_upload
+from .model_cache import Catalog, LoadedModel, get_model
+from .session import VisitorState, apply_query
+
+NO_MODEL_HELP = """
+### No model yet
+DCGAN Explorer found no model in `{checkpoints}` or `{runs}`. Any of these fixes it:
+
+* train one (about 10 minutes per epoch on 2 CPU cores), then press **↻ list** beside the model list:
+  `python -m dcgan train --data fashion-mnist --image-size 32 --epochs 5 --out {runs}/fmnist`
+* upload a model below: our folder format as a `.zip` (config.json + model.safetensors),
+  or another project's generator `.pth`
+* type a Hugging Face Hub id (`owner/name`) of a DCGAN Explorer model
+* start the app with `python app.py --model PATH_OR_HUB_ID`
+"""
+
+
+def facts_markdown(model: LoadedModel) -> str:
+    facts = model.facts
+    parts = [
+        f"**{model.name}**",
+        f"data: {facts['data']}",
+        f"image {facts['image']}",
+        f"nz {facts['nz']} ({facts['noise']})",
+        str(facts["widths"]),
+        f"{int(facts['generator_parameters']) / 1e6:.2f} M generator parameters",
+    ]
+    if "training_steps" in facts:
+        parts.append(f"{int(facts['training_steps']):,} training steps")
+    if facts.get("family") != "paper":
+        parts.append(f"family: {facts['family']}")
+    return " · ".join(parts)
+
+
+def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list, list, gr.Markdown]:
+    """Returns (the events after which the model may have changed, their outputs, the no-model banner)."""
+    banner = gr.Markdown(
+        NO_MODEL_HELP.format(checkpoints=catalog.checkpoints_dir, runs=catalog.runs_dir),
+        visible=default is None,
+        elem_id="no-model",
+    )
+    with gr.Row(equal_height=True):
+        choice = gr.Dropdown(
+            catalog.choices(), value=default, label="model", allow_custom_value=True, scale=2, elem_id="model-choice"
+        )
+        reload_list = gr.Button("↻ list", scale=0, min_width=70)
+        facts = gr.Markdown(elem_id="model-facts", container=True)
+    with gr.Accordion("another model (Hugging Face Hub, upload) · the model card", open=default is None):
+        with gr.Row(equal_height=True):
+            hub_id = gr.Textbox(label="a Hugging Face Hub id", placeholder="owner/name", scale=2)
+            hub_button = gr.Button("load from the Hub", scale=1)
+            upload = gr.File(
+                label="or upload a model: a .zip of a model folder, or another project's generator .pth",
+                file_types=[".zip", ".pth", ".pt"],
+                scale=3,
+                height=110,
+                elem_id="model-upload",
+            )
+        card = gr.Markdown()
+
+    def show(state: VisitorState, name: str) -> tuple:
+        """Load `name` (and what the walk needs from it) for this visitor; everything a visitor can get
+        wrong (no such folder, Hub offline, a bad file) comes back as a message, not a traceback."""
+        try:
+            model = get_model(catalog, name)
+            model.sensitivity()
+            model.directions()
+        except DcganError as error:
+            raise gr.Error(str(error)) from None
+        if state.model != name:
+            state.reset_for_model(name)
+        choices = catalog.choices()
+        if name not in [value for _, value in choices]:
+            choices.append((name, name))  # a Hub id
+        return (
+            state,
+            gr.update(choices=choices, value=name),
+            facts_markdown(model),
+            model.card or "_this model has no card (README.md)_",
+            gr.update(visible=False),
+        )
+
+    def on_pick(state: VisitorState, name: str | None) -> tuple:
+        if not name:
+            raise gr.Error("pick a model")
+        return show(state, name)
+
+    def on_hub(state: VisitorState, repo_id: str | None) -> tuple:
+        if not (repo_id or "").strip():
+            raise gr.Error("type a Hub repo id like 'owner/name'")
+        return show(state, repo_id.strip())
+
+    def on_upload(state: VisitorState, path: str | None) -> tuple:
+        if not path:
+            raise gr.Error("no file arrived: try the upload again")
+        try:
+            folder = import_upload(path, catalog.uploads_dir)
+        except DcganError as error:
+            raise gr.Error(str(error)) from None
+        return show(state, catalog.label_for(folder))
+
+    def on_load(state: VisitorState, request: gr.Request) -> tuple:
+        """A page (re)load: restore what the URL holds (a shared link), else show the default model."""
+        params = dict(request.query_params) if request is not None else {}
+        ignored = apply_query(state, params)
+        if ignored:
+            gr.Warning(f"ignored unreadable link parameters: {', '.join(ignored)}")
+        if not state.model:
+            return state, gr.update(), "", "", gr.update()
+        try:
+            return show(state, state.model)
+        except gr.Error as error:
+            if state.model == default or default is None:
+                raise
+            gr.Warning(f"{error.message} Showing {default} instead.")
+            state.reset_for_model(default)
+            return show(state, default)
+
+    outputs = [state, choice, facts, card, banner]
+    events = [
+        choice.input(on_pick, [state, choice], outputs, api_name="pick_model"),
+        hub_button.click(on_hub, [state, hub_id], outputs, api_name="load_hub_model"),
+        hub_id.submit(on_hub, [state, hub_id], outputs, api_visibility="private"),
+        upload.upload(on_upload, [state, upload], outputs, api_name="upload_model"),
+    ]
+    reload_list.click(lambda: gr.update(choices=catalog.choices()), None, choice, api_visibility="private")
+    return events, (on_load, outputs), banner
+
+
+def uploads_default() -> Path:
+    from ..data import cache_dir
+
+    return cache_dir() / "uploads"

@@ -1,0 +1,181 @@
+"""Real images in the latent space: project an uploaded (or dataset) image to z by optimisation,
+watch the reconstruction converge, then use that z in the walk, the interpolation or the arithmetic."""
+
+from __future__ import annotations
+
+import functools
+import random
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import torch
+
+from ..data import load_dataset, load_image
+from ..errors import DcganError
+from ..images import save_png, to_pil, to_uint8
+from ..latent import project_image
+from .arithmetic import add_pick
+from .common import Refresh, current_model, picture
+from .model_cache import LoadedModel
+from .session import GROUPS, UPDATE_URL_JS, Pick, VisitorState, WalkState
+
+DATASET_SAMPLE = 2000  # images read from the model's dataset when the visitor asks for one
+
+
+# ---- plain functions ---------------------------------------------------------------------------------------
+
+
+def target_image(model: LoadedModel, path: str, invert: bool) -> torch.Tensor:
+    """(1, nc, S, S) in [-1, 1]: the upload as the model sees it (centre-cropped, resized, maybe inverted)."""
+    target = load_image(path, model.image_size, channels=model.generator.config.nc)
+    return -target if invert else target
+
+
+@functools.lru_cache(maxsize=2)
+def dataset_images(data: str, image_size: int, channels: int) -> torch.Tensor:
+    """A few thousand test images of the model's own dataset (read once per dataset; local files only)."""
+    return load_dataset(data, image_size, channels=channels, split="test", limit=DATASET_SAMPLE, download=False).images
+
+
+def dataset_example(model: LoadedModel) -> str:
+    """A random image of the model's dataset, written to a PNG the upload box can show."""
+    data = str(model.facts.get("data", ""))
+    if data in ("", "imported"):
+        raise DcganError("this model's card names no dataset (it was imported); upload an image instead")
+    images = dataset_images(data, model.image_size, model.generator.config.nc)
+    index = random.SystemRandom().randrange(len(images))
+    path = Path(tempfile.mkdtemp(prefix="dcgan-example-")) / f"{Path(data).name}-test-{index}.png"
+    return str(save_png(to_pil(to_uint8(images[index])[0]), path))
+
+
+# ---- the tab -----------------------------------------------------------------------------------------------
+
+
+def build(
+    catalog,
+    state: gr.State,
+    query: gr.Textbox,
+    tabs: gr.Tabs,
+    walk: Refresh,
+    interpolation: Refresh,
+    arithmetic: Refresh,
+    arithmetic_group: gr.Radio,
+) -> Refresh:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=260):
+            upload = gr.Image(
+                label="an image (any size or format; centre-cropped)",
+                type="filepath",
+                sources=["upload", "clipboard"],
+                height=260,
+                elem_id="project-upload",
+            )
+            example_button = gr.Button("take an image from the model's dataset")
+            invert = gr.Checkbox(label="invert (dark clothes on a light background: Fashion-MNIST is light on black)")
+            steps = gr.Slider(50, 600, value=300, step=10, label="optimisation steps")
+            with gr.Row():
+                project_button = gr.Button("Project into z", variant="primary", elem_id="project-run")
+                stop_button = gr.Button("Stop", variant="stop")
+        with gr.Column(scale=3, min_width=320):
+            with gr.Row():
+                original = _image("what the model is asked to draw", "project-original")
+                reconstruction = _image("G(z): the closest it can draw", "project-reconstruction")
+            status = gr.Markdown(
+                "Upload an image, then **Project into z**: Adam moves z to make G(z) look like it.",
+                elem_id="project-status",
+            )
+            projected = gr.Dropdown(label="projected images (yours, this session)", choices=[])
+            with gr.Row():
+                to_walk = gr.Button("walk from it")
+                to_start = gr.Button("interpolate from it")
+                to_end = gr.Button("interpolate to it")
+                to_group = gr.Button("add to arithmetic group")
+            to_group_name = gr.Radio(list(GROUPS), value="A", label="arithmetic group", min_width=120)
+
+    def project(state: VisitorState, path: str | None, inverted: bool, n_steps: float):
+        model = current_model(catalog, state)
+        if not path:
+            raise gr.Error("upload an image first (or take one from the model's dataset)")
+        try:
+            target = target_image(model, path, inverted)
+        except DcganError as error:
+            raise gr.Error(str(error)) from None
+        name = f"{Path(path).stem[:24]} #{len(state.projected) + 1}"
+        shown_target = picture(model, target)
+        total = int(n_steps)
+        for step in project_image(model.generator, target, steps=total, report_every=10):
+            state.add_projected(name, step.z.tolist())  # every report: a Stop keeps the best z so far
+            yield (
+                state,
+                shown_target,
+                picture(model, step.image[None]),
+                f"step {step.step}/{total}: pixel error (MSE, images in [-1, 1]) **{step.loss:.4f}**",
+                gr.update(choices=list(state.projected), value=name),
+            )
+
+    def use(where: str):
+        def handler(state: VisitorState, name: str | None, group_name: str) -> tuple:
+            z = state.projected.get(name or "")
+            if z is None:
+                raise gr.Error("project an image first")
+            if where == "walk":
+                old = state.walk
+                state.walk = WalkState(base=z, base_label=name, dims=old.dims, custom_dims=old.custom_dims)
+                return (*walk.fn(state), gr.Tabs(selected="walk"))
+            if where in ("start", "end"):
+                setattr(state.interpolation, where, name)
+                return (*interpolation.fn(state), gr.Tabs(selected="interpolation"))
+            model = current_model(catalog, state)
+            note = add_pick(model, state, group_name, Pick(f"projected {name}", z))
+            if note:
+                gr.Info(note)
+            return (*arithmetic.fn(state), gr.Tabs(selected="arithmetic"), group_name)
+
+        handler.__name__ = f"use_in_{where}"
+        return handler
+
+    def take_example(state: VisitorState) -> str:
+        try:
+            return dataset_example(current_model(catalog, state))
+        except DcganError as error:
+            raise gr.Error(str(error)) from None
+
+    outputs = [state, original, reconstruction, status, projected]
+    running = project_button.click(
+        project,
+        [state, upload, invert, steps],
+        outputs,
+        api_name="project",
+        concurrency_limit=1,
+        concurrency_id="projection",
+    )
+    stop_button.click(None, None, None, cancels=[running])
+    example_button.click(take_example, state, upload, api_name="dataset_example")
+    use_inputs = [state, projected, to_group_name]
+    for button, where, tab, extra in (
+        (to_walk, "walk", walk, []),
+        (to_start, "start", interpolation, []),
+        (to_end, "end", interpolation, []),
+        (to_group, "group", arithmetic, [arithmetic_group]),
+    ):
+        used = button.click(use(where), use_inputs, [*tab.outputs, tabs, *extra], api_name=f"use_in_{where}")
+        used.then(None, query, None, js=UPDATE_URL_JS)
+
+    def draw(state: VisitorState) -> tuple:
+        names = list(state.projected)
+        return state, gr.update(choices=names, value=names[-1] if names else None)
+
+    return Refresh(draw, [state], [state, projected])
+
+
+def _image(label: str, elem_id: str) -> gr.Image:
+    return gr.Image(
+        label=label,
+        type="pil",
+        format="png",
+        interactive=False,
+        height=260,
+        elem_id=elem_id,
+        elem_classes=["pixelated"],
+    )

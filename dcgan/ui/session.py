@@ -1,0 +1,182 @@
+"""Per-visitor state (held in gr.State) and its round trip through the page URL.
+
+Everything here is small plain data (ints, floats, lists): gr.State deep-copies it per visitor,
+and the URL holds enough of it (model, seeds, slider values) to reopen the same images.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import numpy as np
+
+GROUPS = ("A", "B", "C")
+MAX_PICKS = 3  # exemplars per arithmetic group, as in the paper
+MAX_PROJECTED = 6  # projected images a visitor keeps
+MAX_SEED = 2**31 - 1
+
+
+@dataclass
+class WalkState:
+    seed: int = 0
+    base: list[float] | None = None  # a projected image's z, used instead of the seed's
+    base_label: str = ""
+    dims: list[int] = field(default_factory=list)  # the z dimensions the sliders drive
+    custom_dims: bool = False  # True when the visitor chose them (else: the most sensitive)
+    edits: dict[int, float] = field(default_factory=dict)  # z[dim] = value, set by the dimension sliders
+    offsets: dict[int, float] = field(default_factory=dict)  # direction k -> amount moved along it
+    strip: str = "direction 0"  # what the 9-image strip walks along: "direction k" or "z[d]"
+
+
+@dataclass
+class InterpolationState:
+    seed_a: int = 1
+    seed_b: int = 2
+    steps: int = 9
+    rows: int = 4
+    start: str = "seed"  # "seed" or the name of a projected image
+    end: str = "seed"
+
+
+@dataclass
+class Pick:
+    label: str  # where the exemplar came from, e.g. "batch 7, #3"
+    z: list[float]
+
+
+@dataclass
+class VisitorState:
+    model: str | None = None  # the picker name of the current model
+    tab: str = "walk"
+    walk: WalkState = field(default_factory=WalkState)
+    interpolation: InterpolationState = field(default_factory=InterpolationState)
+    batch_seed: int = 0  # the arithmetic tab's gallery
+    picks: dict[str, list[Pick]] = field(default_factory=lambda: {group: [] for group in GROUPS})
+    projected: dict[str, list[float]] = field(default_factory=dict)  # name -> z, from the Real images tab
+
+    def reset_for_model(self, name: str) -> None:
+        """A new model: z's from the old one mean nothing there (nz may even differ)."""
+        self.model = name
+        self.walk = WalkState(seed=self.walk.seed, strip="direction 0")
+        self.interpolation.start = self.interpolation.end = "seed"
+        self.picks = {group: [] for group in GROUPS}
+        self.projected = {}
+
+    def add_projected(self, name: str, z: list[float]) -> None:
+        self.projected[name] = z
+        while len(self.projected) > MAX_PROJECTED:
+            self.projected.pop(next(iter(self.projected)))
+
+
+# ---- the URL ----------------------------------------------------------------------------------------------
+
+
+def encode_z(z: list[float]) -> str:
+    """z as URL-safe base64 of float16 (100 dims -> 268 characters): enough precision for the same image."""
+    return base64.urlsafe_b64encode(np.asarray(z, dtype="<f2").tobytes()).decode().rstrip("=")
+
+
+def decode_z(text: str) -> list[float]:
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    values = np.frombuffer(raw, dtype="<f2").astype(np.float64)
+    if values.size == 0 or not np.isfinite(values).all():
+        raise ValueError("not a z vector")
+    return values.tolist()
+
+
+def _pairs(mapping: dict[int, float]) -> str:
+    return ",".join(f"{key}:{value:.2f}" for key, value in sorted(mapping.items()))
+
+
+def _parse_pairs(text: str) -> dict[int, float]:
+    pairs = {}
+    for item in filter(None, text.split(",")):
+        key, value = item.split(":")
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{value} is not a number")
+        pairs[int(key)] = number
+    return pairs
+
+
+def query_string(state: VisitorState) -> str:
+    """The shareable part of the state as a query string; empty values mean "remove this key"."""
+    walk, interpolation = state.walk, state.interpolation
+    params = {
+        "model": state.model or "",
+        "tab": state.tab if state.tab != "walk" else "",
+        "seed": "" if walk.base is not None else walk.seed,
+        "z": encode_z(walk.base) if walk.base is not None else "",
+        "dims": ",".join(map(str, walk.dims)) if walk.custom_dims else "",
+        "d": _pairs(walk.edits),
+        "k": _pairs(walk.offsets),
+        "strip": walk.strip if walk.strip != "direction 0" else "",
+        "a": interpolation.seed_a,
+        "b": interpolation.seed_b,
+        "steps": interpolation.steps,
+        "rows": interpolation.rows,
+        "batch": state.batch_seed,
+    }
+    return urlencode(params, safe=":,")  # readable: d=66:1.25,5:-0.40
+
+
+def apply_query(state: VisitorState, params: dict[str, str]) -> list[str]:
+    """Restore what a shared link holds into `state`; returns the names of parameters it had to ignore.
+
+    Only shapes are checked here; ranges that depend on the model (a dimension beyond nz) are
+    dropped by the tabs when they build z.
+    """
+    ignored = []
+    walk, interpolation = state.walk, state.interpolation
+
+    def take(key: str, parse, apply) -> None:
+        if params.get(key) in (None, ""):
+            return
+        try:
+            apply(parse(params[key]))
+        except (ValueError, TypeError):
+            ignored.append(key)
+
+    take("model", str, lambda value: setattr(state, "model", value))
+    take("tab", str, lambda value: setattr(state, "tab", value))
+    take("seed", _seed, lambda value: setattr(walk, "seed", value))
+    take("z", decode_z, lambda value: (setattr(walk, "base", value), setattr(walk, "base_label", "a shared z")))
+    take("dims", lambda text: [int(d) for d in text.split(",") if d][:8], lambda dims: _set_dims(walk, dims))
+    take("d", _parse_pairs, lambda pairs: setattr(walk, "edits", pairs))
+    take("k", _parse_pairs, lambda pairs: setattr(walk, "offsets", pairs))
+    take("strip", str, lambda value: setattr(walk, "strip", value))
+    take("a", _seed, lambda value: setattr(interpolation, "seed_a", value))
+    take("b", _seed, lambda value: setattr(interpolation, "seed_b", value))
+    take("steps", lambda text: min(max(int(text), 3), 16), lambda value: setattr(interpolation, "steps", value))
+    take("rows", lambda text: min(max(int(text), 1), 6), lambda value: setattr(interpolation, "rows", value))
+    take("batch", _seed, lambda value: setattr(state, "batch_seed", value))
+    return ignored
+
+
+def _seed(text: str) -> int:
+    seed = int(float(text))
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed {seed} out of range")
+    return seed
+
+
+def _set_dims(walk: WalkState, dims: list[int]) -> None:
+    walk.dims, walk.custom_dims = dims, True
+
+
+# Runs in the browser after a handler returns the new query string: merge it into the address bar
+# without reloading (keys with empty values are removed; keys we don't own, like Gradio's, stay).
+UPDATE_URL_JS = """
+(query) => {
+    if (!query) return [];
+    const url = new URL(window.location.href);
+    for (const [key, value] of new URLSearchParams(query)) {
+        if (value === "") url.searchParams.delete(key); else url.searchParams.set(key, value);
+    }
+    window.history.replaceState(null, "", url);
+    return [];
+}
+"""

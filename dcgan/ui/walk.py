@@ -1,0 +1,277 @@
+"""Latent walk: one z, sliders for its most telling dimensions and for discovered directions,
+and the paper's "walking in the latent space" strip of 9 images along one of them."""
+
+from __future__ import annotations
+
+import gradio as gr
+import torch
+
+from ..latent import generate, sample_noise
+from .common import Refresh, current_model, export_png_and_gif, image_output, picture, random_seed, render, slug
+from .model_cache import Catalog, LoadedModel
+from .session import UPDATE_URL_JS, VisitorState, WalkState, query_string
+
+N_DIM_SLIDERS = 8
+N_DIRECTION_SLIDERS = 6
+STRIP_LENGTH = 9
+
+
+# ---- plain functions ---------------------------------------------------------------------------------------
+
+
+def seed_z(model: LoadedModel, walk: WalkState) -> torch.Tensor:
+    """(nz,) the walk's starting point: a projected image's z, or the seed's."""
+    if walk.base is not None and len(walk.base) == model.nz:
+        return torch.tensor(walk.base, dtype=torch.float32)
+    return sample_noise(1, model.nz, model.noise, seed=walk.seed)[0]
+
+
+def walk_z(model: LoadedModel, walk: WalkState) -> torch.Tensor:
+    """(nz,) the z on screen: the start, with the dimension sliders' values, moved along the directions."""
+    z = seed_z(model, walk)
+    for dim, value in walk.edits.items():
+        if 0 <= dim < model.nz:
+            z[dim] = value
+    directions, _ = model.directions()
+    for k, amount in walk.offsets.items():
+        if 0 <= k < len(directions):
+            z = z + amount * directions[k]
+    return z
+
+
+def dim_limit(model: LoadedModel) -> float:
+    """Slider range for one z dimension: +-3 sigma for N(0, 1), the whole of U(-1, 1)."""
+    return 3.0 if model.noise == "normal" else 1.0
+
+
+def direction_limit(model: LoadedModel) -> float:
+    """Directions are unit vectors, so z's coordinate along one has the noise's per-dimension spread."""
+    return round(3.0 * model.noise_std, 2)
+
+
+def strip_choices(model: LoadedModel, walk: WalkState) -> list[str]:
+    return [f"direction {k}" for k in range(len(model.directions()[0]))] + [f"z[{d}]" for d in walk.dims]
+
+
+def strip_images(model: LoadedModel, walk: WalkState) -> tuple[torch.Tensor, str]:
+    """(9, nc, S, S) along walk.strip, and a caption. One generator forward for the whole strip.
+
+    A direction: the current z moved from -3 sigma to +3 sigma along it. A dimension z[d]: z[d]
+    swept over its slider range with the rest of z fixed.
+    """
+    z = walk_z(model, walk)
+    choice = walk.strip if walk.strip in strip_choices(model, walk) else "direction 0"
+    if choice.startswith("direction"):
+        k = int(choice.split()[1])
+        limit = direction_limit(model)
+        amounts = torch.linspace(-limit, limit, STRIP_LENGTH)
+        path = z + amounts[:, None] * model.directions()[0][k]
+        caption = f"{model.direction_labels()[k]}: z moved from {-limit:+.2f} to {limit:+.2f} along it"
+    else:
+        dim = int(choice[2:-1])
+        limit = dim_limit(model)
+        path = z.repeat(STRIP_LENGTH, 1)
+        path[:, dim] = torch.linspace(-limit, limit, STRIP_LENGTH)
+        caption = f"z[{dim}] swept from {-limit:+.1f} to {limit:+.1f}, the rest of z fixed"
+    return generate(model.generator, path), caption
+
+
+def describe_start(walk: WalkState) -> str:
+    if walk.base is not None:
+        return f"Walking from **{walk.base_label or 'a projected image'}** (type a seed to go back to seeds)."
+    return f"Walking from **seed {walk.seed}**."
+
+
+# ---- handlers ----------------------------------------------------------------------------------------------
+
+
+def _slider_updates(model: LoadedModel, walk: WalkState) -> list:
+    z_start = seed_z(model, walk)
+    for dim, value in walk.edits.items():
+        if 0 <= dim < model.nz:
+            z_start[dim] = value
+    ranks = {dim: rank for rank, dim in enumerate(model.ranked_dimensions(), start=1)}
+    limit = dim_limit(model)
+    dims = []
+    for slot in range(N_DIM_SLIDERS):
+        if slot < len(walk.dims):
+            dim = walk.dims[slot]
+            value = max(-limit, min(limit, float(z_start[dim])))
+            label = f"z[{dim}] (sensitivity rank {ranks[dim]})"
+            dims.append(gr.update(label=label, minimum=-limit, maximum=limit, value=round(value, 2), visible=True))
+        else:
+            dims.append(gr.update(visible=False))
+    labels = model.direction_labels()
+    limit = direction_limit(model)
+    directions = []
+    for k in range(N_DIRECTION_SLIDERS):
+        if k < len(labels):
+            value = walk.offsets.get(k, 0.0)
+            directions.append(gr.update(label=labels[k], minimum=-limit, maximum=limit, value=value, visible=True))
+        else:
+            directions.append(gr.update(visible=False))
+    return dims + directions
+
+
+def _valid_dims(model: LoadedModel, walk: WalkState) -> None:
+    """Keep the visitor's dimensions when they fit this model, else the 8 most sensitive."""
+    wanted = [d for d in walk.dims if 0 <= d < model.nz][:N_DIM_SLIDERS] if walk.custom_dims else []
+    walk.custom_dims = bool(wanted)
+    walk.dims = wanted or model.ranked_dimensions()[:N_DIM_SLIDERS]
+    walk.edits = {d: v for d, v in walk.edits.items() if d in walk.dims}
+
+
+def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
+    """The Latent walk tab; returns how to redraw it after a model change."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5, min_width=300):
+            image = image_output("the image", height=420, elem_id="walk-image")
+            start_text = gr.Markdown()
+        with gr.Column(scale=6, min_width=320):
+            with gr.Row():
+                seed = gr.Number(label="seed (Enter to apply)", value=0, precision=0, minimum=0, scale=3)
+                random_button = gr.Button("🎲 random", scale=1, elem_id="walk-random")
+                reset_button = gr.Button("reset sliders", scale=1)
+            with gr.Accordion("z dimensions (the 8 that change the image most)", open=True):
+                dim_sliders = _slider_grid("z dim", "walk-dim", N_DIM_SLIDERS, step=0.01)
+                dims_choice = gr.Dropdown(
+                    label="choose other dimensions (up to 8)", multiselect=True, max_choices=N_DIM_SLIDERS
+                )
+            with gr.Accordion("discovered directions (principal components of the first layer, as GANSpace)"):
+                direction_sliders = _slider_grid("direction", "walk-direction", N_DIRECTION_SLIDERS, step=0.05)
+    with gr.Row(equal_height=False):
+        strip_choice = gr.Dropdown(label="walk 9 steps along", scale=1, min_width=200)
+        with gr.Column(scale=4):
+            strip = image_output("walking in the latent space", elem_id="walk-strip")
+            strip_caption = gr.Markdown()
+        with gr.Column(scale=1, min_width=160):
+            export_button = gr.Button("export strip (PNG + GIF)")
+            export_files = gr.File(label="exports", file_count="multiple", interactive=False, height=120)
+
+    def draw(state: VisitorState) -> tuple:
+        """Everything on the tab, from the state: after a model change, a new seed, a URL."""
+        if not state.model:
+            nothing = [gr.update()] * (N_DIM_SLIDERS + N_DIRECTION_SLIDERS + 2)
+            return (state, gr.update(), None, "Load a model to start walking.", *nothing, None, "", query_string(state))
+        model = current_model(catalog, state)
+        walk = state.walk
+        _valid_dims(model, walk)
+        ranked = model.ranked_dimensions()
+        dims_update = gr.update(choices=[(f"z[{d}]", d) for d in ranked], value=walk.dims)
+        choices = strip_choices(model, walk)
+        walk.strip = walk.strip if walk.strip in choices else "direction 0"
+        images, caption = strip_images(model, walk)
+        return (
+            state,
+            walk.seed,
+            render(model, walk_z(model, walk)),
+            describe_start(walk),
+            *_slider_updates(model, walk),
+            dims_update,
+            gr.update(choices=choices, value=walk.strip),
+            picture(model, images, nrow=STRIP_LENGTH, scale=max(1, 96 // model.image_size)),
+            caption,
+            query_string(state),
+        )
+
+    draw_outputs = [state, seed, image, start_text, *dim_sliders, *direction_sliders, dims_choice, strip_choice]
+    draw_outputs += [strip, strip_caption, query]
+
+    def on_seed(state: VisitorState, new_seed: float | None) -> tuple:
+        state.walk = WalkState(
+            seed=int(new_seed or 0), dims=state.walk.dims, custom_dims=state.walk.custom_dims, strip=state.walk.strip
+        )
+        return draw(state)
+
+    def on_random(state: VisitorState) -> tuple:
+        return on_seed(state, random_seed())
+
+    def on_reset(state: VisitorState) -> tuple:
+        state.walk.edits, state.walk.offsets = {}, {}
+        return draw(state)
+
+    def on_dims(state: VisitorState, dims: list[int]) -> tuple:
+        state.walk.dims, state.walk.custom_dims = [int(d) for d in dims or []], bool(dims)
+        return draw(state)
+
+    def slider_moved(kind: str, slot: int):
+        def handler(state: VisitorState, value: float) -> tuple:
+            model = current_model(catalog, state)
+            walk = state.walk
+            if kind == "dim":
+                if slot >= len(walk.dims):
+                    return state, gr.update(), query_string(state)
+                walk.edits[walk.dims[slot]] = float(value)
+            else:
+                walk.offsets[slot] = float(value)
+                walk.offsets = {k: v for k, v in walk.offsets.items() if v != 0}
+            return state, render(model, walk_z(model, walk)), query_string(state)
+
+        handler.__name__ = f"move_{kind}_{slot}"
+        return handler
+
+    def redraw_strip(state: VisitorState, choice: str | None = None) -> tuple:
+        model = current_model(catalog, state)
+        if choice:
+            state.walk.strip = choice
+        images, caption = strip_images(model, state.walk)
+        return state, picture(model, images, nrow=STRIP_LENGTH, scale=max(1, 96 // model.image_size)), caption
+
+    def export_strip(state: VisitorState) -> list[str]:
+        model = current_model(catalog, state)
+        walk = state.walk
+        images, caption = strip_images(model, walk)
+        start = f"seed{walk.seed}" if walk.base is None else "projected"
+        stem = f"walk-{slug(model.name)}-{start}-{slug(walk.strip)}"
+        metadata = {
+            "model": model.name,
+            "seed": walk.seed if walk.base is None else walk.base_label,
+            "along": walk.strip,
+            "caption": caption,
+            "edits": walk.edits,
+            "offsets": walk.offsets,
+        }
+        frames = [picture(model, images[i : i + 1]) for i in range(len(images))]
+        still = picture(model, images, nrow=STRIP_LENGTH, scale=max(1, 128 // model.image_size))
+        return export_png_and_gif(still, frames, stem, metadata)
+
+    # ---- wiring: cheap handlers skip the queue (a few ms each; the queue adds ~30 ms a request).
+    # "always_last": a release while the previous one is still drawing is kept (Gradio's default drops it).
+    fast = {"queue": False, "show_progress": "hidden", "trigger_mode": "always_last"}
+    seed.submit(on_seed, [state, seed], draw_outputs, api_name="walk_seed").then(None, query, None, js=UPDATE_URL_JS)
+    random_button.click(on_random, state, draw_outputs, api_name="walk_random").then(
+        None, query, None, js=UPDATE_URL_JS
+    )
+    reset_button.click(on_reset, state, draw_outputs, api_name="walk_reset").then(None, query, None, js=UPDATE_URL_JS)
+    dims_choice.input(on_dims, [state, dims_choice], draw_outputs, api_name="walk_dims").then(
+        None, query, None, js=UPDATE_URL_JS
+    )
+    for kind, sliders in (("dim", dim_sliders), ("direction", direction_sliders)):
+        for slot, slider in enumerate(sliders):
+            moved = slider.release(
+                slider_moved(kind, slot),
+                [state, slider],
+                [state, image, query],
+                api_name=f"walk_{kind}_{slot}",
+                api_visibility="public" if slot == 0 else "undocumented",
+                **fast,
+            )
+            moved.then(None, query, None, js=UPDATE_URL_JS)
+            moved.then(redraw_strip, state, [state, strip, strip_caption], api_visibility="private", **fast)
+    strip_choice.input(
+        redraw_strip, [state, strip_choice], [state, strip, strip_caption], api_name="walk_strip", **fast
+    ).then(lambda s: query_string(s), state, query, api_visibility="private", **fast).then(
+        None, query, None, js=UPDATE_URL_JS
+    )
+    export_button.click(export_strip, state, export_files, api_name="walk_export")
+    return Refresh(draw, [state], draw_outputs)
+
+
+def _slider_grid(label: str, elem_prefix: str, count: int, step: float) -> list[gr.Slider]:
+    """Sliders two to a row, so eight of them fit beside the image."""
+    sliders = []
+    for first in range(0, count, 2):
+        with gr.Row():
+            for i in range(first, min(first + 2, count)):
+                sliders.append(gr.Slider(-3, 3, value=0, step=step, label=f"{label} {i}", elem_id=f"{elem_prefix}-{i}"))
+    return sliders

@@ -1,0 +1,153 @@
+"""The app's endpoints, called through gradio_client against the app launched on 127.0.0.1.
+
+One app (with a tiny model the test makes) serves the whole module; each test opens its own
+client, i.e. its own visitor session.
+"""
+
+import json
+import zipfile
+from urllib.parse import parse_qsl
+from urllib.request import urlopen
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+from browser.app_server import running_app, tiny_model_folder  # noqa: E402
+
+from dcgan.ui.session import VisitorState, apply_query, decode_z, encode_z, query_string  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("app")) as url:
+        yield url
+
+
+@pytest.fixture
+def client(app_url):
+    return gradio_client.Client(app_url, verbose=False)
+
+
+def pixels(path: str) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def test_a_seed_is_one_image(client):
+    first = client.predict(5, api_name="/walk_seed")
+    again = client.predict(5, api_name="/walk_seed")
+    other = client.predict(6, api_name="/walk_seed")
+    assert first[0] == 5 and "seed 5" in first[2]
+    assert np.array_equal(pixels(first[1]), pixels(again[1]))
+    assert not np.array_equal(pixels(first[1]), pixels(other[1]))
+    assert pixels(first[1]).shape == (256, 256)  # 32x32 shown 8x larger, nearest-neighbour
+    assert "seed=5" in first[-1] and "model=tiny-fashion" in first[-1]
+
+
+def test_sliders_move_the_image_and_reset_brings_it_back(client):
+    start = pixels(client.predict(5, api_name="/walk_seed")[1])
+    moved, query = client.predict(2.5, api_name="/walk_dim_0")
+    assert not np.array_equal(pixels(moved), start)
+    assert ":2.50" in query  # the slider's value is in the shareable URL
+    along, query = client.predict(2.0, api_name="/walk_direction_0")
+    assert not np.array_equal(pixels(along), pixels(moved))
+    assert "k=0:2.00" in query
+    assert np.array_equal(pixels(client.predict(api_name="/walk_reset")[1]), start)
+
+
+def test_walk_strip_exports_png_and_gif(client):
+    client.predict(5, api_name="/walk_seed")
+    png, gif = client.predict(api_name="/walk_export")
+    assert png.endswith("walk-tiny-fashion-seed5-direction-0.png") and gif.endswith(".gif")
+    assert Image.open(png).text["model"] == "tiny-fashion"
+    assert Image.open(gif).n_frames == 2 * 9 - 2  # 9 steps, played forward and back
+
+
+def test_interpolation_rows_frames_and_norms(client):
+    result = client.predict(1, 2, "seed", "seed", 5, 3, api_name="/interpolate")
+    lerp_grid, slerp_grid, plot = result[7], result[8], result[9]
+    cell = 32 + 2  # 32 px images with 2 px padding, the whole grid shown 2x
+    assert pixels(lerp_grid).shape == pixels(slerp_grid).shape == (2 * (3 * cell + 2), 2 * (5 * cell + 2))
+    traces = json.loads(plot["plot"])["data"]
+    midpoint = {trace["name"]: trace["y"][2] for trace in traces if trace["showlegend"]}
+    assert midpoint["lerp"] < 0.85 * midpoint["slerp"]  # the straight line cuts through the shell
+    files = client.predict(api_name="/interpolation_export")
+    assert sorted(f.rsplit("-", 1)[1] for f in files) == ["lerp.gif", "lerp.png", "slerp.gif", "slerp.png"]
+    slerp_png = next(f for f in files if f.endswith("slerp.png"))
+    assert "seeds1-2" in slerp_png and Image.open(slerp_png).text["method"] == "slerp"
+    assert Image.open(next(f for f in files if f.endswith("lerp.gif"))).n_frames == 2 * 5 - 2
+
+
+def test_arithmetic_on_picked_exemplars(client):
+    gallery = client.predict(3, api_name="/arithmetic_batch")[1]
+    assert len(gallery) == 24
+    result = None
+    for group, index in (("A", 0), ("A", 1), ("B", 2), ("C", 3)):
+        result = client.predict(group, index, api_name="/arithmetic_pick")
+    caption, a_picks, a_mean, *_, averaged, single, around = result
+    assert "mean of 2 A" in caption
+    assert pixels(a_picks).shape[1] > pixels(a_mean).shape[1]  # two exemplars beside each other
+    assert not np.array_equal(pixels(averaged), pixels(single))
+    assert pixels(around).shape[0] == pixels(around).shape[1]  # the 3x3 grid
+    cleared = client.predict(api_name="/arithmetic_clear_all")
+    assert "Still empty" in cleared[0] and cleared[-1] is None
+
+
+def test_bad_uploads_get_a_clear_message(client, tmp_path):
+    not_a_zip = tmp_path / "model.zip"
+    not_a_zip.write_bytes(b"definitely not a zip")
+    with pytest.raises(Exception, match="not a readable .zip file") as caught:
+        client.predict(gradio_client.handle_file(str(not_a_zip)), api_name="/upload_model")
+    assert "Traceback" not in str(caught.value)
+    wrong_kind = tmp_path / "weights.txt"
+    wrong_kind.write_text("hello")
+    with pytest.raises(Exception, match="Invalid file type.*'.zip', '.pth'"):  # gradio checks file_types first
+        client.predict(gradio_client.handle_file(str(wrong_kind)), api_name="/upload_model")
+
+
+def test_zip_upload_becomes_the_current_model(client, tmp_path):
+    folder = tiny_model_folder(tmp_path / "mine", seed=1)
+    archive = tmp_path / "mine.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for name in ("config.json", "model.safetensors"):
+            zipped.write(folder / name, name)
+    choice, facts, _card, _banner = client.predict(gradio_client.handle_file(str(archive)), api_name="/upload_model")
+    assert choice["value"].startswith("upload: mine-") and "nz 16" in facts
+    assert "model=upload" in client.predict(5, api_name="/walk_seed")[-1]
+
+
+def test_app_without_models_starts_and_says_what_to_do(tmp_path):
+    from browser.app_server import free_port
+
+    from dcgan.ui import build_app
+
+    demo = build_app(tmp_path / "none", tmp_path / "none", tmp_path / "uploads", warm_default=False)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        config = urlopen(f"http://127.0.0.1:{port}/config").read().decode()
+        assert "No model yet" in config and "python -m dcgan train" in config
+        visitor = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
+        with pytest.raises(Exception, match="No model is loaded"):
+            visitor.predict(1.0, api_name="/walk_dim_0")
+    finally:
+        demo.close()
+
+
+def test_url_round_trip():
+    state = VisitorState(model="fashion-mnist-32", tab="interpolation")
+    state.walk.seed, state.walk.edits, state.walk.offsets = 42, {66: 1.25, 5: -0.5}, {0: 1.5}
+    state.interpolation.seed_a, state.interpolation.steps = 7, 12
+    restored = VisitorState()
+    assert apply_query(restored, dict(parse_qsl(query_string(state)))) == []
+    assert restored.model == "fashion-mnist-32" and restored.tab == "interpolation"
+    assert restored.walk.seed == 42 and restored.walk.edits == {5: -0.5, 66: 1.25} and restored.walk.offsets == {0: 1.5}
+    assert (restored.interpolation.seed_a, restored.interpolation.steps) == (7, 12)
+    assert apply_query(VisitorState(), {"seed": "-3", "d": "x:y", "steps": "99"}) == ["seed", "d"]
+
+
+def test_z_survives_the_url():
+    z = np.random.default_rng(0).standard_normal(100).tolist()
+    assert np.allclose(decode_z(encode_z(z)), z, atol=2e-3 * np.abs(z).max())
