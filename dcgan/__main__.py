@@ -1,4 +1,4 @@
-"""The command line: python -m dcgan train | sample | interpolate | import.
+"""The command line: python -m dcgan train | sample | interpolate | import | eval | publish.
 
 Each subcommand is a thin wrapper over library calls; errors a user can cause print one
 line and exit with status 2.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 import time
 from pathlib import Path
@@ -159,8 +160,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"images: {len(trainer.dataset)}  steps: {trainer.step} -> {trainer.total_steps}",
         flush=True,
     )
-    bar = tqdm(total=trainer.total_steps, initial=trainer.step, unit="step", dynamic_ncols=True)
+    # In a log file (nohup) a bar redrawn every step is megabytes of carriage returns: redraw every 30 s.
+    interval = 0.1 if sys.stderr.isatty() else 30.0
+    bar = tqdm(total=trainer.total_steps, initial=trainer.step, unit="step", dynamic_ncols=True, mininterval=interval)
     status = 0
+    previous_handlers = _stop_on_signals(trainer, bar.write)
     try:
         for event in trainer.run():
             if event.kind == "step":
@@ -186,7 +190,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         status = 130
     finally:
         bar.close()
+        for number, handler in previous_handlers.items():
+            signal.signal(number, handler)
     return status
+
+
+def _stop_on_signals(trainer, write) -> dict:
+    """Ctrl-C or SIGTERM asks the trainer to stop at the end of the step, writing a checkpoint;
+    a second Ctrl-C interrupts at once (the last checkpoint is still safe: writes are atomic)."""
+
+    def request_stop(number, frame):
+        if trainer.stop_requested:
+            raise KeyboardInterrupt
+        write(f"{signal.Signals(number).name}: stopping after this step and writing a checkpoint (again: quit now)")
+        trainer.stop()
+
+    previous = {}
+    for number in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[number] = signal.signal(number, request_stop)
+        except ValueError:  # not the main thread (e.g. called from a test's worker thread)
+            pass
+    return previous
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -263,6 +288,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .cards import publish
+
+    notes = Path(args.notes).read_text() if args.notes else ""
+    out = publish(args.run_dir, args.out, args.title, eval_json=args.eval, assets_dir=args.assets, notes=notes)
+    print(f"published {args.run_dir} -> {out} (card: {out / 'README.md'}; images: {Path(args.assets) / out.name})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dcgan", description="Train, sample and explore DCGANs.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -334,6 +368,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--out", type=Path, help="also write the numbers as JSON here")
     evaluation.add_argument("--no-cache", action="store_true", help="recompute the real-data side even if cached")
     evaluation.set_defaults(run=cmd_eval)
+
+    pub = commands.add_parser(
+        "publish",
+        help="make a training run a shipped model: folder, sample grid, progress GIF, model card",
+        description="Copy a run's weights and config into OUT, draw assets/NAME/samples.png, copy the progress "
+        "GIF and write OUT/README.md from what the run recorded (and the eval JSON, if given).",
+    )
+    pub.add_argument("run_dir", metavar="RUN", type=Path, help="the training run directory")
+    pub.add_argument("out", type=Path, help="the model folder to write, e.g. checkpoints/fashion-mnist-32")
+    pub.add_argument("--title", required=True, help="the card's heading")
+    pub.add_argument("--eval", type=Path, help="a `dcgan eval --out` JSON to put in the card")
+    pub.add_argument("--notes", type=Path, help="a markdown file appended to the card as its Notes section")
+    pub.add_argument("--assets", type=Path, default=Path("assets"), help="where assets/NAME/ goes")
+    pub.set_defaults(run=cmd_publish)
     return parser
 
 

@@ -146,15 +146,27 @@ def model_card(
 
 
 def metrics_table(metrics: dict) -> str:
-    """A markdown table of the eval JSON: the model's numbers beside the real-vs-real floor."""
-    model_numbers, floor = metrics.get("model", metrics), metrics.get("real_vs_real", {})
-    rows = ["| metric | this model | real vs real (floor) |", "|---|---|---|"]
-    for key, value in model_numbers.items():
-        if isinstance(value, (int, float)):
-            reference = floor.get(key)
-            rows.append(
-                f"| {key} | {value:.4g} | {reference:.4g} |"
-                if isinstance(reference, (int, float))
-                else f"| {key} | {value:.4g} | |"
-            )
+    """Markdown of a `dcgan eval` JSON: the model's numbers beside the real-vs-real floor, and how they were made."""
+    from .metrics import table_rows
+
+    rows = [
+        f"| metric | this model (n={metrics['n']}) | real vs real (n={metrics['floor']['n_real']}) |",
+        "|---|---|---|",
+    ]
+    rows += [f"| {name} | {model} | {floor} |" for name, model, floor in table_rows(metrics)]
+    rows += [
+        "",
+        f"Measured on `{metrics['data']}` ({metrics['split']}; {metrics['n_real_test']} held-out images), "
+        f"features `{metrics['features']}`, seed {metrics['seed']}, {metrics['seconds']:.0f} s: "
+        f"`python -m dcgan eval --model {metrics['model']} --n {metrics['n']} --seed {metrics['seed']}`.",
+    ]
+    coverage = metrics.get("class_coverage")
+    if coverage:
+        shares = ", ".join(f"{c} {f:.1%}" for c, f in zip(coverage["classes"], coverage["fractions"], strict=True))
+        rows += ["", f"Class shares of the samples (the judge's predictions): {shares}."]
+    if not metrics["features"].startswith("judge"):
+        rows += [
+            "",
+            "Random-network features: these numbers compare runs on this data with each other, not with papers.",
+        ]
     return "\n".join(rows)

@@ -582,8 +582,8 @@ def evaluate(
     }
 
 
-def format_table(result: dict[str, Any]) -> str:
-    """The model's numbers beside the real-vs-real floor, as plain text."""
+def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(metric, model, real-vs-real floor) rows of an evaluate() result, as formatted text."""
     floor, memo = result["floor"], result["memorisation"]
     coverage = result["class_coverage"]
     pct = memo["percentile"]
@@ -607,6 +607,13 @@ def format_table(result: dict[str, Any]) -> str:
         ("median NN distance, pixel", f"{memo['median_nn_pixel']:.3f}", f"{floor['median_nn_pixel']:.3f}"),
         ("median NN distance, feature", f"{memo['median_nn_feature']:.3f}", f"{floor['median_nn_feature']:.3f}"),
     ]
+    return rows
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The model's numbers beside the real-vs-real floor, as plain text."""
+    floor, coverage = result["floor"], result["class_coverage"]
+    rows = table_rows(result)
     header = ("metric", f"model (n={result['n']})", f"real vs real (n={floor['n_real']})")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
     lines = [

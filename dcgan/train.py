@@ -173,6 +173,10 @@ class Trainer:
         self._running.set()
 
     @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested.is_set()
+
+    @property
     def paused(self) -> bool:
         return not self._running.is_set()
 

@@ -7,6 +7,7 @@ from dcgan.__main__ import build_parser
 from dcgan.cards import publish, train_command
 from dcgan.config import ModelConfig, RunConfig, TrainConfig
 from dcgan.data import ImageDataset
+from dcgan.metrics import evaluate
 from dcgan.train import Trainer
 
 
@@ -64,7 +65,7 @@ def test_default_run_command_is_short():
     assert command == "python -m dcgan train --image-size 32 --channels 1 --data fashion-mnist --epochs 5"
 
 
-def test_publish_writes_folder_assets_and_card(tmp_path):
+def test_publish_writes_folder_assets_and_card(tmp_path, idx_folder, monkeypatch):
     pixels = torch.from_numpy(blob_images(64, size=32)).float()
     data = ImageDataset(pixels[:, None] / 127.5 - 1, None, None, "blobs")
     config = ModelConfig(image_size=32, nc=1, nz=8, ngf=8, ndf=8)
@@ -73,8 +74,10 @@ def test_publish_writes_folder_assets_and_card(tmp_path):
             config, TrainConfig(data="blobs", steps=6, batch_size=16, sample_every=3), tmp_path / "run", dataset=data
         ).run()
     )
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path / "cache"))
+    result = evaluate(str(tmp_path / "run"), str(idx_folder), n=40, features="random", kid_subsets=5)
     evaluation = tmp_path / "eval.json"
-    evaluation.write_text(json.dumps({"model": {"fid": 12.5}, "real_vs_real": {"fid": 0.9}}))
+    evaluation.write_text(json.dumps(result))
     out = publish(
         tmp_path / "run", tmp_path / "checkpoints" / "tiny", "Tiny blobs", evaluation, assets_dir=tmp_path / "assets"
     )
@@ -87,5 +90,7 @@ def test_publish_writes_folder_assets_and_card(tmp_path):
     assert (tmp_path / "assets" / "tiny" / "samples.png").is_file()
     assert (tmp_path / "assets" / "tiny" / "progress.gif").is_file()
     card = (out / "README.md").read_text()
-    assert "# Tiny blobs" in card and "steps: 6" in card and "| fid | 12.5 | 0.9 |" in card
+    assert "# Tiny blobs" in card and "steps: 6" in card
+    assert f"| FID (lower is better) | {result['fid']:.3f} | {result['floor']['fid']:.3f} |" in card
+    assert "compare runs on this data with each other, not papers" in card  # random features say what they are
     assert "python -m dcgan train --image-size 32 --channels 1 --nz 8" in card

@@ -142,7 +142,7 @@ def test_interpolate_rejects_unknown_extensions(trained_run, tmp_path, capsys):
     assert ".png" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["train", "sample", "interpolate", "import"])
+@pytest.mark.parametrize("command", ["train", "sample", "interpolate", "import", "eval", "publish"])
 def test_help_explains_every_flag(command):
     from dcgan.__main__ import build_parser
 
@@ -215,3 +215,41 @@ def test_sigkill_at_any_moment_resumes_exactly(tmp_path, idx_folder):
         assert torch.equal(tensor, resumed.generator[name]), name
     for name, tensor in reference.discriminator.state_dict().items():
         assert torch.equal(tensor, resumed.discriminator[name]), name
+
+
+def test_ctrl_c_stops_at_a_step_and_writes_a_checkpoint(tmp_path, idx_folder):
+    """SIGINT mid-run: the trainer finishes its step, checkpoints there (not at the last periodic
+    checkpoint) and exits cleanly; the run then resumes from that step."""
+    run = tmp_path / "interrupted"
+    args = ["train", "--data", str(idx_folder), *TINY, "--steps", "100000", "--checkpoint-every", "100000"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dcgan", *args, "--sample-every", "100000", "--out", str(run)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "metrics.jsonl").is_file():
+        time.sleep(0.05)
+    time.sleep(1.0)  # a few steps in
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "SIGINT: stopping after this step" in out and "stopped" in out
+    step = load_train_state(run / STATE_FILE).step
+    assert 0 < step < 100000  # the checkpoint is the interrupted step, not a periodic one
+    assert dcgan("train", "--resume", run, "--steps", step + 2).returncode == 0
+    assert load_train_state(run / STATE_FILE).step == step + 2
+
+
+def test_publish_makes_a_model_folder_with_card_and_assets(trained_run, tmp_path):
+    notes = tmp_path / "notes.md"
+    notes.write_text("Trained on blobs for a test.")
+    out = tmp_path / "checkpoints" / "blobs"
+    result = dcgan("publish", trained_run, out, "--title", "Blobs", "--notes", notes, "--assets", tmp_path / "assets")
+    assert "published" in result.stdout
+    card = (out / "README.md").read_text()
+    assert card.startswith("# Blobs") and "Trained on blobs for a test." in card and "steps: 6" in card
+    assert Image.open(tmp_path / "assets" / "blobs" / "samples.png").size[0] >= 256
+    load_generator(out)
