@@ -108,6 +108,58 @@ def neighbourhood(z: torch.Tensor, n: int = 9, scale: float = 0.25, seed: int = 
     return torch.cat([z, z + noise])
 
 
+# ---- what a classifier says about the latent space (labels for directions, class vectors) ----------
+
+
+@torch.inference_mode()
+def class_mean_latents(
+    generator: torch.nn.Module,
+    classify: Callable[[torch.Tensor], torch.Tensor],
+    n_classes: int,
+    n: int = 2000,
+    distribution: str = "normal",
+    seed: int = 0,
+    min_confidence: float = 0.8,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(K, nz) mean z of the samples a classifier confidently puts in each class, and (K,) counts.
+
+    `classify` maps images to logits. The difference of two class means is a class vector
+    ("sneaker -> ankle boot") in the spirit of the paper's averaged-exemplar arithmetic. A class
+    no sample was confidently put in has count 0 and a zero mean.
+    """
+    z = sample_noise(n, generator.config.nz, distribution, seed=seed)
+    probabilities = torch.cat([classify(part).softmax(1) for part in generate(generator, z).split(500)])
+    confidence, predicted = probabilities.max(1)
+    keep = confidence >= min_confidence
+    counts = torch.bincount(predicted[keep], minlength=n_classes)[:n_classes]
+    sums = torch.zeros(n_classes, z.shape[1]).index_add_(0, predicted[keep], z[keep])
+    return sums / counts.clamp_min(1)[:, None], counts
+
+
+@torch.inference_mode()
+def direction_class_effects(
+    generator: torch.nn.Module,
+    directions: torch.Tensor,
+    classify: Callable[[torch.Tensor], torch.Tensor],
+    amount: float = 2.0,
+    n: int = 64,
+    distribution: str = "normal",
+    seed: int = 0,
+) -> torch.Tensor:
+    """(k, K): how the mean class probability changes between z - amount*d and z + amount*d, per direction.
+
+    Positive entries are classes that moving along +d makes more likely; this is what labels a
+    direction (e.g. "- Sandal / + Ankle boot").
+    """
+    z = sample_noise(n, generator.config.nz, distribution, seed=seed)
+    effects = []
+    for direction in directions:
+        moved = torch.cat([z - amount * direction, z + amount * direction])
+        probabilities = classify(generate(generator, moved)).softmax(1)
+        effects.append(probabilities[n:].mean(0) - probabilities[:n].mean(0))
+    return torch.stack(effects)
+
+
 # ---- which latent dimensions and directions matter -------------------------------------------------
 
 

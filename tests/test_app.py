@@ -21,8 +21,13 @@ from dcgan.ui.session import VisitorState, apply_query, decode_z, encode_z, quer
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("app")) as url:
+def app_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("app")
+
+
+@pytest.fixture(scope="module")
+def app_url(app_root):
+    with running_app(app_root) as url:
         yield url
 
 
@@ -151,3 +156,25 @@ def test_url_round_trip():
 def test_z_survives_the_url():
     z = np.random.default_rng(0).standard_normal(100).tolist()
     assert np.allclose(decode_z(encode_z(z)), z, atol=2e-3 * np.abs(z).max())
+
+
+def test_fashion_models_get_class_labels_and_class_vectors(app_root, client):
+    """With the judge shipped, a Fashion-MNIST model's directions are named by the classes they
+    trade, and the class-vector endpoint moves a seed by (mean z of one class - mean z of another)."""
+    from dcgan.classifier import JUDGE_DIR
+    from dcgan.ui.model_cache import Catalog, get_model
+
+    if not (JUDGE_DIR / "model.safetensors").is_file():
+        pytest.skip("no shipped judge classifier")
+    root = app_root / "checkpoints"
+    model = get_model(Catalog(root, root / "none", root / "none"), "tiny-fashion")
+    assert all(" / + " in label for label in model.direction_labels())
+    names, means, counts = model.class_means()
+    drawn = [name for name, count in zip(names, counts, strict=True) if count > 0]
+    assert len(drawn) >= 2 and means.shape == (10, 16)
+    client.predict(0, api_name="/arithmetic_batch")  # draws the tab: the class lists are filled
+    strip, caption = client.predict(drawn[0], drawn[1], 3, api_name="/class_vector")
+    assert f"mean z of {int(counts[names.index(drawn[1])])} {drawn[1]}" in caption
+    assert pixels(strip).shape[1] > 4 * pixels(strip).shape[0]  # five images in a row
+    with pytest.raises(Exception, match="Spaceship is not in the list of choices"):  # Gradio checks first
+        client.predict("Spaceship", drawn[1], 3, api_name="/class_vector")

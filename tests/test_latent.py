@@ -70,7 +70,9 @@ def test_unknown_method():
 from dcgan.config import ModelConfig  # noqa: E402
 from dcgan.latent import (  # noqa: E402
     arithmetic,
+    class_mean_latents,
     dimension_sensitivity,
+    direction_class_effects,
     generate,
     group_mean,
     neighbourhood,
@@ -163,3 +165,41 @@ def test_projection_can_be_cancelled(tiny_generator):
         project_image(tiny_generator, target, steps=500, should_stop=lambda: len(calls) > 5 or calls.append(1))
     )
     assert len(steps) == 1 and steps[0].step == 7
+
+
+class BrightnessGenerator(torch.nn.Module):
+    """z -> a flat 32x32 image of brightness tanh(z[0]): z[0] alone decides what it shows."""
+
+    def __init__(self, nz: int = 6):
+        super().__init__()
+        self.config = ModelConfig(image_size=32, nc=1, nz=nz, ngf=8, ndf=8)
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # generate() asks a parameter for the device
+
+    def forward(self, z):
+        return torch.tanh(z[:, :1, None, None]).expand(-1, 1, 32, 32) + 0 * self.anchor
+
+
+def bright_or_dark(images):
+    """Logits of two classes: 0 dark, 1 bright."""
+    brightness = images.mean(dim=(1, 2, 3))
+    return torch.stack([-10 * brightness, 10 * brightness], dim=1)
+
+
+def test_class_means_separate_along_the_dimension_that_decides_the_class():
+    means, counts = class_mean_latents(BrightnessGenerator(), bright_or_dark, n_classes=2, n=400, min_confidence=0.9)
+    assert counts.sum() < 400 and counts.min() > 100  # unsure samples (brightness near 0) are left out
+    assert means[0, 0] < -0.5 and means[1, 0] > 0.5  # dark class: negative z[0]; bright: positive
+    assert means[:, 1:].abs().max() < 0.25  # the other dimensions average out
+    vector = means[1] - means[0]  # "dark -> bright"
+    start = sample_noise(1, 6, seed=3)
+    assert bright_or_dark(generate(BrightnessGenerator(), start + 3 * vector)).argmax() == 1
+
+
+def test_direction_effects_name_the_class_a_direction_moves_towards():
+    directions = torch.eye(6)[:3]  # z[0] decides brightness; z[1], z[2] change nothing
+    effects = direction_class_effects(BrightnessGenerator(), directions, bright_or_dark, amount=2.0, n=32)
+    assert effects.shape == (3, 2)
+    assert effects[0, 1] > 0.5 and effects[0, 0] < -0.5
+    assert effects[1:].abs().max() < 1e-6
+    reversed_effects = direction_class_effects(BrightnessGenerator(), -directions, bright_or_dark, n=32)
+    assert reversed_effects[0, 1] < -0.5

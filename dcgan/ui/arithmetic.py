@@ -74,6 +74,30 @@ def results(model: LoadedModel, state: VisitorState) -> dict[str, object]:
     return out
 
 
+CLASS_STEPS = 5  # images from the start to start + class vector
+
+
+def class_vector_strip(model: LoadedModel, source: str, target: str, seed: int) -> tuple[torch.Tensor, str]:
+    """(5, nc, S, S): seed's z moved by t * (mean z of `target` - mean z of `source`), t = 0 ... 1."""
+    found = model.class_means()
+    if found is None:
+        raise gr.Error("class vectors need a labelled dataset with a classifier (the Fashion-MNIST judge)")
+    names, means, counts = found
+    for name in (source, target):
+        if name not in names:
+            raise gr.Error(f"pick a class from the list, not {name!r}")
+        if counts[names.index(name)] == 0:
+            raise gr.Error(f"this model never clearly draws a {name}: no class vector for it")
+    vector = means[names.index(target)] - means[names.index(source)]
+    start = sample_noise(1, model.nz, model.noise, seed=seed)
+    path = start + torch.linspace(0, 1, CLASS_STEPS)[:, None] * vector
+    caption = (
+        f"seed {seed} + t × (mean z of {counts[names.index(target)]} {target} − mean z of "
+        f"{counts[names.index(source)]} {source}), t from 0 to 1 (means over samples the judge is sure of)"
+    )
+    return generate(model.generator, path), caption
+
+
 def describe(state: VisitorState) -> str:
     counts = {group: len(state.picks[group]) for group in GROUPS}
     if not all(counts.values()):
@@ -117,6 +141,22 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
                 add_button = gr.Button("add #")
                 clear_group = gr.Button("clear group")
                 clear_all = gr.Button("clear all")
+            with gr.Accordion("class vectors: a seed + (mean of one class − mean of another)", visible=False) as box:
+                with gr.Row():
+                    class_from = gr.Dropdown(label="from class", elem_id="arith-class-from")
+                    class_to = gr.Dropdown(label="to class", elem_id="arith-class-to")
+                    class_seed = gr.Number(label="start seed", value=0, precision=0, minimum=0, min_width=90)
+                class_button = gr.Button("apply the class vector", elem_id="arith-class-run")
+                class_strip = gr.Image(
+                    label="start → start + class vector",
+                    type="pil",
+                    format="png",
+                    interactive=False,
+                    elem_id="arith-class-strip",
+                    elem_classes=["pixelated"],
+                    buttons=["download"],
+                )
+                class_caption = gr.Markdown()
         with gr.Column(scale=4, min_width=360):
             caption = gr.Markdown(elem_id="arith-caption")
             group_images = []
@@ -137,19 +177,37 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
         names = [f"{g} {kind}" for g in GROUPS for kind in ("picks", "mean")] + ["averaged", "single", "neighbourhood"]
         return [describe(state), *[pictures.get(name) for name in names]]
 
+    def class_controls(model: LoadedModel | None) -> list:
+        found = model.class_means() if model else None
+        if found is None:
+            return [gr.update(visible=False), gr.update(), gr.update()]
+        names = [name for name, count in zip(found[0], found[2], strict=True) if count > 0]
+        source, target = ("Sneaker", "Ankle boot") if {"Sneaker", "Ankle boot"} <= set(names) else names[:2]
+        return [
+            gr.update(visible=True),
+            gr.update(choices=names, value=source),
+            gr.update(choices=names, value=target),
+        ]
+
     def draw(state: VisitorState) -> tuple:
         if not state.model:
-            return (state, state.batch_seed, None, *show(None, state), query_string(state))
+            return (state, state.batch_seed, None, *show(None, state), *class_controls(None), query_string(state))
         model = current_model(catalog, state)
         return (
             state,
             state.batch_seed,
             gallery_items(model, state.batch_seed),
             *show(model, state),
+            *class_controls(model),
             query_string(state),
         )
 
-    draw_outputs = [state, batch_seed, gallery, *result_outputs, query]
+    draw_outputs = [state, batch_seed, gallery, *result_outputs, box, class_from, class_to, query]
+
+    def on_class_vector(state: VisitorState, source: str, target: str, seed: float | None) -> tuple:
+        model = current_model(catalog, state)
+        images, caption = class_vector_strip(model, source, target, int(seed or 0))
+        return picture(model, images, nrow=CLASS_STEPS, scale=max(1, 96 // model.image_size)), caption
 
     def on_batch(state: VisitorState, seed: float | None) -> tuple:
         state.batch_seed = int(seed or 0)
@@ -185,6 +243,8 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
     add_button.click(pick, [state, group, sample_number], with_results, api_name="arithmetic_pick", queue=False)
     clear_group.click(clear, [state, group], with_results, api_name="arithmetic_clear_group", queue=False)
     clear_all.click(lambda s: clear(s, None), state, with_results, api_name="arithmetic_clear_all", queue=False)
+    class_inputs = [state, class_from, class_to, class_seed]
+    class_button.click(on_class_vector, class_inputs, [class_strip, class_caption], api_name="class_vector")
     return Refresh(draw, [state], draw_outputs), group
 
 

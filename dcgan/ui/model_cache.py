@@ -16,7 +16,7 @@ import torch
 
 from ..checkpoints import HUB_ID, load_generator
 from ..errors import DcganError
-from ..latent import dimension_sensitivity, principal_directions
+from ..latent import class_mean_latents, dimension_sensitivity, direction_class_effects, principal_directions
 from ..models import Generator
 from ..registry import ModelEntry, is_model_folder, list_models, model_facts
 
@@ -104,6 +104,8 @@ class LoadedModel:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _sensitivity: torch.Tensor | None = field(default=None, repr=False)
     _directions: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+    _direction_labels: list[str] | None = field(default=None, repr=False)
+    _class_means: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
 
     @property
     def nz(self) -> int:
@@ -147,16 +149,64 @@ class LoadedModel:
                 self._directions = principal_directions(self.generator, k=k, n=2000, distribution=self.noise)
             return self._directions
 
-    def direction_labels(self) -> list[str]:
-        """ "direction k (x% of layer variance)". Hook: when a judge classifier exists for this data,
-        append what each direction changes (e.g. "shirt -> trousers") here."""
-        _, ratios = self.directions()
-        return [f"direction {k} ({100 * float(ratio):.1f}% of layer variance)" for k, ratio in enumerate(ratios)]
+    def judge(self):
+        """The Fashion-MNIST judge classifier when this model makes Fashion-MNIST, else None."""
+        if self.facts.get("data") != "fashion-mnist" or self.generator.config.nc != 1:
+            return None
+        return shared_judge()
 
-    def class_mean_vectors(self) -> dict[str, torch.Tensor] | None:
-        """Hook for the arithmetic tab's second way in ("sneaker -> ankle boot"): the mean z of
-        samples the judge classifier puts in each class. None until the judge is wired in."""
-        return None
+    def direction_labels(self) -> list[str]:
+        """ "direction k (x% of layer variance)", plus what it turns which class into when a judge exists."""
+        with self._lock:
+            if self._direction_labels is not None:
+                return self._direction_labels
+        directions, ratios = self.directions()
+        labels = [f"direction {k} ({100 * float(ratio):.1f}% of layer variance)" for k, ratio in enumerate(ratios)]
+        judge = self.judge()
+        if judge is not None:
+            effects = direction_class_effects(
+                self.generator, directions, judge, amount=2.0 * self.noise_std, distribution=self.noise
+            )
+            names = judge.config.class_names
+            labels = [
+                f"direction {k}: − {names[int(effect.argmin())]} / + {names[int(effect.argmax())]}"
+                for k, effect in enumerate(effects)
+            ]
+        with self._lock:
+            self._direction_labels = labels
+        return labels
+
+    def class_means(self) -> tuple[list[str], torch.Tensor, torch.Tensor] | None:
+        """(class names, (K, nz) mean z per class the judge recognises, (K,) sample counts), or None
+        without a judge: the arithmetic tab's second way in ("Sneaker -> Ankle boot")."""
+        judge = self.judge()
+        if judge is None:
+            return None
+        with self._lock:
+            if self._class_means is None:
+                self._class_means = class_mean_latents(
+                    self.generator, judge, len(judge.config.class_names), n=2000, distribution=self.noise
+                )
+            means, counts = self._class_means
+        return list(judge.config.class_names), means, counts
+
+
+_judge = None
+_judge_lock = threading.Lock()
+
+
+def shared_judge():
+    """The shipped judge classifier, loaded once; None when checkpoints/ does not hold it."""
+    global _judge
+    from ..classifier import JUDGE_DIR, load_judge
+
+    with _judge_lock:
+        if _judge is None and (JUDGE_DIR / "model.safetensors").is_file():
+            try:
+                _judge = load_judge(JUDGE_DIR)
+            except DcganError:
+                return None
+        return _judge
 
 
 _loaded: OrderedDict[str, LoadedModel] = OrderedDict()
@@ -191,6 +241,7 @@ def warm(catalog: Catalog, name: str | None) -> threading.Thread | None:
             model = get_model(catalog, name)
             model.sensitivity()
             model.directions()
+            model.direction_labels()
         except DcganError:
             pass  # the visitor will see the message when they pick it
 
