@@ -89,13 +89,26 @@ def class_vector_strip(model: LoadedModel, source: str, target: str, seed: int) 
         if counts[names.index(name)] == 0:
             raise gr.Error(f"this model never clearly draws a {name}: no class vector for it")
     vector = means[names.index(target)] - means[names.index(source)]
-    start = sample_noise(1, model.nz, model.noise, seed=seed)
+    start_seed, start = first_seed_of_class(model, names.index(source), seed)
     path = start + torch.linspace(0, 1, CLASS_STEPS)[:, None] * vector
     caption = (
-        f"seed {seed} + t × (mean z of {counts[names.index(target)]} {target} − mean z of "
-        f"{counts[names.index(source)]} {source}), t from 0 to 1 (means over samples the judge is sure of)"
+        f"seed {start_seed} (the first seed from {seed} on that the judge calls a {source}) + t × (mean z of "
+        f"{counts[names.index(target)]} {target} − mean z of {counts[names.index(source)]} {source}), t from 0 to 1"
     )
     return generate(model.generator, path), caption
+
+
+def first_seed_of_class(model: LoadedModel, class_index: int, seed: int, tries: int = 64) -> tuple[int, torch.Tensor]:
+    """The first seed >= `seed` whose image the judge puts in the class, and its (1, nz) z (one batch)."""
+    seeds = list(range(seed, seed + tries))
+    z = torch.cat([sample_noise(1, model.nz, model.noise, seed=s) for s in seeds])
+    with torch.inference_mode():
+        predicted = model.judge()(generate(model.generator, z)).argmax(1)
+    hits = (predicted == class_index).nonzero()
+    if len(hits) == 0:
+        raise gr.Error(f"none of seeds {seed}-{seed + tries - 1} draws that class: try another start seed")
+    index = int(hits[0])
+    return seeds[index], z[index : index + 1]
 
 
 def describe(state: VisitorState) -> str:
@@ -126,8 +139,8 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
             group = gr.Radio(list(GROUPS), value="A", label="clicking a sample adds it to group", elem_id="arith-group")
             gallery = gr.Gallery(
                 label="samples: click to pick",
-                columns=6,
-                height=460,
+                columns=5,
+                height=560,
                 allow_preview=False,
                 object_fit="contain",
                 format="png",

@@ -1,0 +1,83 @@
+"""README screenshots: the app with the shipped models, each tab after a typical action, in Debian's chromium.
+
+    python scripts/screenshots.py            # writes assets/screenshots/<tab>.png
+
+Look at every PNG it writes before committing them.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "assets" / "screenshots"
+
+
+def wait_for_image(page, selector: str, not_src: str | None = None, timeout: float = 60_000) -> str:
+    page.wait_for_function(
+        """([selector, old]) => {
+            const img = document.querySelector(selector + ' img');
+            return img && img.complete && img.naturalWidth > 0 && img.getAttribute('src') !== old;
+        }""",
+        arg=[selector, not_src],
+        timeout=timeout,
+    )
+    return page.evaluate(f"() => document.querySelector('{selector} img').getAttribute('src')")
+
+
+def main() -> int:
+    from playwright.sync_api import sync_playwright
+
+    from dcgan.ui import LAUNCH_OPTIONS, build_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo = build_app(ROOT / "checkpoints", ROOT / "runs", Path("/tmp/dcgan-screenshot-uploads"))
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    OUT.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/?seed=7")
+            wait_for_image(page, "#walk-image")
+            wait_for_image(page, "#walk-strip")
+            page.screenshot(path=str(OUT / "walk.png"), full_page=True)
+
+            page.get_by_role("tab", name="Interpolation").click()
+            wait_for_image(page, "#interp-slerp")
+            page.wait_for_selector(".js-plotly-plot")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(OUT / "interpolation.png"), full_page=True)
+
+            page.get_by_role("tab", name="Vector arithmetic").click()
+            thumbnails = page.locator("#arith-gallery button.thumbnail-item")
+            thumbnails.first.wait_for()
+            for group, indices in (("A", (0, 1, 2)), ("B", (3, 4)), ("C", (5, 6))):
+                page.locator("#arith-group").get_by_label(group).check()
+                for index in indices:
+                    thumbnails.nth(index).click()
+                    page.wait_for_timeout(300)
+            wait_for_image(page, "#arith-neighbourhood")
+            if page.locator("#arith-class-run").is_visible():
+                page.locator("#arith-class-run").click()
+                wait_for_image(page, "#arith-class-strip")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(OUT / "arithmetic.png"), full_page=True)
+
+            page.get_by_role("tab", name="Real images").click()
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(OUT / "real-images.png"), full_page=True)
+            browser.close()
+    finally:
+        demo.close()
+    print(f"wrote {', '.join(sorted(p.name for p in OUT.glob('*.png')))} to {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
