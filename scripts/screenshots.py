@@ -70,7 +70,15 @@ def main() -> int:
             page.screenshot(path=str(OUT / "arithmetic.png"), full_page=True)
 
             page.get_by_role("tab", name="Real images").click()
-            page.wait_for_timeout(1000)
+            page.get_by_role("button", name="take an image from the model's dataset").click()
+            wait_for_image(page, "#project-upload")
+            page.locator("#project-run").click()
+            wait_for_image(page, "#project-original")
+            page.wait_for_function(
+                "() => document.querySelector('#project-status').innerText.includes('step 300/300')", timeout=120_000
+            )
+            wait_for_image(page, "#project-reconstruction")
+            page.wait_for_timeout(500)
             page.screenshot(path=str(OUT / "real-images.png"), full_page=True)
             browser.close()
     finally:

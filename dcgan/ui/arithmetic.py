@@ -139,8 +139,8 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
             group = gr.Radio(list(GROUPS), value="A", label="clicking a sample adds it to group", elem_id="arith-group")
             gallery = gr.Gallery(
                 label="samples: click to pick",
-                columns=5,
-                height=560,
+                columns=4,
+                height=640,
                 allow_preview=False,
                 object_fit="contain",
                 format="png",
