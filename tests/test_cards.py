@@ -92,5 +92,5 @@ def test_publish_writes_folder_assets_and_card(tmp_path, idx_folder, monkeypatch
     card = (out / "README.md").read_text()
     assert "# Tiny blobs" in card and "steps: 6" in card
     assert f"| FID (lower is better) | {result['fid']:.3f} | {result['floor']['fid']:.3f} |" in card
-    assert "compare runs on this data with each other, not papers" in card  # random features say what they are
+    assert "compare runs on this data with each other, not with papers" in card  # random features say what they are
     assert "python -m dcgan train --image-size 32 --channels 1 --nz 8" in card
