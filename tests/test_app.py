@@ -186,3 +186,27 @@ def test_fashion_models_get_class_labels_and_class_vectors(app_root, client):
     assert pixels(strip).shape[1] > 4 * pixels(strip).shape[0]  # five images in a row
     with pytest.raises(Exception, match="Spaceship is not in the list of choices"):  # Gradio checks first
         client.predict("Spaceship", drawn[1], 3, api_name="/class_vector")
+
+
+def test_a_hub_id_loads_from_the_local_cache_and_a_missing_one_says_so(client, tmp_path, monkeypatch):
+    """The Hub path through the app, offline: a hand-made HF cache stands in for huggingface.co."""
+    from huggingface_hub import constants
+
+    folder = tiny_model_folder(tmp_path / "hub-model", seed=2)
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo_cache = tmp_path / "hub" / "models--teacher--fashion-dcgan"
+    snapshot = repo_cache / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors"):
+        (snapshot / name).write_bytes((folder / name).read_bytes())
+    (repo_cache / "refs").mkdir()
+    (repo_cache / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+    choice, facts, *_ = client.predict("teacher/fashion-dcgan", api_name="/load_hub_model")
+    assert choice["value"] == "teacher/fashion-dcgan" and "nz 16" in facts
+    assert "model=teacher%2Ffashion-dcgan" in client.predict(5, api_name="/walk_seed")[-1]
+    with pytest.raises(Exception, match="Hugging Face Hub") as caught:
+        client.predict("teacher/not-there", api_name="/load_hub_model")
+    assert "Traceback" not in str(caught.value)
