@@ -1,0 +1,120 @@
+"""Inside the networks: D's maps, saliency, channel search; G's ablation. Tiny models, fixed seeds."""
+
+import torch
+from torch import nn
+
+from dcgan.config import ModelConfig
+from dcgan.features import (
+    ablation_images,
+    channel_scores,
+    class_correlated_channels,
+    d_verdict_and_maps,
+    heatmap_overlay,
+    maximise_channel,
+    most_active_channels,
+    saliency,
+)
+from dcgan.latent import sample_noise
+from dcgan.models import Discriminator, Generator
+
+TINY = ModelConfig(image_size=32, nc=1, nz=8, ngf=8, ndf=8)
+
+
+def tiny(cls, seed=0):
+    torch.manual_seed(seed)
+    return cls(TINY).eval()
+
+
+def hook_count(model: nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules())
+
+
+def test_verdict_and_maps_cover_every_layer_and_leave_no_hooks():
+    d = tiny(Discriminator)
+    images = torch.rand(3, 1, 32, 32) * 2 - 1
+    probability, maps = d_verdict_and_maps(d, images)
+    assert probability.shape == (3,) and ((probability > 0) & (probability < 1)).all()
+    assert torch.allclose(probability, torch.sigmoid(d(images)))
+    assert [m.shape[1] for m in maps] == [8, 16, 32] and maps[0].shape[-1] == 16
+    assert hook_count(d) == 0
+
+
+def test_most_active_channels_rank_by_mean_activation():
+    layer_map = torch.zeros(5, 4, 4)
+    layer_map[3] = 2.0
+    layer_map[1] = 1.0
+    assert most_active_channels(layer_map, k=2) == [3, 1]
+
+
+def test_saliency_plain_and_guided():
+    d = tiny(Discriminator)
+    image = torch.rand(1, 32, 32) * 2 - 1
+    plain = saliency(d, image)
+    guided = saliency(d, image, guided=True)
+    assert plain.shape == guided.shape == image.shape
+    assert plain.abs().sum() > 0 and guided.abs().sum() > 0 and not torch.allclose(plain, guided)
+    # The gradient is the real one: a small step along it raises D's logit.
+    with torch.no_grad():
+        assert d((image + 1e-2 * plain.sign())[None]) > d(image[None])
+    channel = saliency(d, image, layer=1, channel=3)
+    assert channel.shape == image.shape and not torch.allclose(channel, plain)
+    assert hook_count(d) == 0 and all(type(m) is not nn.Module for m in d.modules())
+    assert any(isinstance(m, nn.LeakyReLU) for m in d.modules())  # the original keeps its activations
+
+
+def test_channel_scores_and_maximising_a_channel():
+    d = tiny(Discriminator)
+    images = torch.rand(20, 1, 32, 32) * 2 - 1
+    scores = channel_scores(d, images, batch_size=7)
+    assert [s.shape for s in scores] == [(20, 8), (20, 16), (20, 32)]
+    _, maps = d_verdict_and_maps(d, images)
+    assert torch.allclose(scores[2], maps[2].mean(dim=(2, 3)))
+    best = maximise_channel(d, layer=1, channel=5, steps=60)
+    assert best.shape == (1, 32, 32) and best.abs().max() <= 1
+    best_score = channel_scores(d, best[None])[1][0, 5]
+    assert best_score > scores[1][:, 5].max()  # more than any of the random images
+    assert hook_count(d) == 0
+
+
+def test_zeroing_generator_channels_changes_the_output_and_is_undone():
+    g = tiny(Generator)
+    z = sample_noise(4, 8, seed=1)
+    before, after = ablation_images(g, z, layer=1, channels=[0, 3])
+    assert before.shape == after.shape == (4, 1, 32, 32)
+    assert not torch.allclose(before, after)
+    unchanged, same = ablation_images(g, z, layer=1, channels=[])
+    assert torch.equal(unchanged, same) and torch.equal(before, unchanged)
+    assert hook_count(g) == 0
+
+
+class TwoChannelGenerator(nn.Module):
+    """Layer 0 has 4 channels; channel 2 carries z[0], which alone sets the image's brightness."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = ModelConfig(image_size=32, nc=1, nz=4, ngf=8, ndf=8)
+        self.blocks = nn.ModuleList([nn.Identity(), nn.Identity()])
+
+    def forward(self, z):
+        h = self.blocks[0](z[:, [1, 2, 0, 3], None, None])  # channel 2 <- z[0]
+        return torch.tanh(self.blocks[1](h[:, 2:3])).expand(-1, 1, 32, 32)
+
+
+def test_class_correlated_channels_find_the_channel_that_draws_the_class():
+    def bright_or_dark(images):
+        brightness = images.mean(dim=(1, 2, 3))
+        return torch.stack([-5 * brightness, 5 * brightness], dim=1)
+
+    g = TwoChannelGenerator()
+    assert class_correlated_channels(g, 0, bright_or_dark, class_index=1, k=1, n=256) == [2]
+    assert class_correlated_channels(g, 0, bright_or_dark, class_index=0, k=4, n=256)[-1] == 2
+    assert hook_count(g) == 0
+
+
+def test_heatmap_overlay_is_an_rgb_image_hot_where_the_map_is():
+    image = torch.zeros(1, 32, 32)
+    activation = torch.zeros(4, 4)
+    activation[0, 0] = 1.0
+    overlay = heatmap_overlay(image, activation)
+    assert overlay.shape == (32, 32, 3) and overlay.dtype.name == "uint8"
+    assert overlay[0, 0, 0] > overlay[31, 31, 0]  # red where the channel fired
