@@ -80,6 +80,16 @@ def main() -> int:
             wait_for_image(page, "#project-reconstruction")
             page.wait_for_timeout(500)
             page.screenshot(path=str(OUT / "real-images.png"), full_page=True)
+
+            page.get_by_role("tab", name="Inside the networks").click()
+            page.locator("#inside-run").click()
+            page.locator("#inside-layer-1 button.thumbnail-item").first.wait_for()
+            page.locator("#inside-layer-1 button.thumbnail-item").first.click()
+            wait_for_image(page, "#inside-channel-max")
+            page.locator("#ablate-run").click()
+            wait_for_image(page, "#ablate-after")
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(OUT / "inside.png"), full_page=True)
             browser.close()
     finally:
         demo.close()

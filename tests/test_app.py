@@ -210,3 +210,28 @@ def test_a_hub_id_loads_from_the_local_cache_and_a_missing_one_says_so(client, t
     with pytest.raises(Exception, match="Hugging Face Hub") as caught:
         client.predict("teacher/not-there", api_name="/load_hub_model")
     assert "Traceback" not in str(caught.value)
+
+
+def test_inside_the_networks_verdict_saliency_and_ablation(client, tmp_path):
+    state_before = client.predict("generated", 3, None, api_name="/inside_look")
+    verdict, shown, plain, guided, *galleries = state_before
+    assert "% real" in verdict and "seed 3" in verdict
+    assert pixels(plain).shape == pixels(guided).shape and not np.array_equal(pixels(plain), pixels(guided))
+    visible = [g["value"] for g in galleries if g["visible"]]
+    assert len(visible) == 3 and len(visible[0]) == 8  # three D layers; the first has 8 channels, all shown
+    assert visible[2][0]["caption"].startswith("layer 2 · ch ")
+    Image.new("RGB", (300, 200), "white").save(tmp_path / "white.png")
+    uploaded = client.predict(
+        "upload", 0, gradio_client.handle_file(str(tmp_path / "white.png")), api_name="/inside_look"
+    )
+    assert "your image" in uploaded[0] and uploaded[0] != verdict
+    before, after, caption = client.predict("layer 1 (16 channels)", "0, 3", "", 8, api_name="/ablate")
+    assert "channels 0, 3 of layer 1" in caption
+    assert not np.array_equal(pixels(before), pixels(after))
+    with pytest.raises(Exception, match="layer 1 has channels 0-15"):
+        client.predict("layer 1 (16 channels)", "99", "", 8, api_name="/ablate")
+    with pytest.raises(Exception, match="whole numbers"):
+        client.predict("layer 1 (16 channels)", "all of them", "", 8, api_name="/ablate")
+    before_class, after_class, caption = client.predict("layer 0 (32 channels)", "", "Trouser", 4, api_name="/ablate")
+    assert "the 4 channels most correlated with the judge's 'Trouser'" in caption
+    assert np.array_equal(pixels(before_class), pixels(before))  # the same noise before and after

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import arithmetic, interpolation, picker, projection, walk
+from . import arithmetic, inside, interpolation, picker, projection, walk
 from .model_cache import Catalog, warm
 from .session import UPDATE_URL_JS, VisitorState, query_string
 
@@ -22,6 +22,7 @@ TABS = {
     "interpolation": "Interpolation",
     "arithmetic": "Vector arithmetic",
     "project": "Real images",
+    "inside": "Inside the networks",
 }
 
 # Pixel art stays pixel art: the browser scales our small PNGs with nearest-neighbour too.
@@ -76,7 +77,9 @@ def build_app(
                 projection_view = projection.build(
                     catalog, state, query, tabs, walk_view, interpolation_view, arithmetic_view, arithmetic_group
                 )
-        views = (walk_view, interpolation_view, arithmetic_view, projection_view)
+            with gr.Tab(TABS["inside"], id="inside") as inside_tab:
+                inside_view = inside.build(catalog, state)
+        views = (walk_view, interpolation_view, arithmetic_view, projection_view, inside_view)
 
         def redraw_all(event) -> None:
             """After the model (or, on load, the whole state) changed: redraw every tab, then the URL."""
@@ -94,6 +97,7 @@ def build_app(
             ("interpolation", interpolation_tab),
             ("arithmetic", arithmetic_tab),
             ("project", project_tab),
+            ("inside", inside_tab),
         ):
             tab.select(_remember_tab(tab_id), state, [state, query], api_visibility="private", queue=False).then(
                 None, query, None, js=UPDATE_URL_JS

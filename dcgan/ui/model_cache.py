@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import HUB_ID, load_generator
+from ..checkpoints import HUB_ID, load_discriminator, load_generator
 from ..errors import DcganError
 from ..latent import class_mean_latents, dimension_sensitivity, direction_class_effects, principal_directions
 from ..models import Generator
@@ -106,6 +106,8 @@ class LoadedModel:
     _directions: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
     _direction_labels: list[str] | None = field(default=None, repr=False)
     _class_means: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+    _discriminator: torch.nn.Module | None = field(default=None, repr=False)
+    _probe: tuple[torch.Tensor, list[torch.Tensor]] | None = field(default=None, repr=False)
 
     @property
     def nz(self) -> int:
@@ -190,7 +192,28 @@ class LoadedModel:
             means, counts = self._class_means
         return list(judge.config.class_names), means, counts
 
+    def discriminator(self) -> torch.nn.Module:
+        """The discriminator saved beside the generator (DcganError when the folder has none)."""
+        with self._lock:
+            if self._discriminator is None:
+                self._discriminator = load_discriminator(self.key, device="cpu")
+            return self._discriminator
 
+    def probe(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """A fixed batch of PROBE_SIZE generated images (seed 0) and D's per-layer (N, C) channel scores
+        on them: which samples excite which channel is looked up here, not recomputed per click."""
+        from ..features import channel_scores
+        from ..latent import generate, sample_noise
+
+        discriminator = self.discriminator()
+        with self._lock:
+            if self._probe is None:
+                images = generate(self.generator, sample_noise(PROBE_SIZE, self.nz, self.noise, seed=0))
+                self._probe = images, channel_scores(discriminator, images)
+            return self._probe
+
+
+PROBE_SIZE = 2000
 _judge = None
 _judge_lock = threading.Lock()
 

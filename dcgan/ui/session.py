@@ -56,6 +56,7 @@ class VisitorState:
     batch_seed: int = 0  # the arithmetic tab's gallery
     picks: dict[str, list[Pick]] = field(default_factory=lambda: {group: [] for group in GROUPS})
     projected: dict[str, list[float]] = field(default_factory=dict)  # name -> z, from the Real images tab
+    inside: dict | None = None  # the image the Inside tab last looked at: {"image": nested list, "caption": str}
 
     def reset_for_model(self, name: str) -> None:
         """A new model: z's from the old one mean nothing there (nz may even differ)."""
@@ -64,6 +65,7 @@ class VisitorState:
         self.interpolation.start = self.interpolation.end = "seed"
         self.picks = {group: [] for group in GROUPS}
         self.projected = {}
+        self.inside = None
 
     def add_projected(self, name: str, z: list[float]) -> None:
         self.projected[name] = z

@@ -10,26 +10,26 @@ import torch
 
 from dcgan.checkpoints import save_model_folder
 from dcgan.config import ModelConfig, RunConfig, TrainConfig
-from dcgan.models import Generator
+from dcgan.models import Discriminator, Generator
 
 # Small enough to build and rank in well under a second; nz 16 still gives 8 dimension sliders and 10 directions.
 TINY = ModelConfig(image_size=32, nc=1, nz=16, ngf=8, ndf=8)
 
 
 def tiny_model_folder(folder: Path, seed: int = 0) -> Path:
-    """A seeded, untrained generator in our folder format (config.json + model.safetensors).
+    """A seeded, untrained generator and discriminator in our folder format (config.json + safetensors).
 
     Its conv weights are N(0, 0.2), ten times the paper's init: an untrained generator with the
     paper's init draws an almost uniform grey, and the tests need seeds and sliders to show.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        generator = Generator(TINY)
+        generator, discriminator = Generator(TINY), Discriminator(TINY)
         with torch.no_grad():
             for layer in generator.modules():
                 if isinstance(layer, torch.nn.ConvTranspose2d):
                     layer.weight.normal_(0.0, 0.2)
-    return save_model_folder(folder, generator, RunConfig(TINY, TrainConfig(steps=20)))
+    return save_model_folder(folder, generator, RunConfig(TINY, TrainConfig(steps=20)), discriminator)
 
 
 def free_port() -> int:
