@@ -53,6 +53,7 @@ class TrainEvent:
     epoch: int
     metrics: dict[str, float] = field(default_factory=dict)  # loss_d, loss_g, d_real, d_fake, images_per_s, eta_s
     grid: np.ndarray | None = None  # (H, W, C) uint8 fixed-noise grid, on "sample" events
+    images: torch.Tensor | None = None  # (n_fixed, nc, S, S) in [-1, 1]: the grid's images, on "sample" events
     path: Path | None = None  # file written, on sample/checkpoint/done events
     message: str = ""
 
@@ -309,17 +310,22 @@ class Trainer:
         return ""
 
     @torch.inference_mode()
-    def sample_grid(self) -> np.ndarray:
-        """The fixed-noise grid from G in eval mode (BN running statistics), as uint8 (H, W, C)."""
+    def sample_images(self) -> torch.Tensor:
+        """The fixed-noise images from G in eval mode (BN running statistics), on the CPU."""
         self.generator.eval()
-        images = self.generator(self.fixed_noise.to(self.device)).float()
+        images = self.generator(self.fixed_noise.to(self.device)).float().cpu()
         self.generator.train()
-        return make_grid(images)
+        return images
+
+    def sample_grid(self) -> np.ndarray:
+        """The fixed-noise grid as uint8 (H, W, C)."""
+        return make_grid(self.sample_images())
 
     def _sample_event(self) -> TrainEvent:
-        grid = self.sample_grid()
+        images = self.sample_images()
+        grid = make_grid(images)
         path = save_png(to_pil(grid), self.run_dir / "samples" / f"step_{self.step:07d}.png", {"step": str(self.step)})
-        return self._event("sample", grid=grid, path=path)
+        return self._event("sample", grid=grid, images=images, path=path)
 
     def _epoch_event(self) -> TrainEvent:
         path = self.run_dir / "samples" / f"epoch_{self._epoch():03d}.png"
