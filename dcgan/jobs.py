@@ -112,7 +112,7 @@ class TrainingJob:
         if len(self.grids) >= 3 and diversity < COLLAPSE_DIVERSITY * self.best_diversity:
             share = diversity / self.best_diversity
             self.warnings.append(
-                f"step {step}: possible mode collapse: the fixed-noise samples are {share:.0%} as diverse as at their best"
+                f"step {step}: possible mode collapse: the fixed samples are {share:.0%} as diverse as at their best"
             )
         if self.classify is not None and self.class_names:
             with torch.inference_mode():
