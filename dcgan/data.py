@@ -12,12 +12,14 @@ import hashlib
 import http.client
 import logging
 import os
+import shutil
 import struct
 import urllib.request
 import warnings
+import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
@@ -556,3 +558,42 @@ def augment(images: torch.Tensor, generator: torch.Generator, max_shift: int = 2
     padded = padded.gather(2, rows.expand(count, channels, height, padded.shape[-1]))
     cols = (lefts[:, None] + torch.arange(width, device=images.device)).view(count, 1, 1, width)
     return padded.gather(3, cols.expand(count, channels, height, width))
+
+
+# ---- uploaded datasets -----------------------------------------------------------------------------------
+
+MAX_DATASET_ZIP_BYTES = 100 * 1024 * 1024  # unpacked size limit of an uploaded image .zip
+MAX_DATASET_ZIP_FILES = 50_000
+
+
+def extract_image_zip(upload: str | Path, destination: str | Path) -> Path:
+    """Unpack the images of an uploaded .zip into `destination` (flat, renamed 000000.png ...); returns it.
+
+    Only image files are taken; absolute paths, '..' and oversized or over-long archives are refused
+    before anything is written, so a malicious zip cannot escape `destination` or fill the disk.
+    """
+    upload, destination = Path(upload), Path(destination)
+    try:
+        archive = zipfile.ZipFile(upload)
+    except (zipfile.BadZipFile, OSError):
+        raise DcganError(f"{upload.name} is not a readable .zip file") from None
+    with archive:
+        images = []
+        for info in archive.infolist():
+            path = PurePosixPath(info.filename)
+            if path.is_absolute() or ".." in path.parts:
+                raise DcganError(f"{upload.name} holds an unsafe path {info.filename!r}")
+            if not info.is_dir() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith("."):
+                images.append(info)
+        if not images:
+            raise DcganError(f"{upload.name} holds no images (.png, .jpg, .jpeg, .webp, .bmp)")
+        if len(images) > MAX_DATASET_ZIP_FILES:
+            raise DcganError(f"{upload.name} holds {len(images)} images; the limit is {MAX_DATASET_ZIP_FILES}")
+        if sum(info.file_size for info in images) > MAX_DATASET_ZIP_BYTES:
+            raise DcganError(f"{upload.name} unpacks to more than {MAX_DATASET_ZIP_BYTES // 2**20} MB of images")
+        destination.mkdir(parents=True, exist_ok=True)
+        for index, info in enumerate(images):
+            suffix = PurePosixPath(info.filename).suffix.lower()
+            with archive.open(info) as source, open(destination / f"{index:06d}{suffix}", "wb") as target:
+                shutil.copyfileobj(source, target)
+    return destination

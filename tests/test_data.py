@@ -453,3 +453,38 @@ def test_augment_without_shift_only_flips():
     flipped = torch.tensor([torch.equal(result, image.flip(-1)) for result in out])
     unchanged = torch.tensor([torch.equal(result, image) for result in out])
     assert torch.all(flipped ^ unchanged) and 10 < flipped.sum() < 54
+
+
+def test_uploaded_image_zip_is_unpacked_safely(tmp_path):
+    import zipfile
+
+    from PIL import Image
+
+    from dcgan.data import extract_image_zip, load_dataset
+
+    good = tmp_path / "shirts.zip"
+    with zipfile.ZipFile(good, "w") as archive:
+        for i in range(5):
+            image = tmp_path / f"s{i}.png"
+            Image.new("RGB", (40, 30), (40 * i, 0, 0)).save(image)
+            archive.write(image, f"shirts/red/s{i}.png")
+        archive.writestr("shirts/readme.txt", "not an image")
+    folder = extract_image_zip(good, tmp_path / "out")
+    assert sorted(p.name for p in folder.iterdir()) == [f"{i:06d}.png" for i in range(5)]
+    assert load_dataset(str(folder), 32).images.shape == (5, 3, 32, 32)
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("../../escape.png", b"x")
+    with pytest.raises(DcganError, match="unsafe path"):
+        extract_image_zip(evil, tmp_path / "evil-out")
+    assert not (tmp_path / "evil-out").exists() and not (tmp_path.parent / "escape.png").exists()
+
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    with pytest.raises(DcganError, match="holds no images"):
+        extract_image_zip(empty, tmp_path / "empty-out")
+    (tmp_path / "fake.zip").write_bytes(b"not a zip")
+    with pytest.raises(DcganError, match="not a readable .zip"):
+        extract_image_zip(tmp_path / "fake.zip", tmp_path / "fake-out")
