@@ -235,3 +235,42 @@ def test_inside_the_networks_verdict_saliency_and_ablation(client, tmp_path):
     before_class, after_class, caption = client.predict("layer 0 (32 channels)", "", "Trouser", 4, api_name="/ablate")
     assert "the 4 channels most correlated with the judge's 'Trouser'" in caption
     assert np.array_equal(pixels(before_class), pixels(before))  # the same noise before and after
+
+
+def test_training_tab_streams_a_job_that_becomes_a_model(client, app_root, tmp_path, monkeypatch):
+    """Start a short job on a server folder through the API, see grids and curves stream, stop it,
+    then walk the resulting run's latent space."""
+    from helpers import blob_images
+
+    from dcgan.jobs import wait_until
+    from dcgan.ui.training import MANAGER
+
+    data = tmp_path / "data" / "blobs"
+    data.mkdir(parents=True)
+    for i, pixels in enumerate(blob_images(64, size=32)):
+        Image.fromarray(pixels).save(data / f"{i:03d}.png")
+    monkeypatch.setenv("DCGAN_DATA_ROOTS", str(tmp_path / "data"))
+    knobs = ["paper", 32, 8, 8, "transposed", True, True, "normal", "nonsaturating", 0, 2e-4, 2e-4, 0.5, 32, 200, False]
+    with pytest.raises(Exception, match="pick one of the listed server folders"):
+        client.predict("server folder", "/etc", None, *knobs, api_name="/train_start")
+    client.predict("server folder", str(data), None, *knobs, api_name="/train_start")
+    try:
+        assert wait_until(lambda: len(MANAGER.snapshot().grids) >= 2, timeout=120)
+        status, _warnings, latest, film, _frame, plot, _gif = client.predict(0, api_name="/train_status")
+        assert "running" in status and "step" in status and latest.endswith(".png")
+        assert film["maximum"] >= 1  # the film strip can scrub back
+        first_curve = len(json.loads(plot["plot"])["data"][0]["x"])
+        assert wait_until(lambda: len(MANAGER.snapshot().metrics) > first_curve + 5, timeout=60)
+        later = json.loads(client.predict(0, api_name="/train_status")[5]["plot"])["data"][0]["x"]
+        assert len(later) > first_curve  # the curves moved
+        with pytest.raises(Exception, match="already running"):
+            client.predict("fashion-mnist", None, None, *knobs, api_name="/train_start")
+    finally:
+        client.predict(api_name="/train_stop")
+    assert MANAGER.job.wait(timeout=60)
+    status = client.predict(0, api_name="/train_status")[0]
+    assert "stopped" in status and "pick `run: blobs-" in status
+    run_name = MANAGER.snapshot().name
+    choice, facts, *_ = client.predict(f"run: {run_name}", api_name="/pick_model")
+    assert "ngf 8" in facts
+    assert "model=run" in client.predict(4, api_name="/walk_seed")[-1]

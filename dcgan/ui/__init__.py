@@ -13,7 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import arithmetic, inside, interpolation, picker, projection, walk
+from . import arithmetic, inside, interpolation, picker, projection, training, walk
 from .model_cache import Catalog, warm
 from .session import UPDATE_URL_JS, VisitorState, query_string
 
@@ -23,6 +23,7 @@ TABS = {
     "arithmetic": "Vector arithmetic",
     "project": "Real images",
     "inside": "Inside the networks",
+    "train": "Train",
 }
 
 # Pixel art stays pixel art: the browser scales our small PNGs with nearest-neighbour too.
@@ -79,6 +80,8 @@ def build_app(
                 )
             with gr.Tab(TABS["inside"], id="inside") as inside_tab:
                 inside_view = inside.build(catalog, state)
+            with gr.Tab(TABS["train"], id="train") as train_tab:
+                training.build(catalog, state)
         views = (walk_view, interpolation_view, arithmetic_view, projection_view, inside_view)
 
         def redraw_all(event) -> None:
@@ -98,6 +101,7 @@ def build_app(
             ("arithmetic", arithmetic_tab),
             ("project", project_tab),
             ("inside", inside_tab),
+            ("train", train_tab),
         ):
             tab.select(_remember_tab(tab_id), state, [state, query], api_visibility="private", queue=False).then(
                 None, query, None, js=UPDATE_URL_JS

@@ -1,0 +1,280 @@
+"""The training tab: pick data and the paper's knobs, train in the background, watch the fixed-noise
+grid sharpen and the curves move. One job per server (dcgan/jobs.py), the same for every visitor;
+a page refresh finds it again. A finished (or stopped) run is a model the other tabs can pick."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import gradio as gr
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..config import ModelConfig, TrainConfig
+from ..data import extract_image_zip, load_dataset
+from ..errors import DcganError
+from ..jobs import JobManager, JobSnapshot
+from ..train import Trainer
+from .model_cache import shared_judge
+
+MANAGER = JobManager()  # the server's one job
+UPLOAD_LIMIT = "100 MB"
+REFRESH_SECONDS = 2.0
+
+# One line of "why" per knob: shown under each control.
+WHY = {
+    "family": "paper: all-conv G and D (the DCGAN paper). tutorial: TensorFlow's 28x28 DCGAN, a dense first layer.",
+    "image_size": "32 suits Fashion-MNIST (28 padded up); 64 is the paper's size (4x the compute).",
+    "ngf": "G's width. The paper used 128 at 64 px; 32-64 train fast on a CPU.",
+    "ndf": "D's width. Keep it close to G's, or D wins too easily.",
+    "upsample": "transposed convs (paper) can leave checkerboard artefacts; resize + conv avoids them.",
+    "g_batchnorm": "Paper: BatchNorm in G except its output layer; without it training often collapses.",
+    "d_batchnorm": "Paper: BatchNorm in D except its input layer.",
+    "noise": "Paper: z ~ uniform(-1, 1) in its code; N(0, 1) is the common choice today.",
+    "label_smoothing": "One-sided: real labels 1 -> 0.9 keeps D from over-confidence (Salimans et al. 2016).",
+    "g_loss": "nonsaturating: G maximises log D(G(z)), strong gradients early (paper). minimax: the original.",
+    "lr_g": "Paper: 2e-4 (the usual 1e-3 made training unstable).",
+    "lr_d": "Paper: 2e-4. A higher D rate is TTUR (Heusel et al. 2017).",
+    "beta1": "Paper: 0.5 (0.9 made training oscillate).",
+    "batch_size": "Paper: 128.",
+    "epochs": "Passes over the data. Fashion-MNIST: 1 epoch = 469 steps of 128, ~7 min on 2 CPU cores.",
+    "augment": "Random flips and 2-pixel shifts: helps small datasets (a few thousand images).",
+}
+
+
+def allowed_roots() -> list[Path]:
+    """Server folders a visitor may train on: $DCGAN_DATA_ROOTS (os.pathsep-separated), else ./data."""
+    raw = os.environ.get("DCGAN_DATA_ROOTS", "data")
+    return [Path(root).expanduser().resolve() for root in raw.split(os.pathsep) if root.strip()]
+
+
+def server_folders() -> list[str]:
+    """Image folders under the allowed roots (the roots themselves and their direct subfolders)."""
+    folders = []
+    for root in allowed_roots():
+        if root.is_dir():
+            folders += [str(root)] + sorted(str(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return folders
+
+
+def resolve_server_folder(choice: str | None) -> str:
+    """A listed folder, checked again on the server: a visitor cannot name an arbitrary path."""
+    if not choice or choice not in server_folders():
+        roots = ", ".join(map(str, allowed_roots()))
+        raise DcganError(f"pick one of the listed server folders (under {roots}); other paths are not allowed")
+    return choice
+
+
+def configs(settings: dict) -> tuple[ModelConfig, TrainConfig]:
+    """The form's values -> validated configs (DcganError with the reason otherwise)."""
+    family = settings["family"]
+    model = ModelConfig(
+        family=family,
+        image_size=28 if family == "tutorial" else int(settings["image_size"]),
+        nc=1,  # replaced by the data's channel count
+        ngf=int(settings["ngf"]),
+        ndf=int(settings["ndf"]),
+        upsample=settings["upsample"] if family == "paper" else "transposed",
+        noise=settings["noise"],
+        g_batchnorm=bool(settings["g_batchnorm"]),
+        d_batchnorm=bool(settings["d_batchnorm"]),
+        d_dropout=0.3 if family == "tutorial" else 0.0,
+    )
+    train = TrainConfig(
+        data=settings["data"],
+        batch_size=int(settings["batch_size"]),
+        lr_g=float(settings["lr_g"]),
+        lr_d=float(settings["lr_d"]),
+        beta1=float(settings["beta1"]),
+        epochs=int(settings["epochs"]) if settings.get("steps") is None else None,
+        steps=settings.get("steps"),
+        label_smoothing=float(settings["label_smoothing"]),
+        g_loss=settings["g_loss"],
+        augment=bool(settings["augment"]),
+        checkpoint_every=500,
+    )
+    return model, train
+
+
+def start_job(settings: dict, runs_dir: Path) -> str:
+    """Start the server's job from the form's settings; returns its name. DcganError if it can't."""
+    import dataclasses
+
+    model, train = configs(settings)
+    name = f"{Path(train.data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+    def make_trainer() -> Trainer:
+        dataset = load_dataset(train.data, model.image_size, download=False)
+        if len(dataset) < train.batch_size:
+            raise DcganError(f"{dataset.name} has {len(dataset)} images: fewer than one batch of {train.batch_size}")
+        fitted = dataclasses.replace(model, nc=dataset.images.shape[1])
+        total = train.steps or train.epochs * (len(dataset) // train.batch_size)
+        # ~20 grids or more per run, at most 100 steps apart: a short run still shows a film strip
+        paced = dataclasses.replace(train, sample_every=max(1, min(100, total // 20)))
+        return Trainer(fitted, paced, Path(runs_dir) / name, dataset=dataset)
+
+    judge = shared_judge() if Path(train.data).name == "fashion-mnist" else None
+    MANAGER.start(
+        make_trainer,
+        name,
+        classify=judge,
+        class_names=list(judge.config.class_names) if judge is not None else None,
+    )
+    return name
+
+
+def curves(snapshot: JobSnapshot | None) -> go.Figure:
+    """Losses, D's outputs and throughput against steps (thinned to ~600 points)."""
+    figure = make_subplots(rows=1, cols=3, subplot_titles=("losses", "D(x) and D(G(z))", "images / s"))
+    rows = snapshot.metrics if snapshot else []
+    rows = rows[:: max(1, len(rows) // 600)]
+    steps = [row["step"] for row in rows]
+    for column, keys in ((1, ("loss_d", "loss_g")), (2, ("d_real", "d_fake")), (3, ("images_per_s",))):
+        for key in keys:
+            figure.add_trace(go.Scatter(x=steps, y=[row[key] for row in rows], name=key, mode="lines"), 1, column)
+    figure.update_layout(height=280, margin=dict(l=30, r=10, t=30, b=30), legend=dict(orientation="h"))
+    return figure
+
+
+def describe(snapshot: JobSnapshot | None) -> str:
+    if snapshot is None:
+        return "No training job on this server yet. Choose the data and knobs, then **Start**."
+    eta = f", about {snapshot.eta_s / 60:.0f} min left" if snapshot.eta_s else ""
+    speed = f", {snapshot.metrics[-1]['images_per_s']:.0f} images/s" if snapshot.metrics else ""
+    text = f"**{snapshot.name}**: {snapshot.status}, step {snapshot.step} of {snapshot.total_steps}{speed}{eta}."
+    if snapshot.message:
+        text += f" {snapshot.message}."
+    if snapshot.status in ("done", "stopped"):
+        text += f" The run is a model now: pick `run: {snapshot.name}` in the model list above (↻ list)."
+    return text
+
+
+def build(catalog, state: gr.State) -> None:
+    """The Train tab."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=320):
+            data_kind = gr.Radio(
+                ["fashion-mnist", "server folder", "uploaded .zip"], value="fashion-mnist", label="data"
+            )
+            # any value reaches the handler, which allows only listed folders (the check that matters)
+            folder = gr.Dropdown(label="server folder (allowed roots only)", visible=False, allow_custom_value=True)
+            archive = gr.File(label=f"a .zip of images (up to {UPLOAD_LIMIT})", file_types=[".zip"], visible=False)
+            with gr.Accordion("architecture", open=True):
+                family = gr.Radio(["paper", "tutorial"], value="paper", label="family", info=WHY["family"])
+                image_size = gr.Radio([32, 64], value=32, label="image size", info=WHY["image_size"])
+                with gr.Row():
+                    ngf = gr.Slider(8, 128, value=64, step=8, label="ngf", info=WHY["ngf"])
+                    ndf = gr.Slider(8, 128, value=64, step=8, label="ndf", info=WHY["ndf"])
+                upsample = gr.Radio(
+                    ["transposed", "resize"], value="transposed", label="upsampling", info=WHY["upsample"]
+                )
+                with gr.Row():
+                    g_bn = gr.Checkbox(value=True, label="BatchNorm in G", info=WHY["g_batchnorm"])
+                    d_bn = gr.Checkbox(value=True, label="BatchNorm in D", info=WHY["d_batchnorm"])
+                noise = gr.Radio(["normal", "uniform"], value="normal", label="noise", info=WHY["noise"])
+            with gr.Accordion("training", open=True):
+                g_loss = gr.Radio(
+                    ["nonsaturating", "minimax"], value="nonsaturating", label="G loss", info=WHY["g_loss"]
+                )
+                smoothing = gr.Slider(0, 0.3, value=0, step=0.05, label="label smoothing", info=WHY["label_smoothing"])
+                with gr.Row():
+                    lr_g = gr.Number(value=2e-4, label="G learning rate", info=WHY["lr_g"])
+                    lr_d = gr.Number(value=2e-4, label="D learning rate", info=WHY["lr_d"])
+                with gr.Row():
+                    beta1 = gr.Number(value=0.5, label="Adam beta1", info=WHY["beta1"])
+                    batch = gr.Dropdown([32, 64, 128, 256], value=128, label="batch size", info=WHY["batch_size"])
+                with gr.Row():
+                    epochs = gr.Number(value=5, precision=0, minimum=1, maximum=200, label="epochs", info=WHY["epochs"])
+                    augment = gr.Checkbox(value=False, label="augment", info=WHY["augment"])
+            with gr.Row():
+                start = gr.Button("Start", variant="primary", elem_id="train-start")
+                pause = gr.Button("Pause", elem_id="train-pause")
+                resume = gr.Button("Resume", elem_id="train-resume")
+                stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        with gr.Column(scale=3, min_width=360):
+            status = gr.Markdown(describe(None), elem_id="train-status")
+            warnings = gr.Markdown(elem_id="train-warnings")
+            latest = gr.Image(
+                label="fixed-noise samples, latest",
+                type="filepath",
+                format="png",
+                interactive=False,
+                height=320,
+                elem_id="train-grid",
+                elem_classes=["pixelated"],
+            )
+            film_position = gr.Slider(0, 1, value=0, step=1, label="film strip: scrub back through the grids")
+            film = gr.Image(label="the grid at that point", type="filepath", interactive=False, height=240)
+            plot = gr.Plot(label="curves", elem_id="train-curves")
+            gif = gr.File(label="progress GIF (when the run ends)", interactive=False)
+
+    def show_data_inputs(kind: str) -> tuple:
+        return (
+            gr.update(visible=kind == "server folder", choices=server_folders()),
+            gr.update(visible=kind == "uploaded .zip"),
+        )
+
+    data_kind.change(show_data_inputs, data_kind, [folder, archive], api_visibility="private")
+
+    def on_start(kind, folder_choice, zip_file, *values):
+        names = ["family", "image_size", "ngf", "ndf", "upsample", "g_batchnorm", "d_batchnorm", "noise", "g_loss"]
+        names += ["label_smoothing", "lr_g", "lr_d", "beta1", "batch_size", "epochs", "augment"]
+        settings = dict(zip(names, values, strict=True))
+        try:
+            if kind == "server folder":
+                settings["data"] = resolve_server_folder(folder_choice)
+            elif kind == "uploaded .zip":
+                if not zip_file:
+                    raise DcganError("upload a .zip of images first")
+                target = Path(catalog.uploads_dir) / "datasets" / uuid.uuid4().hex[:12]
+                settings["data"] = str(extract_image_zip(zip_file, target))
+            else:
+                settings["data"] = "fashion-mnist"
+            name = start_job(settings, catalog.runs_dir)
+        except DcganError as error:
+            raise gr.Error(str(error)) from None
+        gr.Info(f"training {name} started")
+        return refresh(None)
+
+    def control(action: str):
+        def handler() -> tuple:
+            job = MANAGER.job
+            if job is None or job.finished:
+                raise gr.Error("no training job is running")
+            getattr(job, action)()
+            return refresh(None)
+
+        handler.__name__ = f"train_{action}"
+        return handler
+
+    def refresh(position: float | None) -> tuple:
+        snapshot = MANAGER.snapshot()
+        grids = snapshot.grids if snapshot else []
+        last = len(grids) - 1
+        index = last if position is None or not 0 <= int(position) <= last else int(position)
+        warning_text = "\n".join(f"⚠️ {w}" for w in snapshot.warnings[-5:]) if snapshot else ""
+        return (
+            describe(snapshot),
+            warning_text,
+            grids[-1][1] if grids else None,
+            gr.update(maximum=max(last, 1), value=max(index, 0), label=f"film strip: {len(grids)} grids, scrub back"),
+            grids[index][1] if grids else None,
+            curves(snapshot),
+            snapshot.progress_gif if snapshot and snapshot.progress_gif else None,
+        )
+
+    outputs = [status, warnings, latest, film_position, film, plot, gif]
+    knobs = [family, image_size, ngf, ndf, upsample, g_bn, d_bn, noise, g_loss, smoothing, lr_g, lr_d, beta1]
+    knobs += [batch, epochs, augment]
+    start.click(on_start, [data_kind, folder, archive, *knobs], outputs, api_name="train_start")
+    pause.click(control("pause"), None, outputs, api_name="train_pause")
+    resume.click(control("resume"), None, outputs, api_name="train_resume")
+    stop.click(control("stop"), None, outputs, api_name="train_stop")
+    film_position.release(
+        lambda p: refresh(p)[4], film_position, film, api_visibility="private", queue=False, show_progress="hidden"
+    )
+    timer = gr.Timer(REFRESH_SECONDS)
+    timer.tick(lambda p: refresh(p), film_position, outputs, api_name="train_status", show_progress="hidden")
