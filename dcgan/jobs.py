@@ -20,6 +20,7 @@ from .train import Trainer, TrainEvent
 
 COLLAPSE_DIVERSITY = 0.25  # fixed-grid diversity below this share of its best so far: collapse warning
 COLLAPSE_CLASS_SHARE = 0.5  # more than half of the fixed samples in one class: collapse warning
+WARN_AFTER = 0.2  # no collapse warnings in the first 20% of a run: early samples are noise, which looks collapsed
 D_WINS_D_FAKE = 0.02  # mean D(G(z)) below this over the last 200 steps: G gets no gradient
 
 
@@ -109,7 +110,9 @@ class TrainingJob:
     def _check_collapse(self, step: int, images: torch.Tensor) -> None:
         diversity = grid_diversity(images)
         self.best_diversity = max(self.best_diversity, diversity)
-        if len(self.grids) >= 3 and diversity < COLLAPSE_DIVERSITY * self.best_diversity:
+        if step < WARN_AFTER * self.trainer.total_steps or len(self.grids) < 3:
+            return
+        if diversity < COLLAPSE_DIVERSITY * self.best_diversity:
             share = diversity / self.best_diversity
             self.warnings.append(
                 f"step {step}: possible mode collapse: the fixed samples are {share:.0%} as diverse as at their best"
@@ -119,7 +122,7 @@ class TrainingJob:
                 predicted = self.classify(images).argmax(1)
             counts = torch.bincount(predicted, minlength=len(self.class_names))
             share = float(counts.max()) / len(predicted)
-            if share > COLLAPSE_CLASS_SHARE and len(self.grids) >= 3:
+            if share > COLLAPSE_CLASS_SHARE:
                 name = self.class_names[int(counts.argmax())]
                 self.warnings.append(
                     f"step {step}: possible mode collapse: {share:.0%} of the fixed samples are {name}"

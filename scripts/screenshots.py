@@ -90,6 +90,21 @@ def main() -> int:
             wait_for_image(page, "#ablate-after")
             page.wait_for_timeout(500)
             page.screenshot(path=str(OUT / "inside.png"), full_page=True)
+
+            # A small Fashion-MNIST job (ngf/ndf 16, 1 epoch) started the way the Start button does.
+            from dcgan.jobs import wait_until
+            from dcgan.ui.training import MANAGER, start_job
+
+            settings = dict(family="paper", image_size=32, ngf=16, ndf=16, upsample="transposed", g_batchnorm=True)
+            settings |= dict(d_batchnorm=True, noise="normal", g_loss="nonsaturating", label_smoothing=0.0)
+            settings |= dict(lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128, epochs=1, augment=False)
+            start_job(settings | {"data": "fashion-mnist"}, Path("/tmp/dcgan-screenshot-runs"))
+            page.get_by_role("tab", name="Train").click()
+            wait_until(lambda: len(MANAGER.snapshot().grids) >= 4, timeout=600)
+            page.wait_for_timeout(2500)  # the page's 2 s timer picks the new grids up
+            page.screenshot(path=str(OUT / "train.png"), full_page=True)
+            MANAGER.job.stop()
+            MANAGER.job.wait(60)
             browser.close()
     finally:
         demo.close()

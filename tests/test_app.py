@@ -6,6 +6,7 @@ client, i.e. its own visitor session.
 
 import json
 import zipfile
+from pathlib import Path
 from urllib.parse import parse_qsl
 from urllib.request import urlopen
 
@@ -256,19 +257,21 @@ def test_training_tab_streams_a_job_that_becomes_a_model(client, app_root, tmp_p
     client.predict("server folder", str(data), None, *knobs, api_name="/train_start")
     try:
         assert wait_until(lambda: len(MANAGER.snapshot().grids) >= 2, timeout=120)
-        status, _warnings, latest, film, _frame, plot, _gif = client.predict(0, api_name="/train_status")
+        status, _warnings, latest, film, _frame, plot, _gif = client.predict(0, True, api_name="/train_status")
         assert "running" in status and "step" in status and latest.endswith(".png")
         assert film["maximum"] >= 1  # the film strip can scrub back
+        scrubbed = client.predict(0, False, api_name="/train_status")[4]  # not following: grid 0 stays
+        assert Path(scrubbed).name != Path(latest).name
         first_curve = len(json.loads(plot["plot"])["data"][0]["x"])
         assert wait_until(lambda: len(MANAGER.snapshot().metrics) > first_curve + 5, timeout=60)
-        later = json.loads(client.predict(0, api_name="/train_status")[5]["plot"])["data"][0]["x"]
+        later = json.loads(client.predict(0, True, api_name="/train_status")[5]["plot"])["data"][0]["x"]
         assert len(later) > first_curve  # the curves moved
         with pytest.raises(Exception, match="already running"):
             client.predict("fashion-mnist", None, None, *knobs, api_name="/train_start")
     finally:
         client.predict(api_name="/train_stop")
     assert MANAGER.job.wait(timeout=60)
-    status = client.predict(0, api_name="/train_status")[0]
+    status = client.predict(0, True, api_name="/train_status")[0]
     assert "stopped" in status and "pick `run: blobs-" in status
     run_name = MANAGER.snapshot().name
     choice, facts, *_ = client.predict(f"run: {run_name}", api_name="/pick_model")

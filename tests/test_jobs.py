@@ -64,10 +64,12 @@ def test_collapse_warning_when_every_fixed_sample_is_one_class(tmp_path):
 
     manager = JobManager()
     names = [f"class {i}" for i in range(10)]
-    job = manager.start(trainer(tmp_path / "run"), "blobs", classify=always_class_3, class_names=names)
+    job = manager.start(trainer(tmp_path / "run", steps=30), "blobs", classify=always_class_3, class_names=names)
     job.wait(timeout=120)
     warnings = job.snapshot().warnings
     assert any("100% of the fixed samples are class 3" in w for w in warnings)
+    early = [int(w.split(":")[0].split()[1]) for w in warnings if "class 3" in w]
+    assert min(early) >= 6  # nothing in the first 20% of the run, when every sample is noise
 
 
 def test_grid_diversity():

@@ -206,7 +206,9 @@ def build(catalog, state: gr.State) -> None:
                 elem_id="train-grid",
                 elem_classes=["pixelated"],
             )
-            film_position = gr.Slider(0, 1, value=0, step=1, label="film strip: scrub back through the grids")
+            with gr.Row():
+                film_position = gr.Slider(0, 1, value=0, step=1, label="film strip: scrub back through the grids")
+                follow = gr.Checkbox(value=True, label="follow the latest grid", elem_id="train-follow")
             film = gr.Image(label="the grid at that point", type="filepath", interactive=False, height=240)
             plot = gr.Plot(label="curves", elem_id="train-curves")
             gif = gr.File(label="progress GIF (when the run ends)", interactive=False)
@@ -250,11 +252,11 @@ def build(catalog, state: gr.State) -> None:
         handler.__name__ = f"train_{action}"
         return handler
 
-    def refresh(position: float | None) -> tuple:
+    def refresh(position: float | None, following: bool = True) -> tuple:
         snapshot = MANAGER.snapshot()
         grids = snapshot.grids if snapshot else []
         last = len(grids) - 1
-        index = last if position is None or not 0 <= int(position) <= last else int(position)
+        index = last if following or position is None or not 0 <= int(position) <= last else int(position)
         warning_text = "\n".join(f"⚠️ {w}" for w in snapshot.warnings[-5:]) if snapshot else ""
         return (
             describe(snapshot),
@@ -274,7 +276,12 @@ def build(catalog, state: gr.State) -> None:
     resume.click(control("resume"), None, outputs, api_name="train_resume")
     stop.click(control("stop"), None, outputs, api_name="train_stop")
     film_position.release(
-        lambda p: refresh(p)[4], film_position, film, api_visibility="private", queue=False, show_progress="hidden"
+        lambda p: (refresh(p, following=False)[4], False),
+        film_position,
+        [film, follow],
+        api_visibility="private",
+        queue=False,
+        show_progress="hidden",
     )
     timer = gr.Timer(REFRESH_SECONDS)
-    timer.tick(lambda p: refresh(p), film_position, outputs, api_name="train_status", show_progress="hidden")
+    timer.tick(refresh, [film_position, follow], outputs, api_name="train_status", show_progress="hidden")
