@@ -194,3 +194,54 @@ def test_projection_then_walk_from_it(page, tmp_path):
     wait_for_image(page, "#walk-image", not_src=walk_before)
     assert "jacket" in page.get_by_text("Walking from").inner_text()
     page.wait_for_function("() => window.location.search.includes('z=')")  # the projected z travels in the URL
+
+
+def test_inside_the_networks_channel_click_and_ablation(page):
+    open_tab(page, "Inside the networks")
+    page.locator("#inside-run").click()
+    wait_for_image(page, "#inside-image")
+    wait_for_image(page, "#inside-guided")
+    assert "% real" in page.locator("#inside-verdict").inner_text()
+    thumbnails = page.locator("#inside-layer-1 button.thumbnail-item")
+    thumbnails.first.wait_for()
+    thumbnails.first.click()
+    wait_for_image(page, "#inside-channel-top")
+    first_channel = wait_for_image(page, "#inside-channel-max")
+    thumbnails.nth(1).click()
+    wait_for_image(page, "#inside-channel-max", not_src=first_channel)  # another channel, another picture
+    page.locator("#ablate-run").click()
+    before = wait_for_image(page, "#ablate-before")
+    after = wait_for_image(page, "#ablate-after")
+    assert before != after
+    shot(page, "inside")
+
+
+def test_train_tab_shows_the_servers_job_to_a_visitor(page, tmp_path):
+    """A job started elsewhere (another visitor, here the API) streams into this page; Stop ends it."""
+    from helpers import blob_images
+    from PIL import Image
+
+    from dcgan.jobs import wait_until
+    from dcgan.ui.training import MANAGER, start_job
+
+    folder = tmp_path / "blobs"
+    folder.mkdir()
+    for i, pixels in enumerate(blob_images(64, size=32)):
+        Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+    settings = dict(family="paper", image_size=32, ngf=8, ndf=8, upsample="transposed", g_batchnorm=True)
+    settings |= dict(d_batchnorm=True, noise="normal", g_loss="nonsaturating", label_smoothing=0.0, lr_g=2e-4)
+    settings |= dict(lr_d=2e-4, beta1=0.5, batch_size=32, epochs=200, augment=False, data=str(folder))
+    start_job(settings, tmp_path / "runs")
+    try:
+        open_tab(page, "Train")
+        grid = wait_for_image(page, "#train-grid")
+        wait_for_image(page, "#train-grid", not_src=grid)  # a newer grid streams in
+        page.wait_for_selector("#train-curves .js-plotly-plot")
+        assert "running" in page.locator("#train-status").inner_text()
+        shot(page, "train")
+        page.locator("#train-stop").click()
+        assert wait_until(lambda: MANAGER.job.finished, timeout=60)
+        page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('stopped')")
+    finally:
+        MANAGER.job.stop()
+        MANAGER.job.wait(60)
