@@ -126,6 +126,7 @@ def train_plain(
     ndf: int = 64,
     seed: int = 0,
     log_every: int = 50,
+    verbose: bool = True,
 ):
     """The example's loop, for `steps` D+G updates. Returns (netG, netD, seconds, log lines)."""
     torch.manual_seed(seed)
@@ -168,7 +169,8 @@ def train_plain(
                 line = {"step": step, "loss_d": errD.item(), "loss_g": errG.item(), "d_real": D_x}
                 line["seconds"] = round(time.perf_counter() - started, 1)
                 log.append(line)
-                print(json.dumps(line), flush=True)
+                if verbose:
+                    print(json.dumps(line), flush=True)
             if step >= steps:
                 break
     return netG, netD, time.perf_counter() - started, log

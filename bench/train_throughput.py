@@ -1,0 +1,144 @@
+"""Training throughput: our Trainer vs. the plain pytorch/examples loop, side by side in one run.
+
+    python bench/train_throughput.py                 # both sizes, 5 rounds each
+    python bench/train_throughput.py --rounds 3 --steps 30
+
+For 32x32x1 and 64x64x3 (same architecture and widths, ngf = ndf = 64, batch 64 for both), the
+two loops run in alternation (A, B, A, B, ...) so that a noisy shared machine hurts both alike;
+each round times `--steps` steps after `--warmup` steps. Prints images/s (median and range),
+the ratio ours/plain, the FLOPs of one training image (forward + backward of both nets, counted
+by torch's FlopCounterMode) and the achieved GFLOP/s against this machine's measured ceiling
+(a large fp32 matmul and a DCGAN-sized conv, measured in the same run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from plain_dcgan import PlainDiscriminator, PlainGenerator, train_plain  # noqa: E402
+
+from dcgan.config import ModelConfig, TrainConfig  # noqa: E402
+from dcgan.data import ImageDataset  # noqa: E402
+from dcgan.device import set_threads  # noqa: E402
+from dcgan.train import Trainer  # noqa: E402
+
+BATCH = 64
+
+
+def random_pixels(n: int, size: int, nc: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    shape = (n, size, size) if nc == 1 else (n, size, size, 3)
+    return rng.integers(0, 256, shape, dtype=np.uint8)
+
+
+def plain_images_per_s(pixels: np.ndarray, size: int, nc: int, steps: int, warmup: int) -> float:
+    _, _, _, log = train_plain(pixels, warmup + steps, size, nc, BATCH, workers=2, log_every=1, verbose=False)
+    seconds = log[-1]["seconds"] - log[warmup - 1]["seconds"]
+    return steps * BATCH / seconds
+
+
+def ours_images_per_s(pixels: np.ndarray, size: int, nc: int, steps: int, warmup: int) -> float:
+    images = torch.from_numpy(pixels).float().div(127.5).sub(1)
+    images = images[:, None] if nc == 1 else images.permute(0, 3, 1, 2)
+    dataset = ImageDataset(images.contiguous(), None, None, "random")
+    model = ModelConfig(image_size=size, nc=nc, ngf=64, ndf=64)
+    train = TrainConfig(
+        data="random", steps=warmup + steps, batch_size=BATCH, sample_every=10**9, checkpoint_every=10**9
+    )
+    times = {}
+    with tempfile.TemporaryDirectory() as run_dir:
+        for event in Trainer(model, train, run_dir, dataset=dataset).run():
+            if event.kind == "step" and event.step in (warmup, warmup + steps):
+                times[event.step] = time.perf_counter()
+    return steps * BATCH / (times[warmup + steps] - times[warmup])
+
+
+def flops_per_image(size: int, nc: int) -> float:
+    """FLOPs of one training step per image: D on real and fake, G forward, and every backward."""
+    generator, discriminator = PlainGenerator(100, 64, nc, size), PlainDiscriminator(64, nc, size)
+    z, real = torch.randn(BATCH, 100, 1, 1), torch.randn(BATCH, nc, size, size)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fake = generator(z)
+        (discriminator(real).mean() + discriminator(fake.detach()).mean()).backward()
+        discriminator(fake).mean().backward()
+    return counter.get_total_flops() / BATCH
+
+
+def ceiling_gflops() -> dict[str, float]:
+    """Best-of-5 GFLOP/s of a 2048^2 fp32 matmul and of a 64x64 conv layer like D's second one."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    x, w = torch.randn(64, 64, 32, 32), torch.randn(128, 64, 4, 4)
+    results = {}
+    for name, fn, flops in (
+        ("matmul 2048^2", lambda: a @ b, 2 * 2048**3),
+        (
+            "conv 64->128, 4x4 s2, 32px, batch 64",
+            lambda: torch.nn.functional.conv2d(x, w, stride=2, padding=1),
+            2 * 64 * 128 * 16 * 64 * 16 * 16,
+        ),
+    ):
+        fn()
+        best = min(_timed(fn) for _ in range(5))
+        results[name] = flops / best / 1e9
+    return results
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=40, help="timed steps per round")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--sizes", default="32x1,64x3", help="comma-separated SIZExCHANNELS")
+    args = parser.parse_args(argv)
+    threads = set_threads()
+    print(f"torch {torch.__version__}, {threads} threads, batch {BATCH}, {args.rounds} rounds x {args.steps} steps")
+    ceilings = ceiling_gflops()
+    for name, value in ceilings.items():
+        print(f"ceiling: {name}: {value:.1f} GFLOP/s")
+    ceiling = max(ceilings.values())
+    rows = []
+    for spec in args.sizes.split(","):
+        size, nc = (int(part) for part in spec.split("x"))
+        pixels = random_pixels(2048, size, nc)
+        plain, ours = [], []
+        for _ in range(args.rounds):
+            plain.append(plain_images_per_s(pixels, size, nc, args.steps, args.warmup))
+            ours.append(ours_images_per_s(pixels, size, nc, args.steps, args.warmup))
+            print(f"  {size}x{size}x{nc}: plain {plain[-1]:.0f} img/s, ours {ours[-1]:.0f} img/s", flush=True)
+        flops = flops_per_image(size, nc)
+        ratios = [o / p for o, p in zip(ours, plain, strict=True)]
+        rows.append((f"{size}x{size}x{nc}", plain, ours, ratios, flops))
+    print("\n| images | plain loop img/s | ours img/s | ours / plain | GFLOP per image | ours GFLOP/s (% of ceiling) |")
+    print("|---|---|---|---|---|---|")
+    for name, plain, ours, ratios, flops in rows:
+        achieved = statistics.median(ours) * flops / 1e9
+        print(
+            f"| {name} | {statistics.median(plain):.0f} ({min(plain):.0f}-{max(plain):.0f}) "
+            f"| {statistics.median(ours):.0f} ({min(ours):.0f}-{max(ours):.0f}) "
+            f"| {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) "
+            f"| {flops / 1e9:.3f} | {achieved:.1f} ({100 * achieved / ceiling:.0f}%) |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
