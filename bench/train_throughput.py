@@ -14,6 +14,7 @@ by torch's FlopCounterMode) and the achieved GFLOP/s against this machine's meas
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -110,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="32x1,64x3", help="comma-separated SIZExCHANNELS")
     args = parser.parse_args(argv)
     threads = set_threads()
-    print(f"torch {torch.__version__}, {threads} threads, batch {BATCH}, {args.rounds} rounds x {args.steps} steps")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())  # other work on the machine skews both loops
+    print(
+        f"torch {torch.__version__}, {threads} threads, batch {BATCH}, {args.rounds} x {args.steps} steps; load {load}"
+    )
     ceilings = ceiling_gflops()
     for name, value in ceilings.items():
         print(f"ceiling: {name}: {value:.1f} GFLOP/s")

@@ -1,0 +1,151 @@
+"""What a visitor feels: cold start, memory, and release-to-painted latency in a real browser.
+
+    python bench/ui_latency.py                  # the shipped default model, 50 slider moves
+    python bench/ui_latency.py --moves 20 --model checkpoints/fashion-mnist-32
+
+Starts `python app.py` as a user would (a subprocess on a free port), times it until the page
+is served, reads its resident memory, then drives Debian's chromium through playwright: drags a
+latent slider `--moves` times (timing each release until the new image has loaded in the page),
+runs 9-frame interpolations, and arithmetic results. Prints p50/p95/max per interaction beside
+the targets (slider p95 < 100 ms, interpolation < 300 ms, cold start < 8 s, memory < 1 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+
+WAIT_NEW_IMAGE = """([selector, old]) => {
+    const img = document.querySelector(selector + ' img');
+    return img && img.complete && img.naturalWidth > 0 && img.getAttribute('src') !== old;
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_app(port: int, model: str | None) -> tuple[subprocess.Popen, float]:
+    command = [sys.executable, "app.py", "--port", str(port)] + (["--model", model] if model else [])
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while time.perf_counter() - started < 120:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as response:
+                if response.status == 200:
+                    return process, time.perf_counter() - started
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("the app did not start within 120 s")
+
+
+def src(page, selector: str) -> str | None:
+    return page.evaluate(f"() => document.querySelector('{selector} img')?.getAttribute('src') ?? null")
+
+
+def timed_change(page, selector: str, action) -> float:
+    """Milliseconds from `action()` to a new image loaded in `selector`."""
+    old = src(page, selector)
+    started = time.perf_counter()
+    action()
+    page.wait_for_function(WAIT_NEW_IMAGE, arg=[selector, old], timeout=30_000)
+    return 1000 * (time.perf_counter() - started)
+
+
+def drag(page, selector: str, fraction: float):
+    slider = page.locator(f"{selector} input[type=range]")
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * fraction, y, steps=3)
+    return lambda: page.mouse.up()
+
+
+def summary(name: str, values: list[float], target: str) -> str:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"| {name} | {len(values)} | {statistics.median(values):.0f} | {p95:.0f} | {max(values):.0f} | {target} |"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--moves", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=10, help="interpolations and arithmetic results timed")
+    parser.add_argument("--model", help="a model folder to open first (default: the shipped Fashion-MNIST model)")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    process, cold_start = start_app(port, args.model)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_function(WAIT_NEW_IMAGE, arg=["#walk-image", None], timeout=60_000)
+            page.wait_for_timeout(1000)  # let the first strip and rankings settle
+            slider = []
+            for move in range(args.moves):
+                fraction = 0.15 + 0.7 * ((move * 0.37) % 1.0)  # spread over the track, never the same twice
+                release = drag(page, f"#walk-dim-{move % 2}", fraction)
+                slider.append(timed_change(page, "#walk-image", release))
+                page.wait_for_timeout(150)  # a person pauses between moves; the strip redraw finishes
+            page.get_by_role("tab", name="Interpolation").click()
+            page.wait_for_function(WAIT_NEW_IMAGE, arg=["#interp-slerp", None], timeout=60_000)
+            interpolation = []
+            for _ in range(args.repeats):
+                interpolation.append(timed_change(page, "#interp-slerp", page.locator("#interp-random").click))
+                page.wait_for_timeout(200)
+            page.get_by_role("tab", name="Vector arithmetic").click()
+            thumbnails = page.locator("#arith-gallery button.thumbnail-item")
+            thumbnails.first.wait_for()
+            for group, index in (("A", 0), ("B", 1), ("C", 2)):
+                page.locator("#arith-group").get_by_label(group).check()
+                thumbnails.nth(index).click()
+                page.wait_for_timeout(300)
+            page.wait_for_function(WAIT_NEW_IMAGE, arg=["#arith-averaged", None], timeout=60_000)
+            arithmetic = []
+            for i in range(args.repeats):
+                page.locator("#arith-group").get_by_label("C").check()
+                arithmetic.append(timed_change(page, "#arith-averaged", thumbnails.nth(3 + i % 20).click))
+                page.wait_for_timeout(200)
+            browser.close()
+        memory = resident_mb(process.pid)
+    finally:
+        process.terminate()
+        process.wait(30)
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"\n{time.strftime('%Y-%m-%d')}, {Path(args.model).name if args.model else 'default model'}; load {load}")
+    print("| interaction | n | p50 ms | p95 ms | max ms | target |")
+    print("|---|---|---|---|---|---|")
+    print(summary("latent slider release -> new image painted", slider, "p95 < 100 ms"))
+    print(summary("interpolation (4 rows x 9 frames, lerp + slerp)", interpolation, "< 300 ms"))
+    print(summary("arithmetic result after a pick", arithmetic, "-"))
+    print(f"| cold start: `python app.py` -> page served | 1 | {1000 * cold_start:.0f} | | | < 8000 ms |")
+    print(f"| resident memory of the app after the run | 1 | {memory:.0f} MB | | | < 1024 MB |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
