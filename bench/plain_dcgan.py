@@ -114,9 +114,8 @@ def make_loader(pixels: np.ndarray, image_size: int, nc: int, batch_size: int, w
     )
 
 
-def train_plain(
+def plain_steps(
     pixels: np.ndarray,
-    steps: int,
     image_size: int = 64,
     nc: int = 1,
     batch_size: int = 64,
@@ -125,10 +124,8 @@ def train_plain(
     ngf: int = 64,
     ndf: int = 64,
     seed: int = 0,
-    log_every: int = 50,
-    verbose: bool = True,
 ):
-    """The example's loop, for `steps` D+G updates. Returns (netG, netD, seconds, log lines)."""
+    """The example's loop, endless: yields (step, netG, netD, losses) after each D+G update."""
     torch.manual_seed(seed)
     netG, netD = PlainGenerator(nz, ngf, nc, image_size), PlainDiscriminator(ndf, nc, image_size)
     netG.apply(weights_init)
@@ -137,8 +134,8 @@ def train_plain(
     optimizerD = torch.optim.Adam(netD.parameters(), lr=2e-4, betas=(0.5, 0.999))
     optimizerG = torch.optim.Adam(netG.parameters(), lr=2e-4, betas=(0.5, 0.999))
     real_label, fake_label = 1.0, 0.0
-    step, started, log = 0, time.perf_counter(), []
-    while step < steps:
+    step = 0
+    while True:
         for data in make_loader(pixels, image_size, nc, batch_size, workers, seed + step):
             # (1) Update D: maximize log(D(x)) + log(1 - D(G(z)))
             netD.zero_grad()
@@ -165,14 +162,35 @@ def train_plain(
             errG.backward()
             optimizerG.step()
             step += 1
-            if step % log_every == 0 or step == steps:
-                line = {"step": step, "loss_d": errD.item(), "loss_g": errG.item(), "d_real": D_x}
-                line["seconds"] = round(time.perf_counter() - started, 1)
-                log.append(line)
-                if verbose:
-                    print(json.dumps(line), flush=True)
-            if step >= steps:
-                break
+            yield step, netG, netD, {"loss_d": errD.item(), "loss_g": errG.item(), "d_real": D_x}
+
+
+def train_plain(
+    pixels: np.ndarray,
+    steps: int,
+    image_size: int = 64,
+    nc: int = 1,
+    batch_size: int = 64,
+    workers: int = 2,
+    nz: int = 100,
+    ngf: int = 64,
+    ndf: int = 64,
+    seed: int = 0,
+    log_every: int = 50,
+    verbose: bool = True,
+):
+    """`steps` D+G updates of the example's loop. Returns (netG, netD, seconds, log lines)."""
+    started, log = time.perf_counter(), []
+    loop = plain_steps(pixels, image_size, nc, batch_size, workers, nz, ngf, ndf, seed)
+    for step, netG, netD, losses in loop:  # noqa: B007 (the nets are returned after the loop)
+        if step % log_every == 0 or step == steps:
+            line = {"step": step} | losses | {"seconds": round(time.perf_counter() - started, 3)}
+            log.append(line)
+            if verbose:
+                print(json.dumps(line), flush=True)
+        if step >= steps:
+            break
+    loop.close()
     return netG, netD, time.perf_counter() - started, log
 
 
