@@ -1,0 +1,128 @@
+"""Wall-clock to a fixed Fashion-MNIST FID: our default recipe vs. the plain pytorch/examples loop.
+
+    python bench/time_to_quality.py --target-fid 30 --max-minutes 40
+
+Both train 32x32 Fashion-MNIST generators (ngf = ndf = 64) on this machine, one after the other
+(alone on the CPU: run nothing else meanwhile). Every `--eval-every` seconds of *training* time
+each is paused and measured: FID in the judge classifier's feature space between `--n` samples
+and `--n` test images (smaller than `dcgan eval`'s 10,000, so the numbers run higher; both
+contestants are measured identically). Evaluation time is not counted. Prints, per contestant,
+the curve (training seconds, step, FID) and the training time at which FID first reached the
+target, and the ratio plain / ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from plain_dcgan import fashion_mnist_pixels, plain_steps  # noqa: E402
+
+from dcgan.config import ModelConfig, TrainConfig  # noqa: E402
+from dcgan.data import load_dataset  # noqa: E402
+from dcgan.device import set_threads  # noqa: E402
+from dcgan.latent import sample_noise  # noqa: E402
+from dcgan.metrics import JudgeFeatures, extract, fid  # noqa: E402
+from dcgan.train import Trainer  # noqa: E402
+
+
+class Judge:
+    """FID of a generator against a fixed set of test images, in the judge's feature space."""
+
+    def __init__(self, n: int):
+        self.extractor = JudgeFeatures.load()
+        test = load_dataset("fashion-mnist", 32, split="test").images
+        self.test_features, _ = extract(self.extractor, test[torch.randperm(len(test), generator=_rng())[:n]])
+        self.z = sample_noise(n, 100, seed=1)
+
+    @torch.inference_mode()
+    def __call__(self, generator: torch.nn.Module, plain: bool) -> float:
+        was_training = generator.training
+        generator.eval()
+        z = self.z[:, :, None, None] if plain else self.z
+        images = torch.cat([generator(part) for part in z.split(500)]).float()
+        generator.train(was_training)
+        features, _ = extract(self.extractor, images)
+        return fid(self.test_features, features)
+
+
+def _rng() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
+
+
+def race(name: str, steps, judge: Judge, plain: bool, target: float, eval_every: float, limit: float) -> list:
+    """Consume a step iterator of (step, generator); returns [(train_seconds, step, fid), ...]."""
+    curve, trained, next_eval = [], 0.0, eval_every
+    iterator = iter(steps)
+    while trained < limit:
+        started = time.perf_counter()
+        step, generator = next(iterator)
+        trained += time.perf_counter() - started
+        if trained >= next_eval:
+            score = judge(generator, plain)
+            curve.append((trained, step, score))
+            print(f"  {name}: {trained:7.0f} s  step {step:6d}  FID {score:8.2f}", flush=True)
+            next_eval += eval_every
+            if score <= target:
+                break
+    return curve
+
+
+def ours(seed: int):
+    """Our Trainer with its defaults, built (data loaded, nets initialised) before the clock starts."""
+    dataset = load_dataset("fashion-mnist", 32)
+    model = ModelConfig(image_size=32, nc=1, ngf=64, ndf=64)
+    train = TrainConfig(steps=10**7, sample_every=10**9, checkpoint_every=10**9, seed=seed)
+    run_dir = tempfile.TemporaryDirectory()
+    trainer = Trainer(model, train, run_dir.name, dataset=dataset)
+    trainer.keep_alive = run_dir  # the folder lives as long as the trainer
+    return ((event.step, trainer.generator) for event in trainer.run() if event.kind == "step")
+
+
+def plain(seed: int):
+    """The plain loop; its pixels are read before the clock starts (its per-item decoding is timed)."""
+    pixels = fashion_mnist_pixels()
+    return ((step, netG) for step, netG, _, _ in plain_steps(pixels, 32, 1, 64, 2, seed=seed))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--target-fid", type=float, default=30.0)
+    parser.add_argument("--max-minutes", type=float, default=40.0, help="training-time limit per contestant")
+    parser.add_argument("--eval-every", type=float, default=60.0, help="seconds of training between evaluations")
+    parser.add_argument("--n", type=int, default=2000, help="samples and test images per FID")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    threads = set_threads()
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"{time.strftime('%Y-%m-%d')}: {threads} threads, load {load}; target FID {args.target_fid} (n={args.n})")
+    judge = Judge(args.n)
+    limit = 60 * args.max_minutes
+    results = {}
+    for name, steps, is_plain in (("ours", ours(args.seed), False), ("plain", plain(args.seed), True)):
+        results[name] = race(name, steps, judge, is_plain, args.target_fid, args.eval_every, limit)
+    print("\n| recipe | training s to FID <= target | step | FID then | best FID (s) |")
+    print("|---|---|---|---|---|")
+    reached = {}
+    for name, curve in results.items():
+        hit = next(((s, step, f) for s, step, f in curve if f <= args.target_fid), None)
+        best = min(curve, key=lambda point: point[2])
+        reached[name] = hit[0] if hit else None
+        when = f"{hit[0]:.0f} | {hit[1]} | {hit[2]:.2f}" if hit else f"not within {args.max_minutes:g} min | | "
+        print(f"| {name} | {when} | {best[2]:.2f} ({best[0]:.0f}) |")
+    if reached["ours"] and reached["plain"]:
+        print(f"\nplain / ours time to target: {reached['plain'] / reached['ours']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
