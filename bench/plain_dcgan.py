@@ -165,23 +165,11 @@ def plain_steps(
             yield step, netG, netD, {"loss_d": errD.item(), "loss_g": errG.item(), "d_real": D_x}
 
 
-def train_plain(
-    pixels: np.ndarray,
-    steps: int,
-    image_size: int = 64,
-    nc: int = 1,
-    batch_size: int = 64,
-    workers: int = 2,
-    nz: int = 100,
-    ngf: int = 64,
-    ndf: int = 64,
-    seed: int = 0,
-    log_every: int = 50,
-    verbose: bool = True,
-):
-    """`steps` D+G updates of the example's loop. Returns (netG, netD, seconds, log lines)."""
+def train_plain(pixels: np.ndarray, steps: int, log_every: int = 50, verbose: bool = True, **loop_options):
+    """`steps` D+G updates of the example's loop (options: those of plain_steps).
+    Returns (netG, netD, seconds, log lines)."""
     started, log = time.perf_counter(), []
-    loop = plain_steps(pixels, image_size, nc, batch_size, workers, nz, ngf, ndf, seed)
+    loop = plain_steps(pixels, **loop_options)
     for step, netG, netD, losses in loop:  # noqa: B007 (the nets are returned after the loop)
         if step % log_every == 0 or step == steps:
             line = {"step": step} | losses | {"seconds": round(time.perf_counter() - started, 3)}

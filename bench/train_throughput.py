@@ -45,7 +45,8 @@ def random_pixels(n: int, size: int, nc: int) -> np.ndarray:
 
 
 def plain_images_per_s(pixels: np.ndarray, size: int, nc: int, steps: int, warmup: int) -> float:
-    _, _, _, log = train_plain(pixels, warmup + steps, size, nc, BATCH, workers=2, log_every=1, verbose=False)
+    sizes = {"image_size": size, "nc": nc, "batch_size": BATCH, "workers": 2}
+    _, _, _, log = train_plain(pixels, warmup + steps, log_every=1, verbose=False, **sizes)
     seconds = log[-1]["seconds"] - log[warmup - 1]["seconds"]
     return steps * BATCH / seconds
 

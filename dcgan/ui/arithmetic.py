@@ -7,12 +7,16 @@ import gradio as gr
 import torch
 
 from ..latent import arithmetic, generate, group_mean, neighbourhood, sample_noise
-from .common import Refresh, current_model, picture, random_seed
+from .common import Refresh, current_model, image_output, picture, random_seed
 from .model_cache import LoadedModel
 from .session import GROUPS, MAX_PICKS, UPDATE_URL_JS, Pick, VisitorState, query_string
 
 BATCH_SIZE = 24  # samples in the gallery to pick from
 NEIGHBOURHOOD_SCALE = 0.25  # the paper's grids: the result plus small noise
+
+
+def small(label: str, elem_id: str) -> gr.Image:
+    return image_output(label, height=200, elem_id=elem_id)
 
 
 # ---- plain functions ---------------------------------------------------------------------------------------
@@ -176,12 +180,12 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
             with gr.Row():
                 for name in GROUPS:
                     with gr.Column(min_width=100):
-                        group_images.append(_small(f"{name}: exemplars", f"arith-{name}-picks"))
-                        group_images.append(_small(f"{name}: average", f"arith-{name}-mean"))
+                        group_images.append(small(f"{name}: exemplars", elem_id=f"arith-{name}-picks"))
+                        group_images.append(small(f"{name}: average", elem_id=f"arith-{name}-mean"))
             with gr.Row(equal_height=False):
-                averaged = _small("A − B + C (averages)", "arith-averaged")
-                single = _small("A − B + C (single exemplars)", "arith-single")
-                around = _small("3×3 neighbourhood of the result", "arith-neighbourhood")
+                averaged = small("A − B + C (averages)", elem_id="arith-averaged")
+                single = small("A − B + C (single exemplars)", elem_id="arith-single")
+                around = small("3×3 neighbourhood of the result", elem_id="arith-neighbourhood")
 
     result_outputs = [caption, *group_images, averaged, single, around]
 
@@ -259,16 +263,3 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
     class_inputs = [state, class_from, class_to, class_seed]
     class_button.click(on_class_vector, class_inputs, [class_strip, class_caption], api_name="class_vector")
     return Refresh(draw, [state], draw_outputs), group
-
-
-def _small(label: str, elem_id: str) -> gr.Image:
-    return gr.Image(
-        label=label,
-        type="pil",
-        format="png",
-        interactive=False,
-        elem_id=elem_id,
-        elem_classes=["pixelated"],
-        buttons=["download"],
-        height=200,
-    )

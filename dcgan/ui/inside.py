@@ -20,7 +20,7 @@ from ..features import (
     saliency,
 )
 from ..latent import sample_noise
-from .common import Refresh, current_model, picture
+from .common import Refresh, current_model, image_output, picture
 from .model_cache import LoadedModel
 from .projection import dataset_example, target_image
 from .session import VisitorState
@@ -29,6 +29,10 @@ CHANNELS_SHOWN = 16  # most active channels per layer
 MAX_D_LAYERS = 4
 TOP_SAMPLES = 9
 ABLATION_GRID = 16
+
+
+def panel(label: str, elem_id: str) -> gr.Image:
+    return image_output(label, height=220, elem_id=elem_id)
 
 
 # ---- plain functions ---------------------------------------------------------------------------------------
@@ -87,11 +91,11 @@ def build(catalog, state: gr.State) -> Refresh:
             look_button = gr.Button("Look inside D", variant="primary", elem_id="inside-run")
         with gr.Column(scale=2, min_width=260):
             verdict = gr.Markdown(elem_id="inside-verdict")
-            shown = _image("what D sees", "inside-image")
+            shown = panel("what D sees", elem_id="inside-image")
         with gr.Column(scale=3, min_width=300):
             with gr.Row():
-                score_plain = _image("saliency of D's score", "inside-saliency")
-                score_guided = _image("guided backprop of D's score", "inside-guided")
+                score_plain = panel("saliency of D's score", elem_id="inside-saliency")
+                score_guided = panel("guided backprop of D's score", elem_id="inside-guided")
     layer_views = [
         gr.Gallery(
             label=f"layer {layer}: most active channels",
@@ -108,11 +112,11 @@ def build(catalog, state: gr.State) -> Refresh:
     ]
     channel_title = gr.Markdown("Click a channel above.", elem_id="inside-channel-title")
     with gr.Row(equal_height=False):
-        channel_large = _image("its activation, large", "inside-channel")
-        channel_guided = _image("guided backprop of this channel", "inside-channel-guided")
-        channel_plain = _image("plain gradient of this channel", "inside-channel-plain")
-        channel_top = _image("the 9 generated samples that excite it most (of 2,000)", "inside-channel-top")
-        channel_max = _image("an input optimised to excite it", "inside-channel-max")
+        channel_large = panel("its activation, large", elem_id="inside-channel")
+        channel_guided = panel("guided backprop of this channel", elem_id="inside-channel-guided")
+        channel_plain = panel("plain gradient of this channel", elem_id="inside-channel-plain")
+        channel_top = panel("the 9 generated samples that excite it most (of 2,000)", elem_id="inside-channel-top")
+        channel_max = panel("an input optimised to excite it", elem_id="inside-channel-max")
 
     gr.Markdown(
         "**Forgetting to draw** (the paper's Figure 6): zero some of the generator's filters and compare the "
@@ -128,8 +132,8 @@ def build(catalog, state: gr.State) -> Refresh:
                 k_class = gr.Slider(1, 32, value=8, step=1, label="how many", visible=False)
             ablate_button = gr.Button("Zero them", variant="primary", elem_id="ablate-run")
             ablate_caption = gr.Markdown()
-        before = _image("before (intact G)", "ablate-before")
-        after = _image("after (filters zeroed), same noise", "ablate-after")
+        before = panel("before (intact G)", elem_id="ablate-before")
+        after = panel("after (filters zeroed), same noise", elem_id="ablate-after")
 
     def look(state: VisitorState, source_name: str, seed_value: float | None, path: str | None):
         model = current_model(catalog, state)
@@ -260,16 +264,3 @@ def _layer_width(model: LoadedModel, layer: int) -> int:
         if isinstance(module, (torch.nn.ConvTranspose2d, torch.nn.Conv2d)):
             return module.out_channels
     raise gr.Error(f"layer {layer} has no channels to zero")
-
-
-def _image(label: str, elem_id: str) -> gr.Image:
-    return gr.Image(
-        label=label,
-        type="pil",
-        format="png",
-        interactive=False,
-        height=220,
-        elem_id=elem_id,
-        elem_classes=["pixelated"],
-        buttons=["download"],
-    )

@@ -16,11 +16,15 @@ from ..errors import DcganError
 from ..images import save_png, to_pil, to_uint8
 from ..latent import project_image
 from .arithmetic import add_pick
-from .common import Refresh, current_model, picture
+from .common import Refresh, current_model, image_output, picture
 from .model_cache import LoadedModel
 from .session import GROUPS, UPDATE_URL_JS, Pick, VisitorState, WalkState
 
 DATASET_SAMPLE = 2000  # images read from the model's dataset when the visitor asks for one
+
+
+def panel(label: str, elem_id: str) -> gr.Image:
+    return image_output(label, height=260, elem_id=elem_id)
 
 
 # ---- plain functions ---------------------------------------------------------------------------------------
@@ -79,8 +83,8 @@ def build(
                 stop_button = gr.Button("Stop", variant="stop")
         with gr.Column(scale=3, min_width=320):
             with gr.Row():
-                original = _image("what the model is asked to draw", "project-original")
-                reconstruction = _image("G(z): the closest it can draw", "project-reconstruction")
+                original = panel("what the model is asked to draw", elem_id="project-original")
+                reconstruction = panel("G(z): the closest it can draw", elem_id="project-reconstruction")
             status = gr.Markdown(
                 "Upload an image, then **Project into z**: Adam moves z to make G(z) look like it.",
                 elem_id="project-status",
@@ -167,15 +171,3 @@ def build(
         return state, gr.update(choices=names, value=names[-1] if names else None)
 
     return Refresh(draw, [state], [state, projected])
-
-
-def _image(label: str, elem_id: str) -> gr.Image:
-    return gr.Image(
-        label=label,
-        type="pil",
-        format="png",
-        interactive=False,
-        height=260,
-        elem_id=elem_id,
-        elem_classes=["pixelated"],
-    )
