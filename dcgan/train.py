@@ -30,7 +30,7 @@ from PIL import Image
 from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, save_tensors
 from .config import ModelConfig, RunConfig, TrainConfig
 from .data import ImageDataset, augment, load_dataset
-from .device import pick_device, set_threads
+from .device import configure, pick_device, set_threads
 from .errors import DcganError
 from .images import make_grid, save_gif, save_png, to_pil
 from .io_utils import remove_stale_temp_files
@@ -72,6 +72,7 @@ class Trainer:
         self.model_config, self.config = model_config, train_config
         self.run_dir = Path(run_dir)
         self.device = pick_device(train_config.device)
+        configure(self.device)
         self.threads = set_threads()
         self.dataset = dataset or load_dataset(
             train_config.data, model_config.image_size, channels=model_config.nc, limit=train_config.limit

@@ -197,3 +197,17 @@ def test_training_leaves_the_global_rng_alone(tmp_path, dataset):
     before = torch.get_rng_state()
     run_all(Trainer(tiny_model(d_dropout=0.5), tiny_train(steps=3), tmp_path / "run", dataset=dataset))
     assert torch.equal(before, torch.get_rng_state())
+
+
+def test_cuda_device_turns_on_cudnn_autotuning_and_cpu_leaves_it():
+    from dcgan.device import configure
+
+    previous = torch.backends.cudnn.benchmark
+    try:
+        torch.backends.cudnn.benchmark = False
+        configure(torch.device("cpu"))
+        assert torch.backends.cudnn.benchmark is False
+        configure(torch.device("cuda"))  # only sets a flag: safe without a GPU
+        assert torch.backends.cudnn.benchmark is True
+    finally:
+        torch.backends.cudnn.benchmark = previous
