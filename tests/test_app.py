@@ -226,6 +226,10 @@ def test_inside_the_networks_verdict_saliency_and_ablation(client, tmp_path):
         "upload", 0, gradio_client.handle_file(str(tmp_path / "white.png")), api_name="/inside_look"
     )
     assert "your image" in uploaded[0] and uploaded[0] != verdict
+    (tmp_path / "notes.png").write_text("not really a picture")
+    with pytest.raises(Exception, match="notes.png: .*use a .png/.jpg/.webp/.bmp image") as caught:
+        client.predict("upload", 0, gradio_client.handle_file(str(tmp_path / "notes.png")), api_name="/inside_look")
+    assert "Traceback" not in str(caught.value)
     before, after, caption = client.predict("layer 1 (16 channels)", "0, 3", "", 8, api_name="/ablate")
     assert "channels 0, 3 of layer 1" in caption
     assert not np.array_equal(pixels(before), pixels(after))

@@ -85,6 +85,12 @@ def image_output(label: str, height: int | None = None, **kwargs) -> gr.Image:
     )
 
 
+def image_upload(label: str, elem_id: str | None = None, height: int = 140) -> gr.File:
+    """An upload box for one image file. A gr.File, not a gr.Image: gr.Image rejects a corrupt file
+    before our handler runs, with a bare "Error"; this way load_image's message reaches the visitor."""
+    return gr.File(label=label, type="filepath", file_types=["image"], height=height, elem_id=elem_id)
+
+
 # ---- exports -----------------------------------------------------------------------------------------------
 
 _EXPORT_ROOT: Path | None = None

@@ -20,7 +20,7 @@ from ..features import (
     saliency,
 )
 from ..latent import sample_noise
-from .common import Refresh, current_model, image_output, picture
+from .common import Refresh, current_model, image_output, image_upload, picture
 from .model_cache import LoadedModel
 from .projection import dataset_example, target_image
 from .session import VisitorState
@@ -86,7 +86,7 @@ def build(catalog, state: gr.State) -> Refresh:
         with gr.Column(scale=2, min_width=260):
             source = gr.Radio(["generated", "upload"], value="generated", label="image", elem_id="inside-source")
             seed = gr.Number(label="seed (generated)", value=0, precision=0, minimum=0)
-            upload = gr.Image(label="an image (any size or format)", type="filepath", height=180)
+            upload = image_upload("an image (any size or format)", elem_id="inside-upload")
             example_button = gr.Button("take an image from the model's dataset")
             look_button = gr.Button("Look inside D", variant="primary", elem_id="inside-run")
         with gr.Column(scale=2, min_width=260):

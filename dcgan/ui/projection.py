@@ -16,7 +16,7 @@ from ..errors import DcganError
 from ..images import save_png, to_pil, to_uint8
 from ..latent import project_image
 from .arithmetic import add_pick
-from .common import Refresh, current_model, image_output, picture
+from .common import Refresh, current_model, image_output, image_upload, picture
 from .model_cache import LoadedModel
 from .session import GROUPS, UPDATE_URL_JS, Pick, VisitorState, WalkState
 
@@ -68,13 +68,7 @@ def build(
 ) -> Refresh:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=260):
-            upload = gr.Image(
-                label="an image (any size or format; centre-cropped)",
-                type="filepath",
-                sources=["upload", "clipboard"],
-                height=260,
-                elem_id="project-upload",
-            )
+            upload = image_upload("an image (any size or format; centre-cropped)", elem_id="project-upload")
             example_button = gr.Button("take an image from the model's dataset")
             invert = gr.Checkbox(label="invert (dark clothes on a light background: Fashion-MNIST is light on black)")
             steps = gr.Slider(50, 600, value=300, step=10, label="optimisation steps")

@@ -245,3 +245,13 @@ def test_train_tab_shows_the_servers_job_to_a_visitor(page, tmp_path):
     finally:
         MANAGER.job.stop()
         MANAGER.job.wait(60)
+
+
+def test_a_corrupt_upload_shows_the_reason_not_a_bare_error(page, tmp_path):
+    (tmp_path / "notes.png").write_text("not really a picture")
+    open_tab(page, "Real images")
+    page.locator("#project-upload input[type=file]").set_input_files(str(tmp_path / "notes.png"))
+    page.locator("#project-run").click()
+    toast = page.locator(".toast-body").first
+    toast.wait_for()
+    assert "notes.png: not a readable image" in toast.inner_text() and "Traceback" not in toast.inner_text()
