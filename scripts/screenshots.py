@@ -71,7 +71,7 @@ def main() -> int:
 
             page.get_by_role("tab", name="Real images").click()
             page.get_by_role("button", name="take an image from the model's dataset").click()
-            wait_for_image(page, "#project-upload")
+            page.wait_for_function("() => document.querySelector('#project-upload').innerText.includes('.png')")
             page.locator("#project-run").click()
             wait_for_image(page, "#project-original")
             page.wait_for_function(
