@@ -100,7 +100,7 @@ def main() -> int:
             settings |= dict(lr_g=2e-4, lr_d=2e-4, beta1=0.5, batch_size=128, epochs=1, augment=False)
             start_job(settings | {"data": "fashion-mnist"}, Path("/tmp/dcgan-screenshot-runs"))
             page.get_by_role("tab", name="Train").click()
-            wait_until(lambda: len(MANAGER.snapshot().grids) >= 4, timeout=600)
+            wait_until(lambda: MANAGER.job.finished, timeout=900)  # one epoch: the grid has sharpened
             page.wait_for_timeout(2500)  # the page's 2 s timer picks the new grids up
             page.screenshot(path=str(OUT / "train.png"), full_page=True)
             MANAGER.job.stop()

@@ -100,3 +100,19 @@ def test_pth_upload_is_imported(tmp_path):
     folder = import_upload(tmp_path / "netG.pth", tmp_path / "uploads")
     z = torch.randn(2, 8)
     assert torch.equal(Generator.from_pretrained(folder)(z), net.eval()(z.view(2, 8, 1, 1)))
+
+
+def test_the_app_opens_on_the_papers_fashion_model_whatever_the_names(tmp_path):
+    """fashion-mnist-28-tutorial sorts before fashion-mnist-32; the default is still the paper-family one."""
+    from dcgan.checkpoints import save_model_folder
+    from dcgan.config import ModelConfig, RunConfig
+    from dcgan.models import Generator
+    from dcgan.ui.model_cache import Catalog
+
+    for name, config in (
+        ("fashion-mnist-28-tutorial", ModelConfig(family="tutorial", image_size=28, nc=1, nz=8, ngf=8, ndf=8)),
+        ("fashion-mnist-32", ModelConfig(image_size=32, nc=1, nz=8, ngf=8, ndf=8)),
+    ):
+        save_model_folder(tmp_path / "checkpoints" / name, Generator(config), RunConfig(config))
+    catalog = Catalog(tmp_path / "checkpoints", tmp_path / "runs", tmp_path / "uploads")
+    assert catalog.default_name() == "fashion-mnist-32"

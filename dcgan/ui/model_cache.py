@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import HUB_ID, load_discriminator, load_generator
+from ..checkpoints import HUB_ID, load_discriminator, load_generator, load_run_config
 from ..errors import DcganError
 from ..latent import class_mean_latents, dimension_sensitivity, direction_class_effects, principal_directions
 from ..models import Generator
@@ -86,6 +86,7 @@ class Catalog:
                 return wanted
         shipped = [e for e in entries if e.source == "shipped"]
         fashion = [e for e in shipped if "fashion" in e.label and "judge" not in e.label]
+        fashion.sort(key=lambda e: load_run_config(e.key)[1].model.family != "paper")  # the paper's model first
         for group in (fashion, shipped, entries):
             if group:
                 return group[0].label
