@@ -24,11 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
-WAIT_NEW_IMAGE = """([selector, old]) => {
-    const img = document.querySelector(selector + ' img');
-    return img && img.complete && img.naturalWidth > 0 && img.getAttribute('src') !== old;
-}"""
+from page_helpers import NEW_IMAGE_JS, image_src  # noqa: E402
 
 
 def free_port() -> int:
@@ -59,16 +57,12 @@ def start_app(port: int, model: str | None) -> tuple[subprocess.Popen, float]:
     raise SystemExit("the app did not start within 120 s")
 
 
-def src(page, selector: str) -> str | None:
-    return page.evaluate(f"() => document.querySelector('{selector} img')?.getAttribute('src') ?? null")
-
-
 def timed_change(page, selector: str, action) -> float:
     """Milliseconds from `action()` to a new image loaded in `selector`."""
-    old = src(page, selector)
+    old = image_src(page, selector)
     started = time.perf_counter()
     action()
-    page.wait_for_function(WAIT_NEW_IMAGE, arg=[selector, old], timeout=30_000)
+    page.wait_for_function(NEW_IMAGE_JS, arg=[selector, old], timeout=30_000)
     return 1000 * (time.perf_counter() - started)
 
 
@@ -103,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function(WAIT_NEW_IMAGE, arg=["#walk-image", None], timeout=60_000)
+            page.wait_for_function(NEW_IMAGE_JS, arg=["#walk-image", None], timeout=60_000)
             page.wait_for_timeout(1000)  # let the first strip and rankings settle
             slider = []
             for move in range(args.moves):
@@ -112,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 slider.append(timed_change(page, "#walk-image", release))
                 page.wait_for_timeout(150)  # a person pauses between moves; the strip redraw finishes
             page.get_by_role("tab", name="Interpolation").click()
-            page.wait_for_function(WAIT_NEW_IMAGE, arg=["#interp-slerp", None], timeout=60_000)
+            page.wait_for_function(NEW_IMAGE_JS, arg=["#interp-slerp", None], timeout=60_000)
             interpolation = []
             for _ in range(args.repeats):
                 interpolation.append(timed_change(page, "#interp-slerp", page.locator("#interp-random").click))
@@ -124,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 page.locator("#arith-group").get_by_label(group).check()
                 thumbnails.nth(index).click()
                 page.wait_for_timeout(300)
-            page.wait_for_function(WAIT_NEW_IMAGE, arg=["#arith-averaged", None], timeout=60_000)
+            page.wait_for_function(NEW_IMAGE_JS, arg=["#arith-averaged", None], timeout=60_000)
             arithmetic = []
             for i in range(args.repeats):
                 page.locator("#arith-group").get_by_label("C").check()

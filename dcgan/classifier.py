@@ -30,11 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checkpoints import load_state_strict, load_tensors, save_tensors
-from .config import _from_dict
+from .config import _from_dict, read_json, write_json
 from .data import FASHION_MNIST_CLASSES, augment, load_dataset
 from .device import set_threads
 from .errors import DcganError
-from .io_utils import atomic_write_text
 from .latent import cpu_generator
 
 JUDGE_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "fashion-mnist-judge"
@@ -77,18 +76,11 @@ class ClassifierConfig:
         return _from_dict(cls, values, where)
 
     def save(self, path: str | Path) -> None:
-        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> ClassifierConfig:
-        path = Path(path)
-        try:
-            values = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise DcganError(f"no {CONFIG_FILE} at {path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise DcganError(f"{path} is not valid JSON: {error}") from None
-        return cls.from_dict(values, where=str(path))
+        return cls.from_dict(read_json(path), where=str(path))
 
 
 def _conv_bn_relu(in_ch: int, out_ch: int) -> list[nn.Module]:

@@ -116,6 +116,24 @@ class TrainConfig:
                 raise DcganError(f"{name} must be positive, got {getattr(self, name)}")
 
 
+def read_json(path: str | Path) -> Any:
+    """A config file's JSON; DcganError (not a traceback) when it is missing or not JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DcganError(f"no {path.name} at {path.parent}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DcganError(f"{path} is not valid JSON: {error}") from None
+
+
+def write_json(path: str | Path, values: Any) -> None:
+    """Atomically: a reader never sees half a config."""
+    from .io_utils import atomic_write_text
+
+    atomic_write_text(Path(path), json.dumps(values, indent=2) + "\n")
+
+
 def _from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
     if not isinstance(values, dict):
         raise DcganError(f"{where}: expected a JSON object, got {type(values).__name__}")
@@ -157,17 +175,8 @@ class RunConfig:
         return cls(model=model, train=train)
 
     def save(self, path: str | Path) -> None:
-        from .io_utils import atomic_write_text
-
-        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
-        path = Path(path)
-        try:
-            values = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise DcganError(f"no config.json at {path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise DcganError(f"{path} is not valid JSON: {error}") from None
-        return cls.from_dict(values, where=str(path))
+        return cls.from_dict(read_json(path), where=str(path))

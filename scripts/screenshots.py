@@ -13,22 +13,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
 OUT = ROOT / "assets" / "screenshots"
 
 
-def wait_for_image(page, selector: str, not_src: str | None = None, timeout: float = 60_000) -> str:
-    page.wait_for_function(
-        """([selector, old]) => {
-            const img = document.querySelector(selector + ' img');
-            return img && img.complete && img.naturalWidth > 0 && img.getAttribute('src') !== old;
-        }""",
-        arg=[selector, not_src],
-        timeout=timeout,
-    )
-    return page.evaluate(f"() => document.querySelector('{selector} img').getAttribute('src')")
-
-
 def main() -> int:
+    from page_helpers import wait_for_image
     from playwright.sync_api import sync_playwright
 
     from dcgan.ui import LAUNCH_OPTIONS, build_app
@@ -44,12 +34,12 @@ def main() -> int:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/?seed=7")
-            wait_for_image(page, "#walk-image")
-            wait_for_image(page, "#walk-strip")
+            wait_for_image(page, "#walk-image", timeout=60_000)
+            wait_for_image(page, "#walk-strip", timeout=60_000)
             page.screenshot(path=str(OUT / "walk.png"), full_page=True)
 
             page.get_by_role("tab", name="Interpolation").click()
-            wait_for_image(page, "#interp-slerp")
+            wait_for_image(page, "#interp-slerp", timeout=60_000)
             page.wait_for_selector(".js-plotly-plot")
             page.wait_for_timeout(500)
             page.screenshot(path=str(OUT / "interpolation.png"), full_page=True)
@@ -62,10 +52,10 @@ def main() -> int:
                 for index in indices:
                     thumbnails.nth(index).click()
                     page.wait_for_timeout(300)
-            wait_for_image(page, "#arith-neighbourhood")
+            wait_for_image(page, "#arith-neighbourhood", timeout=60_000)
             if page.locator("#arith-class-run").is_visible():
                 page.locator("#arith-class-run").click()
-                wait_for_image(page, "#arith-class-strip")
+                wait_for_image(page, "#arith-class-strip", timeout=60_000)
             page.wait_for_timeout(500)
             page.screenshot(path=str(OUT / "arithmetic.png"), full_page=True)
 
@@ -73,11 +63,11 @@ def main() -> int:
             page.get_by_role("button", name="take an image from the model's dataset").click()
             page.wait_for_function("() => document.querySelector('#project-upload').innerText.includes('.png')")
             page.locator("#project-run").click()
-            wait_for_image(page, "#project-original")
+            wait_for_image(page, "#project-original", timeout=60_000)
             page.wait_for_function(
                 "() => document.querySelector('#project-status').innerText.includes('step 300/300')", timeout=120_000
             )
-            wait_for_image(page, "#project-reconstruction")
+            wait_for_image(page, "#project-reconstruction", timeout=60_000)
             page.wait_for_timeout(500)
             page.screenshot(path=str(OUT / "real-images.png"), full_page=True)
 
@@ -85,9 +75,9 @@ def main() -> int:
             page.locator("#inside-run").click()
             page.locator("#inside-layer-1 button.thumbnail-item").first.wait_for()
             page.locator("#inside-layer-1 button.thumbnail-item").first.click()
-            wait_for_image(page, "#inside-channel-max")
+            wait_for_image(page, "#inside-channel-max", timeout=60_000)
             page.locator("#ablate-run").click()
-            wait_for_image(page, "#ablate-after")
+            wait_for_image(page, "#ablate-after", timeout=60_000)
             page.wait_for_timeout(500)
             page.screenshot(path=str(OUT / "inside.png"), full_page=True)
 

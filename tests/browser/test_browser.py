@@ -23,6 +23,7 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("gradio")
 from app_server import running_app  # noqa: E402
+from page_helpers import image_src, wait_for_image  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -53,23 +54,6 @@ def page(browser, app_url):
 def shot(page, name: str) -> None:
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
-
-
-def image_src(page, selector: str) -> str | None:
-    return page.evaluate(f"() => document.querySelector('{selector} img')?.getAttribute('src') ?? null")
-
-
-def wait_for_image(page, selector: str, not_src: str | None = None, timeout: float = 30_000) -> str:
-    """Wait until `selector` shows a loaded image whose src differs from `not_src`; returns the src."""
-    page.wait_for_function(
-        """([selector, old]) => {
-            const img = document.querySelector(selector + ' img');
-            return img && img.complete && img.naturalWidth > 0 && img.getAttribute('src') !== old;
-        }""",
-        arg=[selector, not_src],
-        timeout=timeout,
-    )
-    return image_src(page, selector)
 
 
 def image_bytes(page, selector: str) -> bytes:

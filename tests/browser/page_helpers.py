@@ -1,0 +1,19 @@
+"""Reading a Gradio page in chromium: shared by the browser tests, scripts/screenshots.py and bench/ui_latency.py."""
+
+from __future__ import annotations
+
+# True once `selector` shows a fully loaded image whose src differs from `old` (null: any image).
+NEW_IMAGE_JS = """([selector, old]) => {
+    const img = document.querySelector(selector + ' img');
+    return img && img.complete && img.naturalWidth > 0 && img.getAttribute('src') !== old;
+}"""
+
+
+def image_src(page, selector: str) -> str | None:
+    return page.evaluate(f"() => document.querySelector('{selector} img')?.getAttribute('src') ?? null")
+
+
+def wait_for_image(page, selector: str, not_src: str | None = None, timeout: float = 30_000) -> str:
+    """Wait until `selector` shows a loaded image whose src differs from `not_src`; returns the src."""
+    page.wait_for_function(NEW_IMAGE_JS, arg=[selector, not_src], timeout=timeout)
+    return image_src(page, selector)
