@@ -23,10 +23,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from dcgan.ui import LAUNCH_OPTIONS, build_app  # imported after --help: torch + gradio take ~6 s
+    from dcgan.ui import build_app, launch  # imported after --help: torch + gradio take ~6 s
 
     demo = build_app(checkpoints_dir=args.checkpoints, runs_dir=args.runs, uploads_dir=args.uploads, models=args.model)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **LAUNCH_OPTIONS)
+    launch(demo, server_name=args.host, server_port=args.port, share=args.share)
 
 
 if __name__ == "__main__":

@@ -21,13 +21,13 @@ def main() -> int:
     from page_helpers import wait_for_image
     from playwright.sync_api import sync_playwright
 
-    from dcgan.ui import LAUNCH_OPTIONS, build_app
+    from dcgan.ui import build_app, launch
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     demo = build_app(ROOT / "checkpoints", ROOT / "runs", Path("/tmp/dcgan-screenshot-uploads"))
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     OUT.mkdir(parents=True, exist_ok=True)
     try:
         with sync_playwright() as playwright:

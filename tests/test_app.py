@@ -4,10 +4,12 @@ One app (with a tiny model the test makes) serves the whole module; each test op
 client, i.e. its own visitor session.
 """
 
+import io
 import json
 import zipfile
 from pathlib import Path
 from urllib.parse import parse_qsl
+from urllib.error import HTTPError
 from urllib.request import urlopen
 
 import numpy as np
@@ -62,6 +64,19 @@ def test_sliders_move_the_image_and_reset_brings_it_back(client):
     assert not np.array_equal(pixels(along), pixels(moved))
     assert "k=0:2.00" in query
     assert np.array_equal(pixels(client.predict(api_name="/walk_reset")[1]), start)
+
+
+def test_walk_preview_route_draws_what_the_slider_event_draws(client, app_url):
+    """The page's fast path (dcgan/ui/walk.py): GET walk-preview.png with the page's query + the move."""
+    before_move = client.predict(5, api_name="/walk_seed")[-1]
+    moved, _ = client.predict(2.5, api_name="/walk_dim_0")
+    with urlopen(f"{app_url}walk-preview.png?{before_move}&move=dim:0:2.5") as response:
+        assert response.headers["Content-Type"] == "image/png"
+        assert np.array_equal(pixels(io.BytesIO(response.read())), pixels(moved))
+    for bad, message in (("move=dim:0:x", "could not convert"), ("model=nope&move=dim:0:1", "nope")):
+        with pytest.raises(HTTPError) as error:
+            urlopen(f"{app_url}walk-preview.png?{before_move}&{bad}")
+        assert error.value.code == 400 and message in error.value.read().decode()
 
 
 def test_walk_strip_exports_png_and_gif(client):

@@ -1,7 +1,7 @@
 """The Gradio app: a model picker on top of four tabs, each its own module with a build() function.
 
     demo = build_app(checkpoints_dir="checkpoints", runs_dir="runs")
-    demo.launch(**LAUNCH_OPTIONS)
+    launch(demo, server_port=7860)
 
 Nothing outside dcgan/ui imports gradio; the tabs only compose dcgan library calls.
 """
@@ -12,7 +12,11 @@ import os
 from pathlib import Path
 
 import gradio as gr
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
+from ..errors import DcganError
 from . import arithmetic, inside, interpolation, picker, projection, training, walk
 from .model_cache import Catalog, warm
 from .session import UPDATE_URL_JS, VisitorState, query_string
@@ -33,7 +37,14 @@ CSS = """
 #no-model { border: 2px solid var(--color-accent); border-radius: 8px; padding: 0 1em; }
 """
 
-LAUNCH_OPTIONS = {"css": CSS, "theme": gr.themes.Soft()}
+
+def launch(demo: gr.Blocks, **options):
+    """demo.launch(**options) with the app's look and its own HTTP routes (see build_app)."""
+    routes = getattr(demo, "dcgan_routes", [])
+    return demo.launch(
+        css=CSS, theme=gr.themes.Soft(), head=walk.PREVIEW_SCRIPT, app_kwargs={"routes": routes}, **options
+    )
+
 
 INTRO = (
     "# DCGAN Explorer\n"
@@ -63,6 +74,7 @@ def build_app(
         warm(catalog, default)  # the default model's rankings are ready before the first visitor asks
 
     with gr.Blocks(title="DCGAN Explorer") as demo:
+        demo.dcgan_routes = [Route(f"/{walk.PREVIEW_PATH}", _walk_preview_endpoint(catalog))]
         state = gr.State(VisitorState(model=default))
         query = gr.Textbox(visible=False)  # the shareable query string; the browser copies it to the URL
         gr.Markdown(INTRO)
@@ -107,6 +119,19 @@ def build_app(
                 None, query, None, js=UPDATE_URL_JS
             )
     return demo
+
+
+def _walk_preview_endpoint(catalog: Catalog):
+    """GET walk-preview.png?<the page's query string>&move=dim:3:1.25 -> the walk image (see walk.PREVIEW_PATH)."""
+
+    def endpoint(request: Request) -> Response:  # sync: Starlette runs it in its thread pool
+        try:
+            png = walk.preview_png(catalog, dict(request.query_params))
+        except (DcganError, ValueError) as error:
+            return PlainTextResponse(str(error), status_code=400)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    return endpoint
 
 
 def _select_tab(state: VisitorState):

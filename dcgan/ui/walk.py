@@ -3,13 +3,16 @@ and the paper's "walking in the latent space" strip of 9 images along one of the
 
 from __future__ import annotations
 
+import io
+
 import gradio as gr
 import torch
 
+from ..errors import DcganError
 from ..latent import generate, sample_noise
 from .common import Refresh, current_model, export_png_and_gif, image_output, picture, random_seed, render, slug
-from .model_cache import Catalog, LoadedModel
-from .session import UPDATE_URL_JS, VisitorState, WalkState, query_string
+from .model_cache import Catalog, LoadedModel, get_model
+from .session import UPDATE_URL_JS, VisitorState, WalkState, apply_query, query_string
 
 N_DIM_SLIDERS = 8
 N_DIRECTION_SLIDERS = 6
@@ -74,6 +77,81 @@ def strip_images(model: LoadedModel, walk: WalkState) -> tuple[torch.Tensor, str
         path[:, dim] = torch.linspace(-limit, limit, STRIP_LENGTH)
         caption = f"z[{dim}] swept from {-limit:+.1f} to {limit:+.1f}, the rest of z fixed"
     return generate(model.generator, path), caption
+
+
+def move_slider(walk: WalkState, kind: str, slot: int, value: float) -> bool:
+    """Apply one slider's value to the walk: dimension slider `slot` sets z[walk.dims[slot]], direction
+    slider `slot` sets the amount along direction `slot`. False when that dimension slider is unused."""
+    if kind == "dim":
+        if not 0 <= slot < len(walk.dims):
+            return False
+        walk.edits[walk.dims[slot]] = float(value)
+    else:
+        walk.offsets[slot] = float(value)
+        walk.offsets = {k: v for k, v in walk.offsets.items() if v != 0}
+    return True
+
+
+# ---- the fast path for slider moves --------------------------------------------------------------------------
+# Gradio's own release event costs this page's browser tab ~150 ms (bench/ui_latency.py; 46 ms in a page
+# with one slider): before and after its request it snapshots the props of every component that was
+# ever an input or output, a few thousand values here, on the page's only thread. So PREVIEW_SCRIPT
+# (in the page's <head>) holds the slider's pointerup back, fetches the picture from PREVIEW_PATH (a
+# plain GET that rebuilds the walk from the page's URL, ~10 ms), paints it, and only then hands the
+# pointerup on to Gradio, whose event updates the state, the URL and the strip with the same picture.
+
+PREVIEW_PATH = "walk-preview.png"
+
+PREVIEW_SCRIPT = """<script>
+document.addEventListener('pointerup', (event) => {
+    const input = event.target;
+    const box = input.closest && input.closest('[id^="walk-dim-"], [id^="walk-direction-"]');
+    if (event.dcganPassOn || !box || input.type !== 'range') return;
+    const [, kind, slot] = box.id.match(/^walk-(dim|direction)-(\\d+)$/) || [];
+    if (kind === undefined) return;
+    event.stopImmediatePropagation();
+    let passed = false;
+    const passOn = () => {  // exactly once, whatever happens to the preview
+        if (passed) return;
+        passed = true;
+        const again = new PointerEvent('pointerup', { bubbles: true, composed: true });
+        again.dcganPassOn = true;
+        input.dispatchEvent(again);
+    };
+    setTimeout(passOn, 300);
+    fetch('PATH?' + window.location.search.slice(1) + '&move=' + kind + ':' + slot + ':' + input.value)
+        .then((response) => (response.ok ? response.blob() : null))
+        .then((blob) => {
+            const img = document.querySelector('#walk-image img');
+            if (!blob || !img) return passOn();
+            const url = URL.createObjectURL(blob);
+            img.addEventListener('load', () => {
+                URL.revokeObjectURL(url);
+                requestAnimationFrame(passOn);  // Gradio's turn once the picture is painted
+            }, { once: true });
+            img.src = url;
+        })
+        .catch(passOn);  // Gradio's event for the same move then shows any error
+}, true);
+</script>""".replace("PATH", PREVIEW_PATH)
+
+
+def preview_png(catalog: Catalog, params: dict[str, str]) -> bytes:
+    """The walk image for a page's query string plus `move=kind:slot:value` (the slider just released),
+    as PNG bytes: the same picture the slider's Gradio handler draws. DcganError/ValueError if bad."""
+    state = VisitorState()
+    apply_query(state, params)
+    if not state.model:
+        raise DcganError("no model in the query")
+    model = get_model(catalog, state.model)
+    _valid_dims(model, state.walk)
+    kind, slot, value = params.get("move", "").split(":")
+    if kind not in ("dim", "direction"):
+        raise ValueError(f"unknown slider kind {kind!r}")
+    move_slider(state.walk, kind, int(slot), float(value))
+    buffer = io.BytesIO()
+    render(model, walk_z(model, state.walk)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def describe_start(walk: WalkState) -> str:
@@ -197,15 +275,9 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     def slider_moved(kind: str, slot: int):
         def handler(state: VisitorState, value: float) -> tuple:
             model = current_model(catalog, state)
-            walk = state.walk
-            if kind == "dim":
-                if slot >= len(walk.dims):
-                    return state, gr.update(), query_string(state)
-                walk.edits[walk.dims[slot]] = float(value)
-            else:
-                walk.offsets[slot] = float(value)
-                walk.offsets = {k: v for k, v in walk.offsets.items() if v != 0}
-            return state, render(model, walk_z(model, walk)), query_string(state)
+            if not move_slider(state.walk, kind, slot, value):
+                return state, gr.update(), query_string(state)
+            return state, render(model, walk_z(model, state.walk)), query_string(state)
 
         handler.__name__ = f"move_{kind}_{slot}"
         return handler

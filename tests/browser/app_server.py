@@ -41,12 +41,12 @@ def free_port() -> int:
 @contextmanager
 def running_app(root: Path):
     """Yields the app's URL; the model is shipped as checkpoints/tiny-fashion under `root`."""
-    from dcgan.ui import LAUNCH_OPTIONS, build_app
+    from dcgan.ui import build_app, launch
 
     tiny_model_folder(root / "checkpoints" / "tiny-fashion")
     demo = build_app(root / "checkpoints", root / "runs", root / "uploads", warm_default=False)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **LAUNCH_OPTIONS)
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

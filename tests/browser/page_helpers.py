@@ -17,3 +17,16 @@ def wait_for_image(page, selector: str, not_src: str | None = None, timeout: flo
     """Wait until `selector` shows a loaded image whose src differs from `not_src`; returns the src."""
     page.wait_for_function(NEW_IMAGE_JS, arg=[selector, not_src], timeout=timeout)
     return image_src(page, selector)
+
+
+# True once `selector` shows the image a Gradio event sent (a data: or file URL), not the walk's
+# fast-path preview (a blob: URL, see dcgan/ui/walk.py), which comes first after a slider release.
+GRADIO_IMAGE_JS = """(selector) => {
+    const img = document.querySelector(selector + ' img');
+    return img && img.complete && !img.getAttribute('src').startsWith('blob:');
+}"""
+
+
+def wait_for_gradio_image(page, selector: str, timeout: float = 30_000) -> str:
+    page.wait_for_function(GRADIO_IMAGE_JS, arg=selector, timeout=timeout)
+    return image_src(page, selector)
