@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .chunked import chunked_events, on_zerogpu
 from .errors import DcganError
 from .train import Trainer, TrainEvent
 
@@ -71,7 +72,9 @@ class TrainingJob:
 
     def _run(self) -> None:
         try:
-            for event in self.trainer.run():
+            # On a ZeroGPU Space the GPU is lent per call: train in chunks there (see chunked.py).
+            events = chunked_events(self.trainer) if on_zerogpu() else self.trainer.run()
+            for event in events:
                 self._record(event)
         except Exception as error:  # the page must show it; the run's last checkpoint is kept
             with self._lock:

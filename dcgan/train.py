@@ -182,6 +182,9 @@ class Trainer:
     def paused(self) -> bool:
         return not self._running.is_set()
 
+    def wait_while_paused(self) -> None:
+        self._running.wait()
+
     # ---- the GAN step ---------------------------------------------------------------------
 
     def _batch(self, step: int) -> torch.Tensor:
@@ -252,7 +255,7 @@ class Trainer:
                     break
                 if self.paused:
                     yield self._event("paused", message="paused")
-                    self._running.wait()
+                    self.wait_while_paused()
                     continue
                 started = time.perf_counter()
                 metrics = self.train_step(self._batch(self.step))

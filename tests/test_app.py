@@ -8,8 +8,8 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from urllib.parse import parse_qsl
 from urllib.error import HTTPError
+from urllib.parse import parse_qsl
 from urllib.request import urlopen
 
 import numpy as np
