@@ -18,6 +18,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -45,7 +46,8 @@ def resident_mb(pid: int) -> float:
 def start_app(port: int, model: str | None) -> tuple[subprocess.Popen, float]:
     command = [sys.executable, "app.py", "--port", str(port)] + (["--model", model] if model else [])
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = os.environ | {"DCGAN_RUNS": tempfile.mkdtemp(prefix="ui-latency-runs-")}  # --while-training's run goes here
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while time.perf_counter() - started < 120:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as response:
@@ -76,6 +78,16 @@ def drag(page, selector: str, fraction: float):
     return lambda: page.mouse.up()
 
 
+def start_training(page) -> None:
+    """Start the app's own training job from the Train tab and wait until it is training."""
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-start").click()
+    training = "() => /step [1-9]/.test(document.querySelector('#train-status').innerText)"
+    page.wait_for_function(training, timeout=120_000)
+    page.get_by_role("tab", name="Latent walk").click()
+    page.wait_for_timeout(1000)
+
+
 def summary(name: str, values: list[float], target: str) -> str:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -87,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--moves", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=10, help="interpolations and arithmetic results timed")
     parser.add_argument("--model", help="a model folder to open first (default: the shipped Fashion-MNIST model)")
+    parser.add_argument(
+        "--while-training",
+        action="store_true",
+        help="start the Train tab's job (its defaults: Fashion-MNIST, the paper's recipe), measure while it runs",
+    )
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -99,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function(NEW_IMAGE_JS, arg=["#walk-image", None], timeout=60_000)
             page.wait_for_timeout(1000)  # let the first strip and rankings settle
+            if args.while_training:
+                start_training(page)
             slider, settled = [], []
             for move in range(args.moves):
                 fraction = 0.15 + 0.7 * ((move * 0.37) % 1.0)  # spread over the track, never the same twice
@@ -129,13 +148,19 @@ def main(argv: list[str] | None = None) -> int:
                 page.locator("#arith-group").get_by_label("C").check()
                 arithmetic.append(timed_change(page, "#arith-averaged", thumbnails.nth(3 + i % 20).click))
                 page.wait_for_timeout(200)
+            if args.while_training:
+                page.get_by_role("tab", name="Train").click()
+                page.locator("#train-stop").click()
+                page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('stopped')")
             browser.close()
         memory = resident_mb(process.pid)
     finally:
         process.terminate()
         process.wait(30)
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"\n{time.strftime('%Y-%m-%d')}, {Path(args.model).name if args.model else 'default model'}; load {load}")
+    training = "; while the app trains a model" if args.while_training else ""
+    model = Path(args.model).name if args.model else "default model"
+    print(f"\n{time.strftime('%Y-%m-%d')}, {model}{training}; load {load}")
     print("| interaction | n | p50 ms | p95 ms | max ms | target |")
     print("|---|---|---|---|---|---|")
     print(summary("latent slider release -> new image painted", slider, "p95 < 100 ms"))
