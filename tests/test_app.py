@@ -69,9 +69,10 @@ def test_sliders_move_the_image_and_reset_brings_it_back(client):
 def test_walk_preview_route_draws_what_the_slider_event_draws(client, app_url):
     """The page's fast path (dcgan/ui/walk.py): GET walk-preview.png with the page's query + the move."""
     before_move = client.predict(5, api_name="/walk_seed")[-1]
-    moved, _ = client.predict(2.5, api_name="/walk_dim_0")
+    moved, after_move = client.predict(2.5, api_name="/walk_dim_0")
     with urlopen(f"{app_url}walk-preview.png?{before_move}&move=dim:0:2.5") as response:
         assert response.headers["Content-Type"] == "image/png"
+        assert response.headers["X-Query"] == after_move  # the page's URL follows at once
         assert np.array_equal(pixels(io.BytesIO(response.read())), pixels(moved))
     for bad, message in (("move=dim:0:x", "could not convert"), ("model=nope&move=dim:0:1", "nope")):
         with pytest.raises(HTTPError) as error:

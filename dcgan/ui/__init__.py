@@ -126,10 +126,10 @@ def _walk_preview_endpoint(catalog: Catalog):
 
     def endpoint(request: Request) -> Response:  # sync: Starlette runs it in its thread pool
         try:
-            png = walk.preview_png(catalog, dict(request.query_params))
+            png, query = walk.preview_png(catalog, dict(request.query_params))
         except (DcganError, ValueError) as error:
             return PlainTextResponse(str(error), status_code=400)
-        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store", "X-Query": query})
 
     return endpoint
 

@@ -120,7 +120,16 @@ document.addEventListener('pointerup', (event) => {
     };
     setTimeout(passOn, 300);
     fetch('PATH?' + window.location.search.slice(1) + '&move=' + kind + ':' + slot + ':' + input.value)
-        .then((response) => (response.ok ? response.blob() : null))
+        .then((response) => {
+            if (!response.ok) return null;
+            // The URL holds the move at once, so a quick second move starts from this one.
+            const url = new URL(window.location.href);
+            for (const [key, value] of new URLSearchParams(response.headers.get('X-Query') || '')) {
+                if (value === '') url.searchParams.delete(key); else url.searchParams.set(key, value);
+            }
+            window.history.replaceState(null, '', url);
+            return response.blob();
+        })
         .then((blob) => {
             const img = document.querySelector('#walk-image img');
             if (!blob || !img) return passOn();
@@ -136,9 +145,10 @@ document.addEventListener('pointerup', (event) => {
 </script>""".replace("PATH", PREVIEW_PATH)
 
 
-def preview_png(catalog: Catalog, params: dict[str, str]) -> bytes:
+def preview_png(catalog: Catalog, params: dict[str, str]) -> tuple[bytes, str]:
     """The walk image for a page's query string plus `move=kind:slot:value` (the slider just released),
-    as PNG bytes: the same picture the slider's Gradio handler draws. DcganError/ValueError if bad."""
+    as PNG bytes (the same picture the slider's Gradio handler draws), and the query string after the
+    move. DcganError/ValueError if bad."""
     state = VisitorState()
     apply_query(state, params)
     if not state.model:
@@ -151,7 +161,7 @@ def preview_png(catalog: Catalog, params: dict[str, str]) -> bytes:
     move_slider(state.walk, kind, int(slot), float(value))
     buffer = io.BytesIO()
     render(model, walk_z(model, state.walk)).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    return buffer.getvalue(), query_string(state)
 
 
 def describe_start(walk: WalkState) -> str:
