@@ -74,7 +74,12 @@ def test_walk_preview_route_draws_what_the_slider_event_draws(client, app_url):
         assert response.headers["Content-Type"] == "image/png"
         assert response.headers["X-Query"] == after_move  # the page's URL follows at once
         assert np.array_equal(pixels(io.BytesIO(response.read())), pixels(moved))
-    for bad, message in (("move=dim:0:x", "could not convert"), ("model=nope&move=dim:0:1", "nope")):
+    bad_queries = [
+        ("move=dim:0:x", "could not convert"),
+        ("move=up", "dim:SLOT:VALUE"),
+        ("model=nope&move=dim:0:1", "nope"),
+    ]
+    for bad, message in bad_queries:
         with pytest.raises(HTTPError) as error:
             urlopen(f"{app_url}walk-preview.png?{before_move}&{bad}")
         assert error.value.code == 400 and message in error.value.read().decode()

@@ -155,9 +155,10 @@ def preview_png(catalog: Catalog, params: dict[str, str]) -> tuple[bytes, str]:
         raise DcganError("no model in the query")
     model = get_model(catalog, state.model)
     _valid_dims(model, state.walk)
-    kind, slot, value = params.get("move", "").split(":")
-    if kind not in ("dim", "direction"):
-        raise ValueError(f"unknown slider kind {kind!r}")
+    move = params.get("move", "").split(":")
+    if len(move) != 3 or move[0] not in ("dim", "direction"):
+        raise ValueError("move= must be dim:SLOT:VALUE or direction:SLOT:VALUE")
+    kind, slot, value = move
     move_slider(state.walk, kind, int(slot), float(value))
     buffer = io.BytesIO()
     render(model, walk_z(model, state.walk)).save(buffer, format="PNG", compress_level=1)
