@@ -77,6 +77,12 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
         default="nonsaturating",
         help="nonsaturating: max log D(G(z)) (strong early gradients); minimax: min log(1 - D(G(z)))",
     )
+    train.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="draw samples (and publish) a moving average of G's weights with this decay, e.g. 0.999 (paper: off)",
+    )
     train.add_argument("--seed", type=int, default=0, help="seeds init, data order, noise and the fixed grid")
     train.add_argument("--sample-every", type=int, default=200, help="steps between fixed-noise sample grids")
     train.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
@@ -130,6 +136,7 @@ def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConf
         label_smoothing=args.label_smoothing,
         g_loss=args.g_loss,
         augment=args.augment,
+        ema=args.ema,
         seed=args.seed,
         sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every,

@@ -95,6 +95,7 @@ class TrainConfig:
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
     g_loss: str = "nonsaturating"  # or "minimax" (the original log(1 - D(G(z))))
     augment: bool = False  # random flips and small shifts (for small datasets)
+    ema: float = 0.0  # decay of a moving average of G's weights that draws the samples; 0: off (the paper)
     seed: int = 0
     sample_every: int = 200  # steps between fixed-noise sample grids
     checkpoint_every: int = 500  # steps between checkpoints
@@ -109,6 +110,8 @@ class TrainConfig:
             raise DcganError(f"g_loss must be 'nonsaturating' or 'minimax', got {self.g_loss!r}")
         if not 0.0 <= self.label_smoothing < 0.5:
             raise DcganError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        if not 0.0 <= self.ema < 1.0:
+            raise DcganError(f"ema must be in [0, 1) (e.g. 0.999), got {self.ema}")
         if self.batch_size < 1:
             raise DcganError(f"batch_size must be positive, got {self.batch_size}")
         for name in ("sample_every", "checkpoint_every", "n_fixed"):

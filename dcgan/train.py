@@ -14,6 +14,7 @@ pause or stop the loop from another thread. A run directory holds:
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import threading
@@ -100,6 +101,9 @@ class Trainer:
         self.optimizer_g = torch.optim.Adam(self.generator.parameters(), lr=train_config.lr_g, betas=betas)
         self.optimizer_d = torch.optim.Adam(self.discriminator.parameters(), lr=train_config.lr_d, betas=betas)
         self.use_amp = train_config.amp and self.device.type == "cuda"
+        # With ema > 0 a moving average of G's weights draws the samples and is the published model:
+        # it smooths out the step-to-step wobble of GAN training (Karras et al. 2018, Yazici et al. 2019).
+        self.ema_generator = copy.deepcopy(self.generator).eval() if train_config.ema > 0 else None
 
         if _state is not None:
             self._restore(_state)
@@ -155,6 +159,8 @@ class Trainer:
         load_state_strict(self.discriminator, state.discriminator, self.run_dir / STATE_FILE)
         self.optimizer_g.load_state_dict(state.optimizer_g)
         self.optimizer_d.load_state_dict(state.optimizer_d)
+        if self.ema_generator is not None:
+            load_state_strict(self.ema_generator, state.ema_generator or state.generator, self.run_dir / STATE_FILE)
         self.noise_rng.set_state(state.rng["noise"])
         self.augment_rng.set_state(state.rng["augment"])
         self.dropout_rng_state = state.rng["dropout"]
@@ -227,6 +233,8 @@ class Trainer:
         self.optimizer_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.optimizer_g.step()
+        if self.ema_generator is not None:
+            self._update_ema()
 
         return {
             "loss_d": loss_d.item(),
@@ -234,6 +242,20 @@ class Trainer:
             "d_real": torch.sigmoid(logits_real.float()).mean().item(),
             "d_fake": torch.sigmoid(logits_fake.float()).mean().item(),
         }
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * G; a shorter memory early on, when G changes fastest."""
+        decay = min(self.config.ema, (1 + self.step) / (10 + self.step))
+        ema_params, params = list(self.ema_generator.parameters()), list(self.generator.parameters())
+        torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+        for ema_buffer, buffer in zip(self.ema_generator.buffers(), self.generator.buffers(), strict=True):
+            ema_buffer.copy_(buffer)  # BN running statistics: G's own
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator that draws samples and is published: the moving average when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
 
     # ---- the loop ---------------------------------------------------------------------------
 
@@ -314,10 +336,12 @@ class Trainer:
         return ""
 
     @torch.inference_mode()
+    @torch.no_grad()
     def sample_images(self) -> torch.Tensor:
-        """The fixed-noise images from G in eval mode (BN running statistics), on the CPU."""
-        self.generator.eval()
-        images = self.generator(self.fixed_noise.to(self.device)).float().cpu()
+        """The fixed-noise images from G (or its moving average) in eval mode (BN running statistics), on the CPU."""
+        sampler = self.sampler
+        sampler.eval()
+        images = sampler(self.fixed_noise.to(self.device)).float().cpu()
         self.generator.train()
         return images
 
@@ -338,7 +362,7 @@ class Trainer:
 
     def _checkpoint(self) -> TrainEvent:
         """Write the published G and D, then the full state; each file atomically."""
-        for net in (self.generator, self.discriminator):
+        for net in (self.sampler, self.generator, self.discriminator):
             if not all(torch.isfinite(p).all() for p in net.parameters()):
                 return self._event(
                     "diverged", message=f"non-finite weights at step {self.step}; last good checkpoint kept"
@@ -356,9 +380,10 @@ class Trainer:
                 "dropout": self.dropout_rng_state,
             },
             fixed_noise=self.fixed_noise,
+            ema_generator=self.ema_generator.state_dict() if self.ema_generator is not None else None,
         )
         # The published G and D first: a run with a training state is always a loadable model folder.
-        save_tensors(self.run_dir / GENERATOR_FILE, self.generator.state_dict())
+        save_tensors(self.run_dir / GENERATOR_FILE, self.sampler.state_dict())
         save_tensors(self.run_dir / DISCRIMINATOR_FILE, self.discriminator.state_dict())
         save_train_state(self.run_dir / STATE_FILE, state)
         return self._event("checkpoint", path=self.run_dir / STATE_FILE)

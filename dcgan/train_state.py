@@ -28,6 +28,7 @@ class TrainState:
     optimizer_d: dict
     rng: dict[str, torch.Tensor]  # name -> ByteTensor from get_state()
     fixed_noise: torch.Tensor  # (n_fixed, nz)
+    ema_generator: dict[str, torch.Tensor] | None = None  # the moving average of G, when TrainConfig.ema > 0
 
 
 def _flatten_optimizer(prefix: str, state_dict: dict) -> tuple[dict[str, torch.Tensor], list]:
@@ -60,6 +61,7 @@ def save_train_state(path: Path, state: TrainState) -> None:
     tensors |= opt_g | opt_d
     tensors |= {f"rng.{k}": v for k, v in state.rng.items()}
     tensors["fixed_noise"] = state.fixed_noise
+    tensors |= {f"ema.{k}": v for k, v in (state.ema_generator or {}).items()}
     metadata = {"step": str(state.step), "groups_g": json.dumps(groups_g), "groups_d": json.dumps(groups_d)}
     save_tensors(path, tensors, metadata=metadata)
 
@@ -88,4 +90,5 @@ def load_train_state(path: Path) -> TrainState:
         optimizer_d=_unflatten_optimizer("opt_d", tensors, groups_d),
         rng=section("rng."),
         fixed_noise=fixed_noise,
+        ema_generator=section("ema.") or None,
     )

@@ -9,6 +9,7 @@ from helpers import blob_images
 from dcgan.checkpoints import GENERATOR_FILE, load_generator
 from dcgan.config import ModelConfig, TrainConfig
 from dcgan.data import ImageDataset, load_dataset
+from dcgan.errors import DcganError
 from dcgan.latent import generate
 from dcgan.train import METRICS_FILE, PROGRESS_GIF, Trainer
 from dcgan.train_state import STATE_FILE, load_train_state
@@ -34,9 +35,11 @@ def run_all(trainer: Trainer) -> list:
 
 
 def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
-    return {f"g.{k}": v for k, v in trainer.generator.state_dict().items()} | {
-        f"d.{k}": v for k, v in trainer.discriminator.state_dict().items()
-    }
+    return (
+        {f"g.{k}": v for k, v in trainer.generator.state_dict().items()}
+        | {f"d.{k}": v for k, v in trainer.discriminator.state_dict().items()}
+        | {f"ema.{k}": v for k, v in trainer.sampler.state_dict().items()}
+    )
 
 
 def test_run_writes_a_complete_run_directory(tmp_path, dataset):
@@ -76,8 +79,9 @@ def test_run_directory_is_a_model_folder(tmp_path, dataset):
         {},
         {"model": {"d_dropout": 0.3, "noise": "uniform"}, "train": {"augment": True, "label_smoothing": 0.1}},
         {"model": {"family": "tutorial", "image_size": 28, "d_dropout": 0.3}, "train": {"g_loss": "minimax"}},
+        {"train": {"ema": 0.9}},
     ],
-    ids=["paper", "dropout-augment-uniform-smoothing", "tutorial-minimax"],
+    ids=["paper", "dropout-augment-uniform-smoothing", "tutorial-minimax", "ema"],
 )
 def test_resume_continues_exactly(tmp_path, knobs):
     """N steps, stop, resume to 2N == 2N straight: same weights, optimizer state and RNG."""
@@ -109,6 +113,19 @@ def test_resume_continues_exactly(tmp_path, knobs):
     assert [record["step"] for record in metrics] == list(range(1, 11))
     elapsed = [record["elapsed_s"] for record in metrics]
     assert elapsed == sorted(elapsed) and elapsed[6] > elapsed[5] > 0  # training time carried across the resume
+
+
+def test_ema_draws_the_samples_and_is_the_published_model(tmp_path, dataset):
+    trainer = Trainer(tiny_model(), tiny_train(steps=8, ema=0.9), tmp_path / "run", dataset=dataset)
+    run_all(trainer)
+    published = load_generator(tmp_path / "run")
+    z = torch.randn(4, 8)
+    assert torch.equal(generate(published, z), generate(trainer.ema_generator, z))
+    assert not torch.equal(generate(published, z), generate(trainer.generator, z))
+    for name, average in trainer.ema_generator.named_parameters():  # an average of G's recent weights
+        assert not torch.equal(average, dict(trainer.generator.named_parameters())[name])
+    with pytest.raises(DcganError, match="ema"):
+        tiny_train(ema=1.0)
 
 
 def test_discriminator_separates_real_from_fake(tmp_path, dataset):
