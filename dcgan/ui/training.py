@@ -42,6 +42,7 @@ WHY = {
     "batch_size": "Paper: 128.",
     "epochs": "Passes over the data. Fashion-MNIST: 1 epoch = 469 steps of 128, ~7 min on 2 CPU cores.",
     "augment": "Random flips and 2-pixel shifts: helps small datasets (a few thousand images).",
+    "ema": "Samples from a moving average of G's weights (e.g. 0.999): smoother, often better. 0: off (paper).",
 }
 
 
@@ -94,6 +95,7 @@ def configs(settings: dict) -> tuple[ModelConfig, TrainConfig]:
         label_smoothing=float(settings["label_smoothing"]),
         g_loss=settings["g_loss"],
         augment=bool(settings["augment"]),
+        ema=float(settings.get("ema") or 0.0),
         checkpoint_every=500,
     )
     return model, train
@@ -189,6 +191,7 @@ def build(catalog, state: gr.State) -> None:
                 with gr.Row():
                     epochs = gr.Number(value=5, precision=0, minimum=1, maximum=200, label="epochs", info=WHY["epochs"])
                     augment = gr.Checkbox(value=False, label="augment", info=WHY["augment"])
+                ema = gr.Radio([0.0, 0.99, 0.999], value=0.0, label="EMA of G", info=WHY["ema"])
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="train-start")
                 pause = gr.Button("Pause", elem_id="train-pause")
@@ -223,7 +226,7 @@ def build(catalog, state: gr.State) -> None:
 
     def on_start(kind, folder_choice, zip_file, *values):
         names = ["family", "image_size", "ngf", "ndf", "upsample", "g_batchnorm", "d_batchnorm", "noise", "g_loss"]
-        names += ["label_smoothing", "lr_g", "lr_d", "beta1", "batch_size", "epochs", "augment"]
+        names += ["label_smoothing", "lr_g", "lr_d", "beta1", "batch_size", "epochs", "augment", "ema"]
         settings = dict(zip(names, values, strict=True))
         try:
             if kind == "server folder":
@@ -270,7 +273,7 @@ def build(catalog, state: gr.State) -> None:
 
     outputs = [status, warnings, latest, film_position, film, plot, gif]
     knobs = [family, image_size, ngf, ndf, upsample, g_bn, d_bn, noise, g_loss, smoothing, lr_g, lr_d, beta1]
-    knobs += [batch, epochs, augment]
+    knobs += [batch, epochs, augment, ema]
     start.click(on_start, [data_kind, folder, archive, *knobs], outputs, api_name="train_start")
     pause.click(control("pause"), None, outputs, api_name="train_pause")
     resume.click(control("resume"), None, outputs, api_name="train_resume")
