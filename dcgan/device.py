@@ -29,3 +29,22 @@ def configure(device: torch.device) -> None:
     shapes (the first steps are slower while it searches). Nothing to do on the CPU."""
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+
+
+BACKGROUND_NICENESS = 10
+
+
+def lower_thread_priority(niceness: int = BACKGROUND_NICENESS) -> bool:
+    """Make the calling thread a background thread for the OS scheduler (Linux: nice is per thread).
+
+    Threads it starts afterwards inherit it, and that includes the OpenMP workers torch's ops start
+    from this thread: a training job niced this way leaves the CPU to the app's requests when they
+    want it (bench/ui_latency.py --while-training). False where the OS doesn't allow it.
+    """
+    import threading
+
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        return False
+    return True

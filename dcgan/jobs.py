@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .chunked import chunked_events, on_zerogpu
+from .device import lower_thread_priority
 from .errors import DcganError
 from .train import Trainer, TrainEvent
 
@@ -71,6 +72,7 @@ class TrainingJob:
         self._thread.start()
 
     def _run(self) -> None:
+        lower_thread_priority()  # before any torch op here: the visitors' requests come first
         try:
             # On a ZeroGPU Space the GPU is lent per call: train in chunks there (see chunked.py).
             events = chunked_events(self.trainer) if on_zerogpu() else self.trainer.run()

@@ -93,7 +93,7 @@ def build_app(
             with gr.Tab(TABS["inside"], id="inside") as inside_tab:
                 inside_view = inside.build(catalog, state)
             with gr.Tab(TABS["train"], id="train") as train_tab:
-                training.build(catalog, state)
+                train_timer = training.build(catalog, state)
         views = (walk_view, interpolation_view, arithmetic_view, projection_view, inside_view)
 
         def redraw_all(event) -> None:
@@ -105,7 +105,8 @@ def build_app(
         for event in model_events:
             redraw_all(event)
         loaded = demo.load(on_load, state, load_outputs, api_visibility="private")
-        redraw_all(loaded.success(_select_tab, state, tabs, api_visibility="private", queue=False))
+        shown = loaded.success(_select_tab, state, [tabs, train_timer], api_visibility="private", queue=False)
+        redraw_all(shown)
 
         for tab_id, tab in (
             ("walk", walk_tab),
@@ -115,9 +116,9 @@ def build_app(
             ("inside", inside_tab),
             ("train", train_tab),
         ):
-            tab.select(_remember_tab(tab_id), state, [state, query], api_visibility="private", queue=False).then(
-                None, query, None, js=UPDATE_URL_JS
-            )
+            tab.select(
+                _remember_tab(tab_id), state, [state, query, train_timer], api_visibility="private", queue=False
+            ).then(None, query, None, js=UPDATE_URL_JS)
     return demo
 
 
@@ -134,14 +135,15 @@ def _walk_preview_endpoint(catalog: Catalog):
     return endpoint
 
 
-def _select_tab(state: VisitorState):
-    return gr.Tabs(selected=state.tab if state.tab in TABS else "walk")
+def _select_tab(state: VisitorState) -> tuple:
+    tab = state.tab if state.tab in TABS else "walk"
+    return gr.Tabs(selected=tab), gr.Timer(active=tab == "train")
 
 
 def _remember_tab(tab_id: str):
     def remember(state: VisitorState) -> tuple:
         state.tab = tab_id
-        return state, query_string(state)
+        return state, query_string(state), gr.Timer(active=tab_id == "train")  # the Train tab's refresh
 
     remember.__name__ = f"show_{tab_id}"
     return remember

@@ -154,8 +154,8 @@ def describe(snapshot: JobSnapshot | None) -> str:
     return text
 
 
-def build(catalog, state: gr.State) -> None:
-    """The Train tab."""
+def build(catalog, state: gr.State) -> gr.Timer:
+    """The Train tab; returns its refresh timer, for the app to switch on while the tab is shown."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320):
             data_kind = gr.Radio(
@@ -286,5 +286,8 @@ def build(catalog, state: gr.State) -> None:
         queue=False,
         show_progress="hidden",
     )
-    timer = gr.Timer(REFRESH_SECONDS)
+    # Ticks only while the tab is on screen (see dcgan/ui/__init__.py): every Gradio event costs the
+    # page ~150 ms of browser work, which would otherwise land on the other tabs' sliders.
+    timer = gr.Timer(REFRESH_SECONDS, active=False)
     timer.tick(refresh, [film_position, follow], outputs, api_name="train_status", show_progress="hidden")
+    return timer

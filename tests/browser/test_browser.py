@@ -231,6 +231,13 @@ def test_train_tab_shows_the_servers_job_to_a_visitor(page, tmp_path):
         page.wait_for_selector("#train-curves .js-plotly-plot")
         assert "running" in page.locator("#train-status").inner_text()
         shot(page, "train")
+        # A link to the Train tab opens it with its refresh running (it only ticks while the tab is shown).
+        linked = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            linked.goto(page.url.split("?")[0] + "?tab=train")
+            wait_for_image(linked, "#train-grid", not_src=wait_for_image(linked, "#train-grid"))
+        finally:
+            linked.close()
         page.locator("#train-stop").click()
         assert wait_until(lambda: MANAGER.job.finished, timeout=60)
         page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('stopped')")
