@@ -125,13 +125,14 @@ def main(argv: list[str] | None = None) -> int:
         help="also race our trainer with these TrainConfig fields (or ngf/ndf) changed; repeatable",
     )
     parser.add_argument("--skip-plain", action="store_true", help="race only our recipes")
+    parser.add_argument("--skip-default", action="store_true", help="race only the --ours variants of our recipe")
     args = parser.parse_args(argv)
     threads = set_threads()
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"{time.strftime('%Y-%m-%d')}: {threads} threads, load {load}; target FID {args.target_fid} (n={args.n})")
     judge = Judge(args.n)
     limit = 60 * args.max_minutes
-    contestants = [("ours", lambda: ours(args.seed, {}), False)]
+    contestants = [] if args.skip_default else [("ours", lambda: ours(args.seed, {}), False)]
     for text in args.ours:
         contestants.append((f"ours[{text}]", lambda text=text: ours(args.seed, parse_options(text)), False))
     if not args.skip_plain:
