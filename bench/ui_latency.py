@@ -59,13 +59,44 @@ def start_app(port: int, model: str | None) -> tuple[subprocess.Popen, float]:
     raise SystemExit("the app did not start within 120 s")
 
 
+# Timed inside the page, so the numbers hold what a visitor waits for and not playwright's own round
+# trips (~40 ms a look): the release (pointerup, also part of a click) and the frame after the new
+# image's load event. Listeners on window run before the page's own (the walk's fast path stops the
+# pointerup it holds at document).
+PAINT_CLOCK_JS = """() => {
+    window.benchPaints = [];
+    window.addEventListener('pointerup', () => { window.benchInput ??= performance.now(); }, true);
+    document.addEventListener('load', (event) => {
+        const img = event.target;
+        if (img.tagName !== 'IMG') return;
+        const src = img.getAttribute('src');
+        requestAnimationFrame(() => window.benchPaints.push([src, performance.now()]));
+    }, true);
+}"""
+
+# The src of a new, loaded image in `selector` (false until there is one).
+NEW_SRC_JS = """([selector, old]) => {
+    const img = document.querySelector(selector + ' img');
+    const src = img && img.getAttribute('src');
+    return img && img.complete && img.naturalWidth > 0 && src !== old && src;
+}"""
+
+PAINT_LATENCY_JS = """([src, started]) => {
+    const painted = window.benchPaints.find(([s, at]) => s === src && at >= started);
+    return painted ? painted[1] - window.benchInput : null;
+}"""
+
+
 def timed_change(page, selector: str, action) -> float:
-    """Milliseconds from `action()` to a new image loaded in `selector`."""
+    """Milliseconds from the release in `action()` to a new image painted in `selector`."""
     old = image_src(page, selector)
-    started = time.perf_counter()
+    started = page.evaluate("() => { window.benchInput = null; return performance.now(); }")
     action()
-    page.wait_for_function(NEW_IMAGE_JS, arg=[selector, old], timeout=30_000)
-    return 1000 * (time.perf_counter() - started)
+    src = page.wait_for_function(NEW_SRC_JS, arg=[selector, old], timeout=30_000, polling=50).json_value()
+    latency = None
+    while latency is None:  # the paint's frame may still be due
+        latency = page.evaluate(PAINT_LATENCY_JS, [src, started])
+    return latency
 
 
 def drag(page, selector: str, fraction: float):
@@ -113,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.add_init_script(script=f"({PAINT_CLOCK_JS})()")
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function(NEW_IMAGE_JS, arg=["#walk-image", None], timeout=60_000)
             page.wait_for_timeout(1000)  # let the first strip and rankings settle
@@ -125,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 started = time.perf_counter()
                 slider.append(timed_change(page, "#walk-image", release))
                 # The preview (a blob: URL) comes first; wait for the Gradio event's own image too, so it
-                # can't pass for the next move's image.
+                # can't pass for the next move's image. (Timed from here, playwright's round trips included.)
                 wait_for_gradio_image(page, "#walk-image")
                 settled.append(1000 * (time.perf_counter() - started))
                 page.wait_for_timeout(150)  # a person pauses between moves; the strip redraw finishes

@@ -31,20 +31,29 @@ def configure(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-BACKGROUND_NICENESS = 10
+BACKGROUND_NICENESS = 19
 
 
-def lower_thread_priority(niceness: int = BACKGROUND_NICENESS) -> bool:
-    """Make the calling thread a background thread for the OS scheduler (Linux: nice is per thread).
+def lower_thread_priority() -> str | None:
+    """Make the calling thread a background thread for the OS scheduler; returns how ('idle', 'nice')
+    or None where the OS allows neither.
 
-    Threads it starts afterwards inherit it, and that includes the OpenMP workers torch's ops start
-    from this thread: a training job niced this way leaves the CPU to the app's requests when they
-    want it (bench/ui_latency.py --while-training). False where the OS doesn't allow it.
+    Linux's SCHED_IDLE runs the thread only on CPU time nothing else wants (nice 19 is the fallback;
+    both are per thread there). Threads it starts afterwards inherit it, and that includes the OpenMP
+    workers torch's ops start from this thread: a training job lowered this way leaves the cores to the
+    visitors' requests and their browser when they want them, and loses nothing when nobody does
+    (bench/ui_latency.py --while-training).
     """
     import threading
 
+    thread = threading.get_native_id()
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
+        return "idle"
     except (AttributeError, OSError):
-        return False
-    return True
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, BACKGROUND_NICENESS)
+    except (AttributeError, OSError):
+        return None
+    return "nice"

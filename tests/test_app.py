@@ -95,9 +95,10 @@ def test_walk_strip_exports_png_and_gif(client):
 
 def test_interpolation_rows_frames_and_norms(client):
     result = client.predict(1, 2, "seed", "seed", 5, 3, api_name="/interpolate")
-    lerp_grid, slerp_grid, plot = result[7], result[8], result[9]
-    cell = 32 + 2  # 32 px images with 2 px padding, the whole grid shown 2x
-    assert pixels(lerp_grid).shape == pixels(slerp_grid).shape == (2 * (3 * cell + 2), 2 * (5 * cell + 2))
+    lerp_grid, slerp_grid = result[3], result[4]
+    plot = client.predict(api_name="/interpolation_plot")  # a second event, so the strips show first
+    cell = 32 + 2  # 32 px images with 2 px padding, sent at 1x (the browser upscales)
+    assert pixels(lerp_grid).shape == pixels(slerp_grid).shape == (3 * cell + 2, 5 * cell + 2)
     traces = json.loads(plot["plot"])["data"]
     midpoint = {trace["name"]: trace["y"][2] for trace in traces if trace["showlegend"]}
     assert midpoint["lerp"] < 0.85 * midpoint["slerp"]  # the straight line cuts through the shell
@@ -105,6 +106,7 @@ def test_interpolation_rows_frames_and_norms(client):
     assert sorted(f.rsplit("-", 1)[1] for f in files) == ["lerp.gif", "lerp.png", "slerp.gif", "slerp.png"]
     slerp_png = next(f for f in files if f.endswith("slerp.png"))
     assert "seeds1-2" in slerp_png and Image.open(slerp_png).text["method"] == "slerp"
+    assert Image.open(slerp_png).size == (2 * (5 * cell + 2), 2 * (3 * cell + 2))  # files are upscaled 2x
     assert Image.open(next(f for f in files if f.endswith("lerp.gif"))).n_frames == 2 * 5 - 2
 
 

@@ -34,6 +34,9 @@ TABS = {
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
 #walk-image img { object-fit: contain; }
+/* the strips come at 1x (cheaper PNGs); shown at the column's width */
+#interp-lerp .image-frame, #interp-slerp .image-frame, #interp-lerp img, #interp-slerp img { width: 100%; }
+#interp-lerp img, #interp-slerp img { height: auto; object-fit: contain; }
 #no-model { border: 2px solid var(--color-accent); border-radius: 8px; padding: 0 1em; }
 """
 

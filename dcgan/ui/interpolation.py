@@ -16,6 +16,10 @@ from .session import UPDATE_URL_JS, InterpolationState, VisitorState, query_stri
 
 METHODS = ("lerp", "slerp")
 
+# The plot's event waits this long in the browser: drawing a plotly figure holds the page's only thread
+# for ~70 ms, which would otherwise delay the strips' images even though they arrived first.
+AFTER_THE_STRIPS_JS = "(state) => new Promise((done) => setTimeout(() => done(state), 100))"
+
 
 # ---- plain functions ---------------------------------------------------------------------------------------
 
@@ -98,12 +102,16 @@ def norm_figure(model: LoadedModel, method_paths: dict[str, torch.Tensor]) -> go
     return go.Figure(data=traces, layout=layout)
 
 
-def grid(model: LoadedModel, images: torch.Tensor) -> object:
-    """(rows, steps, nc, S, S) -> one picture, a row per seed pair."""
+def grid(model: LoadedModel, images: torch.Tensor, scale: int = 1) -> object:
+    """(rows, steps, nc, S, S) -> one picture, a row per seed pair. On screen at 1x: the browser
+    upscales it (crisp, see image_output) and the PNG is 4x cheaper to make than at 2x."""
     rows, steps = images.shape[:2]
-    return picture(
-        model, images.reshape(rows * steps, *images.shape[2:]), nrow=steps, scale=max(1, 64 // model.image_size)
-    )
+    return picture(model, images.reshape(rows * steps, *images.shape[2:]), nrow=steps, scale=scale)
+
+
+def export_scale(model: LoadedModel) -> int:
+    """Exported files are upscaled so a 32 px model's strips are not postage stamps."""
+    return max(1, 64 // model.image_size)
 
 
 def describe(state: VisitorState) -> str:
@@ -138,47 +146,50 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             export_button = gr.Button("export (PNG strips + GIFs)")
             export_files = gr.File(label="exports", file_count="multiple", interactive=False, height=140)
 
+    def draw_strips(state: VisitorState) -> tuple:
+        """What a run changes: the seeds (random ones), the caption, the two strips, the URL."""
+        settings = state.interpolation
+        if not state.model:
+            return (state, settings.seed_a, settings.seed_b, "", None, None, query_string(state))
+        model = current_model(catalog, state)
+        images = path_images(model, paths(model, state))
+        lerp_grid, slerp_grid = grid(model, images["lerp"]), grid(model, images["slerp"])
+        return (state, settings.seed_a, settings.seed_b, describe(state), lerp_grid, slerp_grid, query_string(state))
+
+    def draw_plot(state: VisitorState):
+        if not state.model:
+            return None
+        model = current_model(catalog, state)
+        return norm_figure(model, paths(model, state))
+
     def draw(state: VisitorState) -> tuple:
+        """Everything, for a page load or a new model: the controls too (projected images may be new)."""
         settings = state.interpolation
         names = ["seed", *state.projected]
         settings.start = settings.start if settings.start in names else "seed"
         settings.end = settings.end if settings.end in names else "seed"
-        inputs = (
-            settings.seed_a,
-            settings.seed_b,
+        controls = (
             gr.update(choices=names, value=settings.start),
             gr.update(choices=names, value=settings.end),
             settings.steps,
             settings.rows,
         )
-        if not state.model:
-            return (state, *inputs, "", None, None, None, query_string(state))
-        model = current_model(catalog, state)
-        method_paths = paths(model, state)
-        images = path_images(model, method_paths)
-        return (
-            state,
-            *inputs,
-            describe(state),
-            grid(model, images["lerp"]),
-            grid(model, images["slerp"]),
-            norm_figure(model, method_paths),
-            query_string(state),
-        )
+        return (*draw_strips(state), *controls, draw_plot(state))
 
-    outputs = [state, seed_a, seed_b, start, end, steps, rows, caption, lerp_image, slerp_image, plot, query]
+    strip_outputs = [state, seed_a, seed_b, caption, lerp_image, slerp_image, query]
+    outputs = [*strip_outputs, start, end, steps, rows, plot]
 
     def run(state, a, b, start_name, end_name, n_steps, n_rows) -> tuple:
         state.interpolation = InterpolationState(
             int(a or 0), int(b or 0), int(n_steps), int(n_rows), start_name or "seed", end_name or "seed"
         )
-        return draw(state)
+        return draw_strips(state)
 
     def run_random(state) -> tuple:
         settings = state.interpolation
         settings.seed_a, settings.seed_b = random_seed(), random_seed()
         settings.start = settings.end = "seed"
-        return draw(state)
+        return draw_strips(state)
 
     def export(state: VisitorState) -> list[str]:
         model = current_model(catalog, state)
@@ -200,20 +211,22 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
                 "rows": settings.rows,
             }
             stem = f"interpolation-{slug(model.name)}-{seeds}-rows{settings.rows}-steps{settings.steps}-{method}"
-            files += export_png_and_gif(grid(model, rows_images), frames, stem, metadata)
+            files += export_png_and_gif(grid(model, rows_images, export_scale(model)), frames, stem, metadata)
         return files
 
     inputs = [state, seed_a, seed_b, start, end, steps, rows]
-    # ~0.1 s of work: skipping the queue saves its extra round trips (bench/ui_latency.py)
-    fast = {"queue": False, "trigger_mode": "always_last"}
-    for event in (run_button.click, seed_a.submit, seed_b.submit, steps.release, rows.release, start.input, end.input):
-        api_name = "interpolate" if event == run_button.click else None
-        visibility = "public" if api_name else "private"
-        event(run, inputs, outputs, api_name=api_name, api_visibility=visibility, **fast).then(
-            None, query, None, js=UPDATE_URL_JS
-        )
-    random_button.click(run_random, state, outputs, api_name="interpolate_random", **fast).then(
-        None, query, None, js=UPDATE_URL_JS
-    )
+    # ~0.1 s of work: skipping the queue saves its extra round trips. The plot comes in a second event:
+    # drawing it holds up the browser's only thread, so the strips are painted first (bench/ui_latency.py).
+    fast = {"queue": False, "trigger_mode": "always_last", "show_progress": "hidden"}
+    triggers = [(run_button.click, run, inputs, "interpolate")]
+    triggers += [(random_button.click, run_random, [state], "interpolate_random")]
+    for event in (seed_a.submit, seed_b.submit, steps.release, rows.release, start.input, end.input):
+        triggers.append((event, run, inputs, None))
+    for event, handler, handler_inputs, api_name in triggers:
+        api = {"api_name": api_name, "api_visibility": "public"} if api_name else {"api_visibility": "private"}
+        images_drawn = event(handler, handler_inputs, strip_outputs, **api, **fast)
+        images_drawn.then(None, query, None, js=UPDATE_URL_JS)
+        plot_api = {"api_name": "interpolation_plot"} if api_name == "interpolate" else {"api_visibility": "private"}
+        images_drawn.then(draw_plot, state, plot, js=AFTER_THE_STRIPS_JS, **plot_api, **fast)
     export_button.click(export, state, export_files, api_name="interpolation_export")
     return Refresh(draw, [state], outputs)

@@ -245,6 +245,7 @@ def get_model(catalog: Catalog, name: str) -> LoadedModel:
             _loaded.move_to_end(key)
             return _loaded[key]
     generator = load_generator(key, device="cpu")  # outside the lock: a Hub download may take a while
+    generator.to(memory_format=torch.channels_last)  # ~10% faster forwards on the CPU (bench/ui_latency.py)
     facts = model_facts(key)
     card = str(facts.pop("card", ""))  # shown on its own, below the facts
     model = LoadedModel(name=name, key=key, generator=generator, facts=facts, card=card)

@@ -132,7 +132,8 @@ document.addEventListener('pointerup', (event) => {
         })
         .then((blob) => {
             const img = document.querySelector('#walk-image img');
-            if (!blob || !img) return passOn();
+            // Too late (Gradio's event already has the move, and may have painted it): leave it to Gradio.
+            if (!blob || !img || passed) return passOn();
             const url = URL.createObjectURL(blob);
             img.addEventListener('load', () => {
                 URL.revokeObjectURL(url);
