@@ -3,22 +3,26 @@
     python bench/time_to_quality.py --target-fid 30 --max-minutes 40
     python bench/time_to_quality.py --ours ema=0.999 --ours batch_size=64,lr_d=4e-4   # levers, raced too
 
-Both train 32x32 Fashion-MNIST generators (ngf = ndf = 64) on this machine, one after the other
-(alone on the CPU: run nothing else meanwhile). Every `--eval-every` seconds of *training* time
-each is paused and measured: FID in the judge classifier's feature space between `--n` samples
-and `--n` test images (smaller than `dcgan eval`'s 10,000, so the numbers run higher; both
-contestants are measured identically). Evaluation time is not counted. Prints, per contestant,
-the curve (training seconds, step, FID) and the training time at which FID first reached the
-target, and the ratio plain / ours.
+All train 32x32 Fashion-MNIST generators (ngf = ndf = 64) on this machine, interleaved: each
+contestant (a recipe and a seed, `--repeats` seeds per recipe) trains for `--turn` seconds in turn,
+so all of them see the same machine (it is shared and its speed drifts; run nothing else
+meanwhile). Every `--eval-every` seconds of *training* time each is measured: FID in the judge
+classifier's feature space between `--n` samples and `--n` test images (smaller than `dcgan eval`'s
+10,000, so the numbers run higher; all contestants are measured identically). Evaluation time is not
+counted. Prints each curve (training seconds, step, FID), then per recipe the median training time at
+which FID first reached the target with its spread over seeds, and the ratio plain / recipe.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -60,22 +64,37 @@ def _rng() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 
 
-def race(name: str, steps, judge: Judge, plain: bool, target: float, eval_every: float, limit: float) -> list:
-    """Consume a step iterator of (step, generator); returns [(train_seconds, step, fid), ...]."""
-    curve, trained, next_eval = [], 0.0, eval_every
-    iterator = iter(steps)
-    while trained < limit:
-        started = time.perf_counter()
-        step, generator = next(iterator)
-        trained += time.perf_counter() - started
-        if trained >= next_eval:
-            score = judge(generator, plain)
-            curve.append((trained, step, score))
-            print(f"  {name}: {trained:7.0f} s  step {step:6d}  FID {score:8.2f}", flush=True)
-            next_eval += eval_every
-            if score <= target:
-                break
-    return curve
+@dataclass
+class Contestant:
+    recipe: str
+    seed: int
+    steps: Iterator  # of (step, generator): one training step each
+    plain: bool
+    curve: list = field(default_factory=list)  # [(train_seconds, step, fid), ...]
+    trained: float = 0.0
+    done: bool = False
+
+    def reached(self, target: float) -> float | None:
+        return next((seconds for seconds, _, score in self.curve if score <= target), None)
+
+
+def race(contestants: list[Contestant], judge: Judge, target: float, eval_every: float, limit: float, turn: float):
+    """Round robin: each contestant trains `turn` seconds, is measured whenever its own training clock
+    passes the next multiple of `eval_every`, and stops at the target FID or at `limit` seconds."""
+    while not all(c.done for c in contestants):
+        for c in (c for c in contestants if not c.done):
+            turn_ends = c.trained + turn
+            while not c.done and c.trained < turn_ends:
+                started = time.perf_counter()
+                step, generator = next(c.steps)
+                c.trained += time.perf_counter() - started
+                if c.trained >= eval_every * (len(c.curve) + 1):
+                    score = judge(generator, c.plain)
+                    c.curve.append((c.trained, step, score))
+                    where = f"{c.recipe} seed {c.seed}: {c.trained:5.0f} s  step {step:5d}"
+                    print(f"  {where}  FID {score:7.2f}", flush=True)
+                    c.done = score <= target
+                c.done = c.done or c.trained >= limit
 
 
 def ours(seed: int, options: dict[str, str]):
@@ -116,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-minutes", type=float, default=40.0, help="training-time limit per contestant")
     parser.add_argument("--eval-every", type=float, default=60.0, help="seconds of training between evaluations")
     parser.add_argument("--n", type=int, default=2000, help="samples and test images per FID")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=2, help="seeds per recipe (0, 1, ...)")
+    parser.add_argument("--turn", type=float, default=10.0, help="seconds each contestant trains in its turn")
     parser.add_argument(
         "--ours",
         action="append",
@@ -131,27 +151,33 @@ def main(argv: list[str] | None = None) -> int:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"{time.strftime('%Y-%m-%d')}: {threads} threads, load {load}; target FID {args.target_fid} (n={args.n})")
     judge = Judge(args.n)
-    limit = 60 * args.max_minutes
-    contestants = [] if args.skip_default else [("ours", lambda: ours(args.seed, {}), False)]
+    recipes = [] if args.skip_default else [("ours", lambda seed: ours(seed, {}), False)]
     for text in args.ours:
-        contestants.append((f"ours[{text}]", lambda text=text: ours(args.seed, parse_options(text)), False))
+        recipes.append((f"ours[{text}]", lambda seed, text=text: ours(seed, parse_options(text)), False))
     if not args.skip_plain:
-        contestants.append(("plain", lambda: plain(args.seed), True))
-    results = {}
-    for name, make_steps, is_plain in contestants:
-        results[name] = race(name, make_steps(), judge, is_plain, args.target_fid, args.eval_every, limit)
-    print("\n| recipe | training s to FID <= target | step | FID then | best FID (s) |")
-    print("|---|---|---|---|---|")
-    reached = {}
-    for name, curve in results.items():
-        hit = next(((s, step, f) for s, step, f in curve if f <= args.target_fid), None)
-        best = min(curve, key=lambda point: point[2])
-        reached[name] = hit[0] if hit else None
-        when = f"{hit[0]:.0f} | {hit[1]} | {hit[2]:.2f}" if hit else f"not within {args.max_minutes:g} min | | "
-        print(f"| {name} | {when} | {best[2]:.2f} ({best[0]:.0f}) |")
-    for name, seconds in reached.items():
-        if name != "plain" and seconds and reached.get("plain"):
-            print(f"plain / {name} time to target: {reached['plain'] / seconds:.2f}x")
+        recipes.append(("plain", plain, True))
+    contestants = [
+        Contestant(name, seed, iter(make_steps(seed)), is_plain)
+        for seed in range(args.repeats)
+        for name, make_steps, is_plain in recipes
+    ]
+    race(contestants, judge, args.target_fid, args.eval_every, 60 * args.max_minutes, args.turn)
+
+    print(f"\n| recipe | training s to FID <= {args.target_fid:g}: median (per seed) | best FID (s) |")
+    print("|---|---|---|")
+    medians = {}
+    for name, _, _ in recipes:
+        runs = [c for c in contestants if c.recipe == name]
+        times = [c.reached(args.target_fid) for c in runs]
+        if all(t is not None for t in times):
+            medians[name] = statistics.median(times)
+        per_seed = ", ".join("not reached" if t is None else f"{t:.0f}" for t in times)
+        best = ", ".join("{:.2f} ({:.0f})".format(*min((f, t) for t, _, f in c.curve)) for c in runs if c.curve)
+        median = f"**{medians[name]:.0f}**" if name in medians else f"not within {args.max_minutes:g} min"
+        print(f"| {name} | {median} ({per_seed}) | {best} |")
+    for name, seconds in medians.items():
+        if name != "plain" and "plain" in medians:
+            print(f"plain / {name} time to target (medians): {medians['plain'] / seconds:.2f}x")
     return 0
 
 

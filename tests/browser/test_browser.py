@@ -230,6 +230,11 @@ def test_train_tab_shows_the_servers_job_to_a_visitor(page, tmp_path):
         wait_for_image(page, "#train-grid", not_src=grid)  # a newer grid streams in
         page.wait_for_selector("#train-curves .js-plotly-plot")
         assert "running" in page.locator("#train-status").inner_text()
+        # The CPU recipe fills in its knobs (for the next job; this one keeps its own).
+        page.locator("#train-recipe").get_by_label("fast on this CPU").check()
+        page.wait_for_function("() => document.querySelector('#train-batch input').value === '32'")
+        assert page.locator("#train-ema").get_by_label("0.999", exact=True).is_checked()
+        assert page.locator("#train-lr-g input").input_value() == "0.0003"
         shot(page, "train")
         # A link to the Train tab opens it with its refresh running (it only ticks while the tab is shown).
         linked = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
