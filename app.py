@@ -18,14 +18,41 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--checkpoints", help="folder of shipped models (default: checkpoints/, or $DCGAN_CHECKPOINTS)")
     parser.add_argument("--runs", help="folder of training runs (default: runs/, or $DCGAN_RUNS)")
     parser.add_argument("--uploads", help="where uploaded models go (default: ~/.cache/dcgan-explorer/uploads)")
+    hosting = parser.add_argument_group(
+        "hosting limits", "what anonymous visitors may do; each flag's default comes from its DCGAN_* variable"
+    )
+    hosting.add_argument("--max-upload-mb", type=float, help="largest upload (DCGAN_MAX_UPLOAD_MB, default 100)")
+    hosting.add_argument(
+        "--uploads-quota-mb", type=float, help="disk for uploaded models, oldest deleted first (default 1000)"
+    )
+    hosting.add_argument("--uploads-ttl-hours", type=float, help="uploaded models are deleted after (default 24)")
+    hosting.add_argument("--job-max-steps", type=int, help="steps a visitor's training job may ask for (10000)")
+    hosting.add_argument("--job-max-minutes", type=float, help="a training job is stopped after (default 60)")
+    hosting.add_argument("--job-pause-minutes", type=float, help="a paused job is stopped after (default 10)")
+    hosting.add_argument(
+        "--host-token", help="lets whoever types it stop any job (DCGAN_HOST_TOKEN; default: random, printed)"
+    )
     return parser.parse_args(argv)
+
+
+def host_limits(args: argparse.Namespace):
+    from dcgan.hosting import HostLimits
+
+    names = ("max_upload_mb", "uploads_quota_mb", "uploads_ttl_hours", "job_max_steps", "job_max_minutes")
+    names += ("job_pause_minutes", "host_token")
+    return HostLimits.from_env(**{name: getattr(args, name) for name in names})
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     from dcgan.ui import build_app, launch  # imported after --help: torch + gradio take ~6 s
 
-    demo = build_app(checkpoints_dir=args.checkpoints, runs_dir=args.runs, uploads_dir=args.uploads, models=args.model)
+    limits = host_limits(args)
+    if not (args.host_token or os.environ.get("DCGAN_HOST_TOKEN")):
+        print(f"host token for this server (Train tab, 'host'): {limits.host_token}", flush=True)
+    demo = build_app(
+        checkpoints_dir=args.checkpoints, runs_dir=args.runs, uploads_dir=args.uploads, models=args.model, limits=limits
+    )
     launch(demo, server_name=args.host, server_port=args.port, share=args.share)
 
 

@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..errors import DcganError
+from ..hosting import HostLimits
 from . import arithmetic, inside, interpolation, picker, projection, training, walk
 from .model_cache import Catalog, warm
 from .session import UPDATE_URL_JS, VisitorState, query_string
@@ -62,6 +63,7 @@ def build_app(
     uploads_dir: str | Path | None = None,
     models: list[str] | None = None,
     warm_default: bool = True,
+    limits: HostLimits | None = None,
 ) -> gr.Blocks:
     """The whole app. Folders default to $DCGAN_CHECKPOINTS / $DCGAN_RUNS / $DCGAN_UPLOADS, else
     checkpoints/, runs/ and ~/.cache/dcgan-explorer/uploads; `models` are extra folders or Hub ids
@@ -71,6 +73,7 @@ def build_app(
         runs_dir=Path(runs_dir or os.environ.get("DCGAN_RUNS", "runs")),
         uploads_dir=Path(uploads_dir or os.environ.get("DCGAN_UPLOADS", "") or picker.uploads_default()),
         extra_models=list(models or []),
+        limits=limits or HostLimits(),
     )
     default = catalog.default_name()
     if warm_default:

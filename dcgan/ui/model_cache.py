@@ -16,6 +16,7 @@ import torch
 
 from ..checkpoints import HUB_ID, load_discriminator, load_generator, load_run_config
 from ..errors import DcganError
+from ..hosting import HostLimits
 from ..latent import class_mean_latents, dimension_sensitivity, direction_class_effects, principal_directions
 from ..models import Generator
 from ..registry import ModelEntry, is_model_folder, list_models, model_facts
@@ -36,6 +37,7 @@ class Catalog:
     runs_dir: Path
     uploads_dir: Path
     extra_models: list[str] = field(default_factory=list)  # --model folders or Hub ids from the command line
+    limits: HostLimits = field(default_factory=HostLimits)  # what the host allows visitors (dcgan/hosting.py)
 
     def entries(self) -> list[ModelEntry]:
         """Every model to pick: shipped, then --model folders, then runs, then uploads (read fresh each time)."""

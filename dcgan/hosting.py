@@ -1,0 +1,62 @@
+"""What the host allows anonymous visitors of the app: upload sizes, how long uploads are kept and how
+much disk they may take, the training job's budget, and the token that lets the host stop any job.
+
+Read from the environment (a Hugging Face Space's "variables and secrets"), overridden by app.py's
+flags. Nothing here imports gradio or torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+ENV_PREFIX = "DCGAN_"
+
+
+@dataclass(frozen=True)
+class HostLimits:
+    """Each field is also the environment variable DCGAN_<FIELD NAME IN CAPITALS>; 0 means no limit."""
+
+    max_upload_mb: float = 100.0  # the largest file a visitor may upload (Gradio refuses bigger ones)
+    uploads_quota_mb: float = 1000.0  # uploaded models on disk in all; the oldest are deleted first
+    uploads_ttl_hours: float = 24.0  # an uploaded model is deleted this long after its upload
+    job_max_steps: int = 10_000  # a visitor's training job may ask for at most this many steps
+    job_max_minutes: float = 60.0  # ... and is stopped (with a checkpoint) after this long
+    job_pause_minutes: float = 10.0  # a paused job is stopped after this long, freeing the server's slot
+    host_token: str = ""  # lets whoever types it stop or pause any job; "" makes a random one at launch
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> HostLimits:
+        """Defaults, then DCGAN_* variables, then `overrides` that are not None (app.py's flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for spec in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + spec.name.upper(), "").strip()
+            if raw:
+                values[spec.name] = _parse(spec.name, raw, type(spec.default))
+        values |= {name: value for name, value in overrides.items() if value is not None}
+        limits = cls(**values)
+        if not limits.host_token:
+            limits = dataclasses.replace(limits, host_token=secrets.token_urlsafe(12))
+        return limits
+
+    @property
+    def max_upload_bytes(self) -> int | None:
+        return int(self.max_upload_mb * 2**20) if self.max_upload_mb > 0 else None
+
+    def is_host(self, token: str | None) -> bool:
+        """Constant-time comparison: the token is the host's only credential."""
+        return bool(token) and secrets.compare_digest(str(token).strip(), self.host_token)
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a {kind.__name__}") from None
+    if isinstance(value, (int, float)) and value < 0:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()} must be 0 (no limit) or positive, got {raw}")
+    return value
