@@ -4,26 +4,41 @@ The app's training tab starts a `TrainingJob` through the `JobManager`; the job 
 in a thread and records what it reports (curves, sample grids, warnings) so that every visitor,
 and a refreshed page, sees the same job. Only one job runs at a time: a second start gets a
 clear message. Nothing here imports gradio.
+
+On a shared server the job has an owner and a budget. The owner is whoever holds the secret key
+the job was started with (a visitor's browser); only they, or the host, may pause, resume or
+stop it. The budget (`JobBudget`, from the host's `HostLimits`) caps the steps a job may ask for,
+and a watchdog thread stops a job that has held the server's slot too long or sat paused too
+long, so no visitor's page needs to be open for the limits to hold.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 import torch
 
 from .chunked import chunked_events, on_zerogpu
 from .device import lower_thread_priority
 from .errors import DcganError
+from .hosting import HostLimits
 from .train import Trainer, TrainEvent
 
 COLLAPSE_DIVERSITY = 0.25  # fixed-grid diversity below this share of its best so far: collapse warning
 COLLAPSE_CLASS_SHARE = 0.5  # more than half of the fixed samples in one class: collapse warning
 WARN_AFTER = 0.2  # no collapse warnings in the first 20% of a run: early samples are noise, which looks collapsed
 D_WINS_D_FAKE = 0.02  # mean D(G(z)) below this over the last 200 steps: G gets no gradient
+WATCH_EVERY_S = 1.0  # how often the watchdog looks at the clock
+MAX_KEY_CHARS = 256  # an owner key longer than this is not one we handed out
+NOT_YOURS = (
+    "this training job was started by another visitor: you can watch it, but only they "
+    "(or the server's host, with the host token) can pause, resume or stop it"
+)
 
 
 def grid_diversity(images: torch.Tensor) -> float:
@@ -32,6 +47,41 @@ def grid_diversity(images: torch.Tensor) -> float:
     distances = torch.cdist(flat, flat)
     n = len(flat)
     return float(distances.sum() / max(n * (n - 1), 1) / flat.shape[1] ** 0.5)
+
+
+def new_owner_key() -> str:
+    """A fresh secret for a visitor's browser: whoever holds it controls the job started with it."""
+    return secrets.token_urlsafe(24)
+
+
+def _key_digest(key: object) -> str | None:
+    """What the job keeps of its owner's key: a hash, so the key itself is never stored or shown."""
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_CHARS:
+        return None
+    return hashlib.sha256(key.strip().encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class JobBudget:
+    """What one job may take of the server (0 = no limit); see dcgan/hosting.py for the defaults."""
+
+    max_steps: int = 0
+    max_minutes: float = 0.0  # from the start, paused or not: the time the job holds the server's slot
+    pause_minutes: float = 0.0  # a job paused this long is stopped
+
+    @classmethod
+    def from_limits(cls, limits: HostLimits) -> JobBudget:
+        return cls(limits.job_max_steps, limits.job_max_minutes, limits.job_pause_minutes)
+
+    def check_steps(self, total_steps: int, how: str = "") -> None:
+        """DcganError when a job would train longer than the host allows; `how` explains the count."""
+        if self.max_steps and total_steps > self.max_steps:
+            detail = f" ({how})" if how else ""
+            raise DcganError(
+                f"that is {total_steps:,} training steps{detail}; this server allows at most "
+                f"{self.max_steps:,} steps per job. Ask for fewer epochs or a larger batch, or train "
+                "longer on your own machine with the CLI: python -m dcgan train --data ... --epochs N"
+            )
 
 
 @dataclass
@@ -49,6 +99,9 @@ class JobSnapshot:
     message: str
     eta_s: float | None
     progress_gif: str | None
+    yours: bool = False  # the visitor asking holds the owner's key (the key itself is never in here)
+    owned: bool = False  # a visitor started it (False: started by the server itself, e.g. a test or script)
+    ends_in_s: float | None = None  # until the budget stops it: running, its time limit; paused, the pause limit
 
 
 @dataclass
@@ -57,6 +110,10 @@ class TrainingJob:
     name: str
     classify: Callable[[torch.Tensor], torch.Tensor] | None = None  # a classifier for class-share warnings
     class_names: list[str] | None = None
+    owner_key: InitVar[str | None] = None  # the starter's secret; only its hash is kept (owner_digest)
+    budget: JobBudget = field(default_factory=JobBudget)
+    clock: Callable[[], float] = time.monotonic  # tests may pass a fake one
+    watch_every_s: float = WATCH_EVERY_S
     status: str = "running"
     message: str = ""
     metrics: list[dict[str, float]] = field(default_factory=list)
@@ -64,12 +121,23 @@ class TrainingJob:
     warnings: list[str] = field(default_factory=list)
     progress_gif: str | None = None
     best_diversity: float = 0.0
+    owner_digest: str | None = field(default=None, init=False)  # None: only the host may control the job
+    stop_reason: str = ""  # why the watchdog stopped it, put before the trainer's own message
+    started_at: float = 0.0
+    paused_at: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _ended: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def __post_init__(self, owner_key: str | None) -> None:
+        self.owner_digest = _key_digest(owner_key)
 
     def start(self) -> None:
+        self.started_at = self.clock()
         self._thread = threading.Thread(target=self._run, name=f"training {self.name}", daemon=True)
         self._thread.start()
+        if self.budget.max_minutes or self.budget.pause_minutes:
+            threading.Thread(target=self._watch, name=f"budget of {self.name}", daemon=True).start()
 
     def _run(self) -> None:
         lower_thread_priority()  # before any torch op here: the visitors' requests come first
@@ -81,6 +149,42 @@ class TrainingJob:
         except Exception as error:  # the page must show it; the run's last checkpoint is kept
             with self._lock:
                 self.status, self.message = "failed", f"training stopped with an error: {error}"
+        finally:
+            self._ended.set()
+
+    # ---- the budget ----
+
+    def _watch(self) -> None:
+        """Stop the job (with its checkpoint, through Trainer.stop) once it is over its time budget."""
+        while not self._ended.wait(self.watch_every_s):
+            reason = self.over_budget()
+            if reason:
+                with self._lock:
+                    self.stop_reason = reason
+                self.trainer.stop()
+                return
+
+    def over_budget(self) -> str:
+        """Why the job must stop now ("" while it may go on)."""
+        if self.finished or self.trainer.stop_requested:
+            return ""
+        now, budget = self.clock(), self.budget
+        if budget.max_minutes and now - self.started_at >= budget.max_minutes * 60:
+            return f"stopped after {_minutes(budget.max_minutes)}, this server's time limit for a training job"
+        paused_at = self.paused_at
+        if budget.pause_minutes and paused_at is not None and now - paused_at >= budget.pause_minutes * 60:
+            return f"stopped after {_minutes(budget.pause_minutes)} paused, to free the server for others"
+        return ""
+
+    def _ends_in_s(self) -> float | None:
+        if self.finished:
+            return None
+        now, budget, left = self.clock(), self.budget, []
+        if budget.max_minutes:
+            left.append(self.started_at + budget.max_minutes * 60 - now)
+        if budget.pause_minutes and self.paused_at is not None:
+            left.append(self.paused_at + budget.pause_minutes * 60 - now)
+        return max(0.0, min(left)) if left else None
 
     def _record(self, event: TrainEvent) -> None:
         with self._lock:
@@ -98,6 +202,8 @@ class TrainingJob:
                 self.status = "paused"
             elif event.kind in ("done", "stopped", "diverged"):
                 self.status, self.message = event.kind, event.message
+                if event.kind == "stopped" and self.stop_reason:
+                    self.message = f"{self.stop_reason}; {event.message}"
                 if event.kind == "diverged":
                     self.warnings.append(event.message)
                 self.progress_gif = str(event.path) if event.path else None
@@ -135,12 +241,30 @@ class TrainingJob:
 
     # ---- control ----
 
+    def owned_by(self, key: object) -> bool:
+        """Whether `key` is the one this job was started with (constant-time comparison)."""
+        digest = _key_digest(key)
+        owner = self.owner_digest
+        return digest is not None and owner is not None and secrets.compare_digest(digest, owner)
+
+    def control(self, action: str, key: object = None, as_host: bool = False) -> None:
+        """pause | resume | stop, for the owner or the host; DcganError for anyone else."""
+        if action not in ("pause", "resume", "stop"):
+            raise ValueError(f"unknown action {action!r}")
+        if not (as_host or self.owned_by(key)):
+            raise DcganError(NOT_YOURS)
+        getattr(self, action)()
+
     def pause(self) -> None:
+        with self._lock:
+            if self.paused_at is None:
+                self.paused_at = self.clock()  # the pause budget runs from here
         self.trainer.pause()
 
     def resume(self) -> None:
         self.trainer.unpause()
         with self._lock:
+            self.paused_at = None
             if self.status == "paused":
                 self.status = "running"
 
@@ -157,7 +281,9 @@ class TrainingJob:
             self._thread.join(timeout)
         return self._thread is None or not self._thread.is_alive()
 
-    def snapshot(self) -> JobSnapshot:
+    def snapshot(self, viewer_key: object = None) -> JobSnapshot:
+        """What the visitor holding `viewer_key` sees (whether the job is theirs, never its key)."""
+        yours = self.owned_by(viewer_key)
         with self._lock:
             eta = self.metrics[-1].get("eta_s") if self.metrics and not self.finished else None
             return JobSnapshot(
@@ -172,6 +298,9 @@ class TrainingJob:
                 message=self.message,
                 eta_s=eta,
                 progress_gif=self.progress_gif,
+                yours=yours,
+                owned=self.owner_digest is not None,
+                ends_in_s=self._ends_in_s(),
             )
 
 
@@ -182,23 +311,54 @@ class JobManager:
         self._lock = threading.Lock()
         self.job: TrainingJob | None = None
 
-    def start(self, make_trainer: Callable[[], Trainer], name: str, **job_options) -> TrainingJob:
-        """Build the trainer (may raise DcganError: bad data, bad settings) and start it, unless a job runs."""
+    def check_free(self) -> None:
+        """DcganError if a job is running: ask this before any costly preparation (unpacking data)."""
+        job = self.job
+        if job is not None and not job.finished:
+            snapshot = job.snapshot()
+            raise DcganError(
+                f"a training job is already running on this server ({snapshot.name}, step {snapshot.step} of "
+                f"{snapshot.total_steps}); one job at a time: watch it here, or wait until it ends"
+            )
+
+    def start(
+        self,
+        make_trainer: Callable[[], Trainer],
+        name: str,
+        budget: JobBudget | None = None,
+        **job_options,
+    ) -> TrainingJob:
+        """Build the trainer (may raise DcganError: bad data, bad settings) and start it, unless a job runs.
+
+        `budget` is checked again on the built trainer's own step count; job_options go to TrainingJob
+        (owner_key, classify, class_names, clock, ...)."""
+        budget = budget or JobBudget()
         with self._lock:
-            if self.job is not None and not self.job.finished:
-                snapshot = self.job.snapshot()
-                raise DcganError(
-                    f"a training job is already running on this server ({snapshot.name}, step {snapshot.step} of "
-                    f"{snapshot.total_steps}); one job at a time: watch it here, or wait until it ends"
-                )
-            job = TrainingJob(make_trainer(), name, **job_options)
+            self.check_free()
+            trainer = make_trainer()
+            budget.check_steps(trainer.total_steps)
+            job = TrainingJob(trainer, name, budget=budget, **job_options)
             self.job = job
             job.start()
             return job
 
-    def snapshot(self) -> JobSnapshot | None:
+    def control(self, action: str, key: object = None, as_host: bool = False) -> TrainingJob:
+        """pause | resume | stop the running job, for its owner or the host (DcganError otherwise)."""
         job = self.job
-        return job.snapshot() if job is not None else None
+        if job is None or job.finished:
+            raise DcganError("no training job is running")
+        job.control(action, key, as_host)
+        return job
+
+    def snapshot(self, viewer_key: object = None) -> JobSnapshot | None:
+        job = self.job
+        return job.snapshot(viewer_key) if job is not None else None
+
+
+def _minutes(minutes: float) -> str:
+    if minutes >= 1:
+        return f"{minutes:g} min"
+    return f"{minutes * 60:.0f} s"
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, poll: float = 0.05) -> bool:

@@ -7,7 +7,7 @@ from helpers import blob_images
 from dcgan.config import ModelConfig, TrainConfig
 from dcgan.data import ImageDataset
 from dcgan.errors import DcganError
-from dcgan.jobs import JobManager, grid_diversity, wait_until
+from dcgan.jobs import JobBudget, JobManager, grid_diversity, wait_until
 from dcgan.train import Trainer
 
 TINY = ModelConfig(image_size=32, nc=1, nz=8, ngf=8, ndf=8)
@@ -77,3 +77,127 @@ def test_grid_diversity():
     assert grid_diversity(same) == 0.0
     varied = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     assert grid_diversity(varied) > 0.2
+
+
+# ---- ownership and the host's budget ----
+
+
+class FakeClock:
+    """A clock the test moves by hand: the watchdog's minutes pass in no time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_only_the_owner_or_the_host_controls_a_job(tmp_path):
+    manager = JobManager()
+    job = manager.start(trainer(tmp_path / "run", steps=100000, sample_every=1000), "long", owner_key="alice-key")
+    try:
+        for action in ("pause", "resume", "stop"):
+            for stranger in (None, "", "mallory-key", "alice-key" + "x", 42):
+                with pytest.raises(DcganError, match="started by another visitor: you can watch it"):
+                    manager.control(action, stranger)
+        assert not job.trainer.paused and not job.trainer.stop_requested
+        assert manager.snapshot("alice-key").yours and not manager.snapshot("bob-key").yours
+        assert manager.snapshot(None).owned
+        assert "alice-key" not in repr(manager.snapshot("alice-key")) + repr(job)  # only its hash is kept
+        manager.control("pause", "alice-key")
+        assert job.trainer.paused
+        manager.control("resume", None, as_host=True)
+        assert not job.trainer.paused
+    finally:
+        manager.control("stop", "alice-key")
+    assert job.wait(timeout=60) and job.snapshot().status == "stopped"
+    with pytest.raises(DcganError, match="no training job is running"):
+        manager.control("stop", "alice-key")
+
+
+def test_a_job_without_an_owner_is_the_hosts_alone(tmp_path):
+    manager = JobManager()
+    job = manager.start(trainer(tmp_path / "run", steps=100000, sample_every=1000), "server's")
+    try:
+        with pytest.raises(DcganError, match="another visitor"):
+            manager.control("stop", "any-key")
+        assert not manager.snapshot("any-key").yours and not manager.snapshot().owned
+    finally:
+        manager.control("stop", as_host=True)
+    assert job.wait(timeout=60) and job.snapshot().status == "stopped"
+
+
+def test_too_many_steps_are_refused_before_the_trainer_is_started(tmp_path):
+    budget = JobBudget(max_steps=50)
+    with pytest.raises(
+        DcganError, match=r"60 training steps \(6 epochs x 10\).*at most 50 steps.*python -m dcgan train"
+    ):
+        budget.check_steps(60, "6 epochs x 10")
+    budget.check_steps(50)
+    JobBudget(max_steps=0).check_steps(10**9)  # 0: no limit
+    manager = JobManager()
+    with pytest.raises(DcganError, match="at most 50 steps"):
+        manager.start(trainer(tmp_path / "run", steps=51), "too long", budget=budget)  # the trainer's own count
+    assert manager.job is None and not (tmp_path / "run").exists()
+
+
+def test_a_job_over_its_time_budget_stops_itself_with_a_checkpoint(tmp_path):
+    clock = FakeClock()
+    manager = JobManager()
+    budget = JobBudget(max_minutes=30)
+    job = manager.start(
+        trainer(tmp_path / "run", steps=100000, sample_every=1000),
+        "long",
+        budget=budget,
+        clock=clock,
+        watch_every_s=0.01,
+    )
+    assert wait_until(lambda: job.snapshot().step >= 2, timeout=60)
+    assert not job.finished and 29 * 60 < job.snapshot().ends_in_s <= 30 * 60
+    clock.now += 30 * 60  # half an hour later
+    assert job.wait(timeout=60)
+    snapshot = job.snapshot()
+    assert snapshot.status == "stopped" and snapshot.step < 100000
+    assert "stopped after 30 min, this server's time limit" in snapshot.message
+    assert (tmp_path / "run" / "training_state.safetensors").is_file()  # stopped through Trainer.stop
+
+
+def test_a_job_paused_too_long_is_stopped_and_frees_the_server(tmp_path):
+    clock = FakeClock()
+    manager = JobManager()
+    budget = JobBudget(max_minutes=60, pause_minutes=10)
+    job = manager.start(
+        trainer(tmp_path / "run", steps=100000, sample_every=1000),
+        "paused",
+        budget=budget,
+        owner_key="alice-key",
+        clock=clock,
+        watch_every_s=0.01,
+    )
+    assert wait_until(lambda: job.snapshot().step >= 2, timeout=60)
+    manager.control("pause", "alice-key")
+    assert wait_until(lambda: job.snapshot().status == "paused", timeout=30)
+    clock.now += 9 * 60
+    assert not job.wait(timeout=0.2) and job.snapshot().ends_in_s == pytest.approx(60)
+    manager.control("resume", "alice-key")  # resuming resets the pause clock
+    manager.control("pause", "alice-key")
+    clock.now += 9 * 60
+    assert not job.wait(timeout=0.2)
+    clock.now += 60
+    assert job.wait(timeout=60)
+    assert job.snapshot().status == "stopped" and "10 min paused, to free the server" in job.snapshot().message
+    assert (tmp_path / "run" / "training_state.safetensors").is_file()
+    manager.start(trainer(tmp_path / "next"), "next").wait(timeout=120)  # the slot is free again
+    assert manager.snapshot().name == "next"
+
+
+def test_a_real_time_budget_needs_no_fake_clock(tmp_path):
+    manager = JobManager()
+    job = manager.start(
+        trainer(tmp_path / "run", steps=100000, sample_every=1000),
+        "short",
+        budget=JobBudget(max_minutes=0.01),  # 0.6 s
+        watch_every_s=0.05,
+    )
+    assert job.wait(timeout=60)
+    assert job.snapshot().status == "stopped" and "stopped after 1 s" in job.snapshot().message
