@@ -129,13 +129,41 @@ def build_app(
 
 
 def _walk_preview_endpoint(catalog: Catalog):
-    """GET walk-preview.png?<the page's query string>&move=dim:3:1.25 -> the walk image (see walk.PREVIEW_PATH)."""
+    """GET walk-preview.png?<the page's query string>&move=dim:3:1.25 -> the walk image (see walk.PREVIEW_PATH).
 
-    def endpoint(request: Request) -> Response:  # sync: Starlette runs it in its thread pool
+    A plain route outside Gradio's queue, so it is bounded here: a token bucket per client address (the
+    page asks once per slider release) and one render at a time server-wide. Refusals are answered on
+    the event loop, before any rendering; the page then falls back to the slider's own Gradio event, so
+    a flood only ever loses the fast path, and cannot take the CPU from the app's own requests."""
+    import asyncio
+    import math
+    import threading
+
+    from starlette.concurrency import run_in_threadpool
+
+    from . import limits
+
+    per_client = limits.RateLimiter(limits.PREVIEW_BURST, limits.PREVIEW_PER_SECOND)
+    rendering = threading.Lock()  # one preview at a time: ~10 ms each, so at most one core, usually far less
+
+    def refusal(status: int, message: str, retry_after: float) -> Response:
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+        return PlainTextResponse(message, status_code=status, headers=headers)
+
+    async def endpoint(request: Request) -> Response:  # async: a refusal never waits for a thread
+        peer = request.client.host if request.client else None
+        wait = per_client.wait_time(limits.client_address(peer, request.headers.get("x-forwarded-for")))
+        if wait > 0:
+            await asyncio.sleep(limits.PREVIEW_TARPIT)  # a client looping as fast as it can loops slower
+            return refusal(429, "too many previews from your address; slow down", wait)
+        if not rendering.acquire(blocking=False):
+            return refusal(503, "another preview is being drawn; the slider's own event draws yours", 1.0)
         try:
-            png, query = walk.preview_png(catalog, dict(request.query_params))
+            png, query = await run_in_threadpool(walk.preview_png, catalog, dict(request.query_params))
         except (DcganError, ValueError) as error:
             return PlainTextResponse(str(error), status_code=400)
+        finally:
+            rendering.release()
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store", "X-Query": query})
 
     return endpoint

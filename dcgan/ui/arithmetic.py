@@ -8,6 +8,7 @@ import torch
 
 from ..latent import arithmetic, generate, group_mean, neighbourhood, sample_noise
 from .common import Refresh, current_model, image_output, picture, random_seed
+from .limits import HEAVY_SLOTS, heavy_turn
 from .model_cache import LoadedModel
 from .session import GROUPS, MAX_PICKS, UPDATE_URL_JS, Pick, VisitorState, query_string
 
@@ -221,7 +222,13 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
 
     draw_outputs = [state, batch_seed, gallery, *result_outputs, box, class_from, class_to, query]
 
-    def on_class_vector(state: VisitorState, source: str, target: str, seed: float | None) -> tuple:
+    def on_class_vector(
+        state: VisitorState, source: str, target: str, seed: float | None, request: gr.Request
+    ) -> tuple:
+        with heavy_turn(request, "class vector"):  # the first one per model: 2,000 samples through the judge
+            return _class_vector(state, source, target, seed)
+
+    def _class_vector(state: VisitorState, source: str, target: str, seed: float | None) -> tuple:
         model = current_model(catalog, state)
         images, caption = class_vector_strip(model, source, target, int(seed or 0))
         return picture(model, images, nrow=CLASS_STEPS, scale=max(1, 96 // model.image_size)), caption
@@ -261,5 +268,11 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
     clear_group.click(clear, [state, group], with_results, api_name="arithmetic_clear_group", queue=False)
     clear_all.click(lambda s: clear(s, None), state, with_results, api_name="arithmetic_clear_all", queue=False)
     class_inputs = [state, class_from, class_to, class_seed]
-    class_button.click(on_class_vector, class_inputs, [class_strip, class_caption], api_name="class_vector")
+    class_button.click(
+        on_class_vector,
+        class_inputs,
+        [class_strip, class_caption],
+        api_name="class_vector",
+        concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
+    )
     return Refresh(draw, [state], draw_outputs), group

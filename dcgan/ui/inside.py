@@ -21,6 +21,7 @@ from ..features import (
 )
 from ..latent import sample_noise
 from .common import Refresh, current_model, image_output, image_upload, picture
+from .limits import HEAVY_SLOTS, heavy_turn
 from .model_cache import LoadedModel
 from .projection import dataset_example, target_image
 from .session import VisitorState
@@ -135,7 +136,11 @@ def build(catalog, state: gr.State) -> Refresh:
         before = panel("before (intact G)", elem_id="ablate-before")
         after = panel("after (filters zeroed), same noise", elem_id="ablate-after")
 
-    def look(state: VisitorState, source_name: str, seed_value: float | None, path: str | None):
+    def look(state: VisitorState, source_name: str, seed_value: float | None, path: str | None, request: gr.Request):
+        with heavy_turn(request, "look inside D"):  # refused at once when over the visitor's share
+            return _look(state, source_name, seed_value, path)
+
+    def _look(state: VisitorState, source_name: str, seed_value: float | None, path: str | None):
         model = current_model(catalog, state)
         try:
             discriminator = model.discriminator()
@@ -159,7 +164,11 @@ def build(catalog, state: gr.State) -> Refresh:
             *updates,
         )
 
-    def pick_channel(state: VisitorState, event: gr.SelectData):
+    def pick_channel(state: VisitorState, event: gr.SelectData, request: gr.Request):
+        with heavy_turn(request, "channel view"):  # ~0.7 s: an optimised input, two gradients
+            return _pick_channel(state, event)
+
+    def _pick_channel(state: VisitorState, event: gr.SelectData):
         model = current_model(catalog, state)
         stored = state.inside
         if not stored:
@@ -188,7 +197,13 @@ def build(catalog, state: gr.State) -> Refresh:
         except DcganError as error:
             raise gr.Error(str(error)) from None
 
-    def ablate(state: VisitorState, layer_name: str | None, text: str, class_name: str | None, k: float):
+    def ablate(
+        state: VisitorState, layer_name: str | None, text: str, class_name: str | None, k: float, request: gr.Request
+    ):
+        with heavy_turn(request, "ablation"):  # with a class: 512 samples through G and the judge
+            return _ablate(state, layer_name, text, class_name, k)
+
+    def _ablate(state: VisitorState, layer_name: str | None, text: str, class_name: str | None, k: float):
         model = current_model(catalog, state)
         layers = g_layers(model.generator)
         layer = _layer_index(layer_name, len(layers))
@@ -231,16 +246,23 @@ def build(catalog, state: gr.State) -> Refresh:
         )
 
     layer_outputs = [state, verdict, shown, score_plain, score_guided, *layer_views]
-    look_button.click(look, [state, source, seed, upload], layer_outputs, api_name="inside_look")
+    look_button.click(
+        look,
+        [state, source, seed, upload],
+        layer_outputs,
+        api_name="inside_look",
+        concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
+    )
     channel_outputs = [channel_title, channel_large, channel_guided, channel_plain, channel_top, channel_max]
     for gallery in layer_views:
-        gallery.select(pick_channel, state, channel_outputs, api_visibility="private")
+        gallery.select(pick_channel, state, channel_outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS)
     example_button.click(take_example, state, [upload, source], api_name="inside_dataset_example")
     ablate_button.click(
         ablate,
         [state, g_layer, channels_text, class_choice, k_class],
         [before, after, ablate_caption],
         api_name="ablate",
+        concurrency_limit=HEAVY_SLOTS,
     )
     return Refresh(draw, [state], [g_layer, class_choice, k_class])
 

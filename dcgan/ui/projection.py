@@ -17,6 +17,7 @@ from ..images import save_png, to_pil, to_uint8
 from ..latent import project_image
 from .arithmetic import add_pick
 from .common import Refresh, current_model, image_output, image_upload, picture
+from .limits import HEAVY_SLOTS, heavy_turn
 from .model_cache import LoadedModel
 from .session import GROUPS, UPDATE_URL_JS, Pick, VisitorState, WalkState
 
@@ -91,7 +92,11 @@ def build(
                 to_group = gr.Button("add to arithmetic group")
             to_group_name = gr.Radio(list(GROUPS), value="A", label="arithmetic group", min_width=120)
 
-    def project(state: VisitorState, path: str | None, inverted: bool, n_steps: float):
+    def project(state: VisitorState, path: str | None, inverted: bool, n_steps: float, request: gr.Request):
+        with heavy_turn(request, "projection"):  # refused at once when over the visitor's share
+            yield from _project(state, path, inverted, n_steps)
+
+    def _project(state: VisitorState, path: str | None, inverted: bool, n_steps: float):
         model = current_model(catalog, state)
         if not path:
             raise gr.Error("upload an image first (or take one from the model's dataset)")
@@ -145,7 +150,7 @@ def build(
         [state, upload, invert, steps],
         outputs,
         api_name="project",
-        concurrency_limit=1,
+        concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
         concurrency_id="projection",
     )
     stop_button.click(None, None, None, cancels=[running])
