@@ -563,37 +563,93 @@ def augment(images: torch.Tensor, generator: torch.Generator, max_shift: int = 2
 # ---- uploaded datasets -----------------------------------------------------------------------------------
 
 MAX_DATASET_ZIP_BYTES = 100 * 1024 * 1024  # unpacked size limit of an uploaded image .zip
+MAX_DATASET_IMAGE_BYTES = 20 * 1024 * 1024  # one image file inside it: no sane training image is larger
 MAX_DATASET_ZIP_FILES = 50_000
+MAX_DATASET_ZIP_ENTRIES = 2 * MAX_DATASET_ZIP_FILES  # every entry, images or not (each costs memory to list)
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}  # bzip2/lzma members inflate unbounded per read
+_COPY_CHUNK = 1024 * 1024
+
+
+def zip_image_members(upload: str | Path) -> list[zipfile.ZipInfo]:
+    """The image members of an uploaded .zip, after every check that needs no unpacking (DcganError if one fails).
+
+    Refused: unreadable archives, absolute or '..' paths, unusual compression, too many entries or
+    images, an image over MAX_DATASET_IMAGE_BYTES, images over MAX_DATASET_ZIP_BYTES in all (as claimed
+    by the archive; extract_image_zip holds every member to its claim)."""
+    upload = Path(upload)
+    with _open_zip(upload) as archive:
+        return _checked_images(archive, upload.name)
 
 
 def extract_image_zip(upload: str | Path, destination: str | Path) -> Path:
     """Unpack the images of an uploaded .zip into `destination` (flat, renamed 000000.png ...); returns it.
 
-    Only image files are taken; absolute paths, '..' and oversized or over-long archives are refused
-    before anything is written, so a malicious zip cannot escape `destination` or fill the disk.
+    Only image files are taken; everything zip_image_members checks is refused before anything is
+    written, and a member that inflates past the size it claims is refused while it is copied, so a
+    malicious zip cannot escape `destination` or fill the disk. On any refusal or error `destination`
+    is deleted again if this call created it.
     """
     upload, destination = Path(upload), Path(destination)
-    try:
-        archive = zipfile.ZipFile(upload)
-    except (zipfile.BadZipFile, OSError):
-        raise DcganError(f"{upload.name} is not a readable .zip file") from None
-    with archive:
-        images = []
-        for info in archive.infolist():
-            path = PurePosixPath(info.filename)
-            if path.is_absolute() or ".." in path.parts:
-                raise DcganError(f"{upload.name} holds an unsafe path {info.filename!r}")
-            if not info.is_dir() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith("."):
-                images.append(info)
-        if not images:
-            raise DcganError(f"{upload.name} holds no images (.png, .jpg, .jpeg, .webp, .bmp)")
-        if len(images) > MAX_DATASET_ZIP_FILES:
-            raise DcganError(f"{upload.name} holds {len(images)} images; the limit is {MAX_DATASET_ZIP_FILES}")
-        if sum(info.file_size for info in images) > MAX_DATASET_ZIP_BYTES:
-            raise DcganError(f"{upload.name} unpacks to more than {MAX_DATASET_ZIP_BYTES // 2**20} MB of images")
-        destination.mkdir(parents=True, exist_ok=True)
-        for index, info in enumerate(images):
-            suffix = PurePosixPath(info.filename).suffix.lower()
-            with archive.open(info) as source, open(destination / f"{index:06d}{suffix}", "wb") as target:
-                shutil.copyfileobj(source, target)
+    with _open_zip(upload) as archive:
+        images = _checked_images(archive, upload.name)
+        created = not destination.exists()
+        try:
+            destination.mkdir(parents=True, exist_ok=True)
+            for index, info in enumerate(images):
+                suffix = PurePosixPath(info.filename).suffix.lower()
+                _copy_member(archive, info, destination / f"{index:06d}{suffix}", upload.name)
+        except BaseException:
+            if created:
+                shutil.rmtree(destination, ignore_errors=True)
+            raise
     return destination
+
+
+def _open_zip(upload: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(upload)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise DcganError(f"{upload.name} is not a readable .zip file") from None
+
+
+def _checked_images(archive: zipfile.ZipFile, name: str) -> list[zipfile.ZipInfo]:
+    entries = archive.infolist()
+    if len(entries) > MAX_DATASET_ZIP_ENTRIES:
+        raise DcganError(f"{name} holds {len(entries)} entries; the limit is {MAX_DATASET_ZIP_ENTRIES}")
+    images = []
+    for info in entries:
+        path = PurePosixPath(info.filename)
+        if path.is_absolute() or ".." in path.parts:
+            raise DcganError(f"{name} holds an unsafe path {info.filename!r}")
+        if not info.is_dir() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith("."):
+            images.append(info)
+    if not images:
+        raise DcganError(f"{name} holds no images (.png, .jpg, .jpeg, .webp, .bmp)")
+    if len(images) > MAX_DATASET_ZIP_FILES:
+        raise DcganError(f"{name} holds {len(images)} images; the limit is {MAX_DATASET_ZIP_FILES}")
+    for info in images:
+        if info.compress_type not in _ZIP_METHODS:
+            raise DcganError(f"{name}: {info.filename} uses an unusual compression; zip the images plainly (deflate)")
+        if info.file_size > MAX_DATASET_IMAGE_BYTES:
+            raise DcganError(
+                f"{name}: {info.filename} unpacks to {info.file_size / 2**20:.0f} MB; "
+                f"the limit is {MAX_DATASET_IMAGE_BYTES // 2**20} MB per image"
+            )
+    if sum(info.file_size for info in images) > MAX_DATASET_ZIP_BYTES:
+        raise DcganError(f"{name} unpacks to more than {MAX_DATASET_ZIP_BYTES // 2**20} MB of images")
+    return images
+
+
+def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, name: str) -> None:
+    """Copy one member, stopping as soon as it inflates past the size it claims (zip bombs lie)."""
+    written = 0
+    try:
+        with archive.open(info) as source, open(target, "wb") as out:
+            while chunk := source.read(_COPY_CHUNK):
+                written += len(chunk)
+                if written > info.file_size:
+                    raise DcganError(f"{name}: {info.filename} inflates past the size it claims; refused")
+                out.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as error:
+        # RuntimeError: an encrypted member; the others: a damaged or forged one
+        raise DcganError(f"{name}: {info.filename} could not be unpacked ({error}); the .zip is damaged") from None

@@ -251,8 +251,12 @@ class TrainingJob:
         """pause | resume | stop, for the owner or the host; DcganError for anyone else."""
         if action not in ("pause", "resume", "stop"):
             raise ValueError(f"unknown action {action!r}")
-        if not (as_host or self.owned_by(key)):
+        owner = self.owned_by(key)
+        if not (as_host or owner):
             raise DcganError(NOT_YOURS)
+        if action == "stop" and not owner:
+            with self._lock:
+                self.stop_reason = self.stop_reason or "stopped by the server's host"
         getattr(self, action)()
 
     def pause(self) -> None:

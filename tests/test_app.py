@@ -282,7 +282,7 @@ def test_training_tab_streams_a_job_that_becomes_a_model(client, app_root, tmp_p
     knobs.append(0.99)  # EMA of G
     with pytest.raises(Exception, match="pick one of the listed server folders"):
         client.predict("server folder", "/etc", None, *knobs, api_name="/train_start")
-    client.predict("server folder", str(data), None, *knobs, api_name="/train_start")
+    owner_key = client.predict("server folder", str(data), None, *knobs, api_name="/train_start")[-1]
     try:
         assert wait_until(lambda: len(MANAGER.snapshot().grids) >= 2, timeout=120)
         assert MANAGER.job.trainer.config.ema == 0.99 and MANAGER.job.trainer.ema_generator is not None
@@ -298,7 +298,7 @@ def test_training_tab_streams_a_job_that_becomes_a_model(client, app_root, tmp_p
         with pytest.raises(Exception, match="already running"):
             client.predict("fashion-mnist", None, None, *knobs, api_name="/train_start")
     finally:
-        client.predict(api_name="/train_stop")
+        client.predict(owner_key, api_name="/train_stop")  # the starter's key (tests/test_job_ownership.py)
     assert MANAGER.job.wait(timeout=60)
     status = client.predict(0, True, api_name="/train_status")[0]
     assert "stopped" in status and "pick `run: blobs-" in status

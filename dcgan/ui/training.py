@@ -1,10 +1,17 @@
 """The training tab: pick data and the paper's knobs, train in the background, watch the fixed-noise
 grid sharpen and the curves move. One job per server (dcgan/jobs.py), the same for every visitor;
-a page refresh finds it again. A finished (or stopped) run is a model the other tabs can pick."""
+a page refresh finds it again. A finished (or stopped) run is a model the other tabs can pick.
+
+The job belongs to the browser that started it: a random key kept in that browser's localStorage
+(gr.BrowserState) goes with every start, pause, resume and stop, and only the job's own key (or the
+host token) may control it. The host's budget (steps, minutes, pause) is checked before any data is
+unpacked, and an uploaded .zip is unpacked only for as long as it takes to read its images."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -14,15 +21,18 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..config import ModelConfig, TrainConfig
-from ..data import extract_image_zip, load_dataset
+from ..data import IMAGE_EXTENSIONS, extract_image_zip, load_dataset, zip_image_members
 from ..errors import DcganError
-from ..jobs import JobManager, JobSnapshot
+from ..hosting import HostLimits
+from ..jobs import JobBudget, JobManager, JobSnapshot, new_owner_key
 from ..train import Trainer
 from .model_cache import shared_judge
 
 MANAGER = JobManager()  # the server's one job
 UPLOAD_LIMIT = "100 MB"
 REFRESH_SECONDS = 2.0
+FASHION_MNIST_TRAIN_IMAGES = 60_000
+OWNER_STORAGE_KEY = "dcgan-train-owner"  # the localStorage entry that holds this browser's job key
 
 # One line of "why" per knob: shown under each control.
 WHY = {
@@ -112,31 +122,95 @@ def configs(settings: dict) -> tuple[ModelConfig, TrainConfig]:
     return model, train
 
 
-def start_job(settings: dict, runs_dir: Path) -> str:
-    """Start the server's job from the form's settings; returns its name. DcganError if it can't."""
+def planned_steps(settings: dict, image_count: int) -> tuple[int, str]:
+    """The trainer's own count (epochs x whole batches per epoch) for `image_count` images, and how it was made."""
+    batch_size, epochs = int(settings["batch_size"]), int(settings["epochs"])
+    if settings.get("steps") is not None:
+        return int(settings["steps"]), "steps asked for"
+    if epochs < 1:
+        raise DcganError(f"epochs must be at least 1, not {epochs}")
+    per_epoch = image_count // max(batch_size, 1)
+    return epochs * per_epoch, f"{epochs} epochs x {per_epoch} batches of {batch_size} from {image_count:,} images"
+
+
+def check_budget_before_data(settings: dict, image_count: int | None, budget: JobBudget) -> None:
+    """Refuse a job over the step budget before any data is unpacked or decoded (image_count: what the
+    source claims; None when only loading can tell, and then start_job checks after loading)."""
+    if image_count:
+        budget.check_steps(*planned_steps(settings, image_count))
+
+
+def start_job(
+    settings: dict,
+    runs_dir: Path,
+    owner_key: str | None = None,
+    budget: JobBudget | None = None,
+    unpacked: Path | None = None,
+) -> str:
+    """Start the server's job from the form's settings; returns its name. DcganError if it can't.
+
+    `owner_key` is the browser's key that may control the job (None: only the host); `unpacked`, a
+    folder this request unpacked, is deleted as soon as its images are in memory, or on any error."""
     import dataclasses
 
     model, train = configs(settings)
+    budget = budget or JobBudget()
     name = f"{Path(train.data).name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     def make_trainer() -> Trainer:
         dataset = load_dataset(train.data, model.image_size, download=False)
+        if unpacked is not None:
+            shutil.rmtree(unpacked, ignore_errors=True)  # the images are in memory now
         if len(dataset) < train.batch_size:
-            raise DcganError(f"{dataset.name} has {len(dataset)} images: fewer than one batch of {train.batch_size}")
+            where = Path(dataset.name).name  # not the server's path
+            raise DcganError(f"{where} has {len(dataset)} images: fewer than one batch of {train.batch_size}")
+        total, how = planned_steps(settings, len(dataset))
+        budget.check_steps(total, how)  # before the models are built
         fitted = dataclasses.replace(model, nc=dataset.images.shape[1])
-        total = train.steps or train.epochs * (len(dataset) // train.batch_size)
         # ~20 grids or more per run, at most 100 steps apart: a short run still shows a film strip
         paced = dataclasses.replace(train, sample_every=max(1, min(100, total // 20)))
         return Trainer(fitted, paced, Path(runs_dir) / name, dataset=dataset)
 
-    judge = shared_judge() if Path(train.data).name == "fashion-mnist" else None
-    MANAGER.start(
-        make_trainer,
-        name,
-        classify=judge,
-        class_names=list(judge.config.class_names) if judge is not None else None,
-    )
+    try:
+        judge = shared_judge() if Path(train.data).name == "fashion-mnist" else None
+        MANAGER.start(
+            make_trainer,
+            name,
+            budget=budget,
+            owner_key=owner_key,
+            classify=judge,
+            class_names=list(judge.config.class_names) if judge is not None else None,
+        )
+    finally:
+        if unpacked is not None:
+            shutil.rmtree(unpacked, ignore_errors=True)  # refused or failed: nothing stays on disk
     return name
+
+
+def count_folder_images(folder: str) -> int:
+    """Image files under a server folder (an upper bound: unreadable ones are skipped when loading)."""
+    return sum(1 for path in Path(folder).rglob("*") if path.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def unpack_folder(uploads_dir: Path, zip_file: str) -> Path:
+    """Where this request unpacks a .zip: named after it (the run is), unique, under uploads/datasets."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(zip_file).stem).strip("-")[:40] or "images"
+    return Path(uploads_dir) / "datasets" / f"{stem}-{uuid.uuid4().hex[:8]}"
+
+
+def budget_text(limits: HostLimits) -> str:
+    """The host's limits for a job, in a line under the form."""
+    caps = []
+    if limits.job_max_steps:
+        caps.append(f"{limits.job_max_steps:,} steps")
+    if limits.job_max_minutes:
+        caps.append(f"{limits.job_max_minutes:g} minutes")
+    text = f"On this server a job may take at most {' and '.join(caps)}. " if caps else ""
+    if limits.job_pause_minutes:
+        text += f"A job paused for {limits.job_pause_minutes:g} minutes is stopped. "
+    if caps:
+        text += "Longer runs: `python -m dcgan train` on your own machine. "
+    return text + "Only the browser that starts a job (or the host) can pause, resume or stop it."
 
 
 def curves(snapshot: JobSnapshot | None) -> go.Figure:
@@ -162,7 +236,26 @@ def describe(snapshot: JobSnapshot | None) -> str:
         text += f" {snapshot.message}."
     if snapshot.status in ("done", "stopped"):
         text += f" The run is a model now: pick `run: {snapshot.name}` in the model list above (↻ list)."
+    if snapshot.status in ("running", "paused"):
+        text += "\n\n" + who_controls(snapshot) + time_left(snapshot)
     return text
+
+
+def who_controls(snapshot: JobSnapshot) -> str:
+    if snapshot.yours:
+        return "You started this job: you can pause, resume or stop it."
+    if snapshot.owned:
+        return "Started by another visitor: you can watch it."
+    return "Started on the server: you can watch it."
+
+
+def time_left(snapshot: JobSnapshot) -> str:
+    if snapshot.ends_in_s is None:
+        return ""
+    minutes = f"{snapshot.ends_in_s / 60:.0f} min" if snapshot.ends_in_s >= 60 else f"{snapshot.ends_in_s:.0f} s"
+    if snapshot.status == "paused":
+        return f" Paused jobs are stopped to free the server: this one in {minutes} unless resumed."
+    return f" The server's time limit stops it in {minutes}."
 
 
 def build(catalog, state: gr.State) -> gr.Timer:
@@ -170,17 +263,25 @@ def build(catalog, state: gr.State) -> gr.Timer:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320):
             data_kind = gr.Radio(
-                ["fashion-mnist", "server folder", "uploaded .zip"], value="fashion-mnist", label="data"
+                ["fashion-mnist", "server folder", "uploaded .zip"],
+                value="fashion-mnist",
+                label="data",
+                elem_id="train-data",
             )
             # any value reaches the handler, which allows only listed folders (the check that matters)
-            folder = gr.Dropdown(label="server folder (allowed roots only)", visible=False, allow_custom_value=True)
+            folder = gr.Dropdown(
+                label="server folder (allowed roots only)",
+                visible=False,
+                allow_custom_value=True,
+                elem_id="train-folder",
+            )
             archive = gr.File(label=f"a .zip of images (up to {UPLOAD_LIMIT})", file_types=[".zip"], visible=False)
             with gr.Accordion("architecture", open=True):
                 family = gr.Radio(["paper", "tutorial"], value="paper", label="family", info=WHY["family"])
                 image_size = gr.Radio([32, 64], value=32, label="image size", info=WHY["image_size"])
                 with gr.Row():
-                    ngf = gr.Slider(8, 128, value=64, step=8, label="ngf", info=WHY["ngf"])
-                    ndf = gr.Slider(8, 128, value=64, step=8, label="ndf", info=WHY["ndf"])
+                    ngf = gr.Slider(8, 128, value=64, step=8, label="ngf", info=WHY["ngf"], elem_id="train-ngf")
+                    ndf = gr.Slider(8, 128, value=64, step=8, label="ndf", info=WHY["ndf"], elem_id="train-ndf")
                 upsample = gr.Radio(
                     ["transposed", "resize"], value="transposed", label="upsampling", info=WHY["upsample"]
                 )
@@ -205,7 +306,15 @@ def build(catalog, state: gr.State) -> gr.Timer:
                         [32, 64, 128, 256], value=128, label="batch size", info=WHY["batch_size"], elem_id="train-batch"
                     )
                 with gr.Row():
-                    epochs = gr.Number(value=5, precision=0, minimum=1, maximum=200, label="epochs", info=WHY["epochs"])
+                    epochs = gr.Number(
+                        value=5,
+                        precision=0,
+                        minimum=1,
+                        maximum=200,
+                        label="epochs",
+                        info=WHY["epochs"],
+                        elem_id="train-epochs",
+                    )
                     augment = gr.Checkbox(value=False, label="augment", info=WHY["augment"])
                 ema = gr.Radio([0.0, 0.99, 0.999], value=0.0, label="EMA of G", info=WHY["ema"], elem_id="train-ema")
             with gr.Row():
@@ -213,6 +322,16 @@ def build(catalog, state: gr.State) -> gr.Timer:
                 pause = gr.Button("Pause", elem_id="train-pause")
                 resume = gr.Button("Resume", elem_id="train-resume")
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+            gr.Markdown(budget_text(catalog.limits), elem_id="train-budget")
+            with gr.Accordion("host", open=False):
+                host_token = gr.Textbox(
+                    label="host token",
+                    type="password",
+                    info="The server's host can pause, resume or stop any job with it (printed at launch).",
+                    elem_id="train-host-token",
+                )
+            # This browser's key to the job it starts: kept in localStorage, so a reload still controls it.
+            owner_key = gr.BrowserState(None, storage_key=OWNER_STORAGE_KEY)
         with gr.Column(scale=3, min_width=360):
             status = gr.Markdown(describe(None), elem_id="train-status")
             warnings = gr.Markdown(elem_id="train-warnings")
@@ -247,39 +366,54 @@ def build(catalog, state: gr.State) -> gr.Timer:
         queue=False,
     )
 
-    def on_start(kind, folder_choice, zip_file, *values):
-        names = ["family", "image_size", "ngf", "ndf", "upsample", "g_batchnorm", "d_batchnorm", "noise", "g_loss"]
-        names += ["label_smoothing", "lr_g", "lr_d", "beta1", "batch_size", "epochs", "augment", "ema"]
-        settings = dict(zip(names, values, strict=True))
+    # Named parameters, not *values: they are the /train_start API's, and the key stays optional there.
+    def on_start(
+        kind, folder_choice, zip_file, family, image_size, ngf, ndf, upsample, g_batchnorm, d_batchnorm, noise,
+        g_loss, label_smoothing, lr_g, lr_d, beta1, batch_size, epochs, augment, ema, owner_key=None,
+    ):  # fmt: skip
+        settings = dict(
+            family=family, image_size=image_size, ngf=ngf, ndf=ndf, upsample=upsample, g_batchnorm=g_batchnorm,
+            d_batchnorm=d_batchnorm, noise=noise, g_loss=g_loss, label_smoothing=label_smoothing, lr_g=lr_g,
+            lr_d=lr_d, beta1=beta1, batch_size=batch_size, epochs=epochs, augment=augment, ema=ema,
+        )  # fmt: skip
+        key = owner_key if isinstance(owner_key, str) and owner_key.strip() else new_owner_key()
+        budget = JobBudget.from_limits(catalog.limits)
         try:
+            MANAGER.check_free()  # before any data is read or unpacked
+            unpacked = None
             if kind == "server folder":
                 settings["data"] = resolve_server_folder(folder_choice)
+                check_budget_before_data(settings, count_folder_images(settings["data"]), budget)
             elif kind == "uploaded .zip":
                 if not zip_file:
                     raise DcganError("upload a .zip of images first")
-                target = Path(catalog.uploads_dir) / "datasets" / uuid.uuid4().hex[:12]
-                settings["data"] = str(extract_image_zip(zip_file, target))
+                check_budget_before_data(settings, len(zip_image_members(zip_file)), budget)
+                unpacked = extract_image_zip(zip_file, unpack_folder(catalog.uploads_dir, zip_file))
+                settings["data"] = str(unpacked)
             else:
                 settings["data"] = "fashion-mnist"
-            name = start_job(settings, catalog.runs_dir)
+                check_budget_before_data(settings, FASHION_MNIST_TRAIN_IMAGES, budget)
+            name = start_job(settings, catalog.runs_dir, owner_key=key, budget=budget, unpacked=unpacked)
         except DcganError as error:
             raise gr.Error(str(error)) from None
         gr.Info(f"training {name} started")
-        return refresh(None)
+        return *refresh(None, owner_key=key), key
 
     def control(action: str):
-        def handler() -> tuple:
-            job = MANAGER.job
-            if job is None or job.finished:
-                raise gr.Error("no training job is running")
-            getattr(job, action)()
-            return refresh(None)
+        def handler(owner_key: str | None = None, host_token: str | None = None) -> tuple:
+            as_host = catalog.limits.is_host(host_token)
+            try:
+                MANAGER.control(action, owner_key, as_host=as_host)
+            except DcganError as error:
+                wrong_token = "the host token given is not this server's; " if host_token and not as_host else ""
+                raise gr.Error(wrong_token + str(error)) from None
+            return refresh(None, owner_key=owner_key)
 
         handler.__name__ = f"train_{action}"
         return handler
 
-    def refresh(position: float | None, following: bool = True) -> tuple:
-        snapshot = MANAGER.snapshot()
+    def refresh(position: float | None, following: bool = True, owner_key: str | None = None) -> tuple:
+        snapshot = MANAGER.snapshot(owner_key)
         grids = snapshot.grids if snapshot else []
         last = len(grids) - 1
         index = last if following or position is None or not 0 <= int(position) <= last else int(position)
@@ -297,10 +431,13 @@ def build(catalog, state: gr.State) -> gr.Timer:
     outputs = [status, warnings, latest, film_position, film, plot, gif]
     knobs = [family, image_size, ngf, ndf, upsample, g_bn, d_bn, noise, g_loss, smoothing, lr_g, lr_d, beta1]
     knobs += [batch, epochs, augment, ema]
-    start.click(on_start, [data_kind, folder, archive, *knobs], outputs, api_name="train_start")
-    pause.click(control("pause"), None, outputs, api_name="train_pause")
-    resume.click(control("resume"), None, outputs, api_name="train_resume")
-    stop.click(control("stop"), None, outputs, api_name="train_stop")
+    start.click(
+        on_start, [data_kind, folder, archive, *knobs, owner_key], [*outputs, owner_key], api_name="train_start"
+    )
+    controllers = [owner_key, host_token]
+    pause.click(control("pause"), controllers, outputs, api_name="train_pause")
+    resume.click(control("resume"), controllers, outputs, api_name="train_resume")
+    stop.click(control("stop"), controllers, outputs, api_name="train_stop")
     film_position.release(
         lambda p: (refresh(p, following=False)[4], False),
         film_position,
@@ -312,5 +449,5 @@ def build(catalog, state: gr.State) -> gr.Timer:
     # Ticks only while the tab is on screen (see dcgan/ui/__init__.py): every Gradio event costs the
     # page ~150 ms of browser work, which would otherwise land on the other tabs' sliders.
     timer = gr.Timer(REFRESH_SECONDS, active=False)
-    timer.tick(refresh, [film_position, follow], outputs, api_name="train_status", show_progress="hidden")
+    timer.tick(refresh, [film_position, follow, owner_key], outputs, api_name="train_status", show_progress="hidden")
     return timer

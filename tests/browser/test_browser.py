@@ -243,6 +243,51 @@ def test_train_tab_shows_the_servers_job_to_a_visitor(page, tmp_path):
             wait_for_image(linked, "#train-grid", not_src=wait_for_image(linked, "#train-grid"))
         finally:
             linked.close()
+        # Not this page's job: it may watch, not stop (the page's own job: test_train_tab_owner_...).
+        assert "you can watch it" in page.locator("#train-status").inner_text()
+        page.locator("#train-stop").click()
+        page.locator(".toast-body").first.wait_for()
+        assert "you can watch it" in page.locator(".toast-body").first.inner_text()
+        assert not MANAGER.job.trainer.stop_requested
+        MANAGER.job.stop()
+        assert wait_until(lambda: MANAGER.job.finished, timeout=60)
+        page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('stopped')")
+    finally:
+        MANAGER.job.stop()
+        MANAGER.job.wait(60)
+
+
+def test_train_tab_owner_starts_and_after_a_reload_still_stops_its_job(page, tmp_path, monkeypatch):
+    """The page that clicks Start owns the job through a key in its localStorage (gr.BrowserState)."""
+    from helpers import blob_images
+    from PIL import Image
+
+    from dcgan.jobs import wait_until
+    from dcgan.ui.training import MANAGER
+
+    folder = tmp_path / "data" / "blobs"
+    folder.mkdir(parents=True)
+    for i, pixels in enumerate(blob_images(64, size=32)):
+        Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+    monkeypatch.setenv("DCGAN_DATA_ROOTS", str(folder.parent))
+    open_tab(page, "Train")
+    page.locator("#train-data").get_by_label("server folder").check()
+    page.locator("#train-folder input").fill(str(folder))
+    page.locator("#train-folder input").press("Enter")
+    for width in ("#train-ngf", "#train-ndf"):  # a tiny model: the CPU is shared
+        page.locator(f"{width} input[type=number]").fill("8")
+        page.locator(f"{width} input[type=number]").press("Enter")
+    page.locator("#train-epochs input").fill("200")
+    page.locator("#train-recipe").get_by_label("fast on this CPU").check()  # batch 32: 64 images are 2 batches
+    page.wait_for_function("() => document.querySelector('#train-batch input').value === '32'")
+    page.locator("#train-start").click()
+    try:
+        page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('You started')")
+        assert MANAGER.job.trainer.model_config.ngf == 8 and not MANAGER.job.finished
+        page.reload()
+        wait_for_image(page, "#walk-image")
+        open_tab(page, "Train")
+        page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('You started')")
         page.locator("#train-stop").click()
         assert wait_until(lambda: MANAGER.job.finished, timeout=60)
         page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('stopped')")
