@@ -15,16 +15,19 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .config import RunConfig
+from .config import ModelConfig, RunConfig
 from .device import pick_device
 from .errors import DcganError
 from .io_utils import atomic_write
+from .limits import NetCost, check_model_files, discriminator_cost, generator_cost, weights_file_limit
 from .models import Discriminator, Generator
 
 CONFIG_FILE = "config.json"
 GENERATOR_FILE = "model.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# What a Hub model folder is made of; nothing else is downloaded.
+HUB_PATTERNS = [CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, "README.md", "*.png", "*.gif"]
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
@@ -73,21 +76,58 @@ def resolve_model_folder(path_or_hub_id: str | Path) -> Path:
         raise DcganError(f"{text} is a file; a model is a folder with {CONFIG_FILE} and {GENERATOR_FILE}")
     if not HUB_ID.match(text):
         raise DcganError(f"no model folder at {text} (and it is not a Hugging Face Hub id like 'owner/name')")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     try:
-        return Path(
-            snapshot_download(text, allow_patterns=[CONFIG_FILE, "*.safetensors", "README.md", "*.png", "*.gif"])
-        )
+        if constants.HF_HUB_OFFLINE:  # the cache only; what is in it was checked when it was fetched
+            return Path(snapshot_download(text, allow_patterns=HUB_PATTERNS))
+        try:
+            revision = _checked_hub_revision(text)
+        except (HfHubHTTPError, DcganError):
+            raise
+        except Exception:  # the Hub is unreachable (no network, a timeout): serve the cache, as offline
+            return Path(snapshot_download(text, allow_patterns=HUB_PATTERNS, local_files_only=True))
+        # Exactly the revision whose sizes were checked, even if the repo changes meanwhile.
+        return Path(snapshot_download(text, revision=revision, allow_patterns=HUB_PATTERNS))
     except (LocalEntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DcganError(f"could not get model {text!r} from the Hugging Face Hub: {first_line}") from None
 
 
+def _checked_hub_revision(repo_id: str) -> str | None:
+    """The commit of `repo_id` whose model files passed `check_hub_file_sizes`; DcganError if they do not."""
+    from huggingface_hub import HfApi
+
+    info = HfApi().model_info(repo_id, files_metadata=True)
+    check_hub_file_sizes(repo_id, [(sibling.rfilename, sibling.size) for sibling in info.siblings or []])
+    return info.sha
+
+
+def check_hub_file_sizes(repo_id: str, files: list[tuple[str, int | None]]) -> None:
+    """DcganError if the files of a Hub repo that we would download ((name, size) pairs) are too large."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    wanted = list(filter_repo_objects(files, allow_patterns=HUB_PATTERNS, key=lambda item: item[0]))
+    check_model_files(f"Hub model {repo_id!r}", wanted)
+
+
 def load_run_config(path_or_hub_id: str | Path) -> tuple[Path, RunConfig]:
     folder = resolve_model_folder(path_or_hub_id)
     return folder, RunConfig.load(folder / CONFIG_FILE)
+
+
+def check_weights_file_size(path: Path, config: ModelConfig, cost: NetCost) -> None:
+    """DcganError if a weights file is larger than its (validated) config's tensors can be: read nothing."""
+    if not path.is_file():
+        return  # load_tensors names the missing file
+    size, limit = path.stat().st_size, weights_file_limit(cost)
+    if size > limit:
+        raise DcganError(
+            f"{path} is {size / 2**20:,.1f} MB, but the {config.family} model its {CONFIG_FILE} describes "
+            f"({cost.parameters:,} parameters) fits in {limit / 2**20:,.1f} MB; the folder's files do not belong "
+            "together: re-export or re-download it"
+        )
 
 
 def load_state_strict(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
@@ -111,6 +151,7 @@ def load_state_strict(module: nn.Module, tensors: dict[str, torch.Tensor], sourc
 def load_generator(path_or_hub_id: str | Path, device: str | torch.device | None = None) -> Generator:
     """The generator of a model folder, run directory or Hub repo, in eval mode on `device`."""
     folder, run_config = load_run_config(path_or_hub_id)
+    check_weights_file_size(folder / GENERATOR_FILE, run_config.model, generator_cost(run_config.model))
     generator = Generator(run_config.model)
     load_state_strict(generator, load_tensors(folder / GENERATOR_FILE), folder / GENERATOR_FILE)
     return generator.to(pick_device(device)).eval()
@@ -121,6 +162,7 @@ def load_discriminator(path_or_hub_id: str | Path, device: str | torch.device | 
     folder, run_config = load_run_config(path_or_hub_id)
     if not (folder / DISCRIMINATOR_FILE).is_file():
         raise DcganError(f"{folder} has no {DISCRIMINATOR_FILE}: this model was published without its discriminator")
+    check_weights_file_size(folder / DISCRIMINATOR_FILE, run_config.model, discriminator_cost(run_config.model))
     discriminator = Discriminator(run_config.model)
     load_state_strict(discriminator, load_tensors(folder / DISCRIMINATOR_FILE), folder / DISCRIMINATOR_FILE)
     return discriminator.to(pick_device(device)).eval()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DcganError
+from .limits import check_integer, check_model_config
 
 FAMILIES = ("paper", "tutorial", "chain")
 PAPER_SIZES = (32, 64, 128)
@@ -48,6 +49,9 @@ class ModelConfig:
         self.validate()
 
     def validate(self) -> None:
+        """DcganError unless this config is sane AND affordable: checked before anything is built."""
+        for name in ("image_size", "nc", "nz", "ngf", "ndf"):
+            check_integer(name, getattr(self, name))  # JSON may say 64.0 or "64"; size arithmetic needs ints
         if self.family not in FAMILIES:
             raise DcganError(f"family must be one of {FAMILIES}, got {self.family!r}")
         if self.family == "paper" and self.image_size not in PAPER_SIZES:
@@ -61,17 +65,16 @@ class ModelConfig:
             raise DcganError("family 'chain' needs its 'layers' list")
         if self.nc not in (1, 3):
             raise DcganError(f"nc (image channels) must be 1 or 3, got {self.nc}")
-        for name in ("nz", "ngf", "ndf"):
-            if getattr(self, name) < 1:
-                raise DcganError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.upsample not in ("transposed", "resize"):
             raise DcganError(f"upsample must be 'transposed' or 'resize', got {self.upsample!r}")
         if self.noise not in ("normal", "uniform"):
             raise DcganError(f"noise must be 'normal' or 'uniform', got {self.noise!r}")
         if self.activation not in ("relu", "leakyrelu"):
             raise DcganError(f"activation must be 'relu' or 'leakyrelu', got {self.activation!r}")
-        if not 0.0 <= self.d_dropout < 1.0:
+        if not isinstance(self.d_dropout, (int, float)) or not 0.0 <= self.d_dropout < 1.0:
             raise DcganError(f"d_dropout must be in [0, 1), got {self.d_dropout}")
+        # Widths, chain geometry, parameters and FLOPs: a hostile config.json must not allocate 16 GB.
+        check_model_config(self)
 
     @property
     def n_upsamplings(self) -> int:
