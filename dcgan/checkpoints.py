@@ -124,9 +124,9 @@ def check_weights_file_size(path: Path, config: ModelConfig, cost: NetCost) -> N
     size, limit = path.stat().st_size, weights_file_limit(cost)
     if size > limit:
         raise DcganError(
-            f"{path} is {size / 2**20:,.1f} MB, but the {config.family} model its {CONFIG_FILE} describes "
-            f"({cost.parameters:,} parameters) fits in {limit / 2**20:,.1f} MB; the folder's files do not belong "
-            "together: re-export or re-download it"
+            f"{path.parent.name}/{path.name} is {size / 2**20:,.1f} MB, but the {config.family} model its "
+            f"{CONFIG_FILE} describes ({cost.parameters:,} parameters) fits in {limit / 2**20:,.1f} MB; the "
+            "folder's files do not belong together: re-export or re-download it"
         )
 
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 import hashlib
 import shutil
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, load_generator, load_run_config
 from .config import RunConfig
 from .errors import DcganError
+from .limits import check_model_files
 
+COPY_CHUNK_BYTES = 1 << 20
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # a 128px paper model is ~50 MB; leave room, refuse zip bombs
 ZIP_MEMBERS = {CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, "README.md"}
 ZIP_EXTRAS = (".png", ".gif", ".json")  # sample grids, metrics files: extracted but not needed
@@ -93,28 +96,37 @@ def import_upload(upload: str | Path, uploads_dir: str | Path) -> Path:
     size = upload.stat().st_size
     if size > MAX_UPLOAD_BYTES:
         raise DcganError(f"{upload.name} is {size / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MB")
-    digest = hashlib.sha256(upload.read_bytes()).hexdigest()[:12]
+    digest = _file_digest(upload)[:12]
     destination = Path(uploads_dir) / f"{_safe_stem(upload.name)}-{digest}"
     if is_model_folder(destination):
         return destination  # the same file uploaded again
     suffix = upload.suffix.lower()
-    if suffix == ".zip":
-        _extract_model_zip(upload, destination)
-    elif suffix in (".pth", ".pt"):
-        from .convert import import_generator
-
-        import_generator(upload, destination)
-    else:
+    if suffix not in (".zip", ".pth", ".pt"):
         raise DcganError(
             f"{upload.name}: upload a model folder as .zip (config.json + model.safetensors) "
             "or another project's generator weights as .pth"
         )
     try:
+        if suffix == ".zip":
+            _extract_model_zip(upload, destination)
+        else:
+            from .convert import import_generator
+
+            import_generator(upload, destination)
         load_generator(destination, device="cpu")  # validates config and weights together
-    except DcganError:
-        shutil.rmtree(destination, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(destination, ignore_errors=True)  # a refused upload leaves nothing on disk
         raise
     return destination
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file, read in chunks (an upload may be 100+ MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(COPY_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _safe_stem(name: str) -> str:
@@ -143,7 +155,33 @@ def _extract_model_zip(upload: Path, destination: Path) -> None:
             raise DcganError(f"{upload.name} needs {CONFIG_FILE} and {GENERATOR_FILE} (found {found})")
         if sum(info.file_size for info in chosen.values()) > MAX_UPLOAD_BYTES:
             raise DcganError(f"{upload.name} unpacks to more than {MAX_UPLOAD_BYTES / 2**20:.0f} MB")
+        # Each file's claimed size against what a model folder's file can be (a config.json of 1 GB is not one).
+        check_model_files(upload.name, [(name, info.file_size) for name, info in chosen.items()])
         destination.mkdir(parents=True, exist_ok=True)
-        for name, info in chosen.items():
-            with archive.open(info) as source, open(destination / name, "wb") as target:
-                shutil.copyfileobj(source, target)
+        try:
+            for name, info in chosen.items():
+                _copy_member(upload, archive, info, destination / name)
+        except BaseException:
+            shutil.rmtree(destination, ignore_errors=True)
+            raise
+
+
+def _copy_member(upload: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+    """Unpack one member, never writing more than its header claims; a member that lies is refused."""
+    written = 0
+    try:
+        with archive.open(info) as source, open(target, "wb") as output:
+            while chunk := source.read(COPY_CHUNK_BYTES):
+                written += len(chunk)
+                if written > info.file_size:  # only the checked claim counts, whatever zipfile does
+                    raise DcganError(
+                        f"{upload.name}: {info.filename} unpacks to more than the {info.file_size:,} bytes it claims"
+                    )
+                output.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as error:
+        # A CRC mismatch, a broken or unsupported compression, an encrypted member.
+        raise DcganError(
+            f"{upload.name}: {info.filename} cannot be unpacked ({error}); zip the model folder again"
+        ) from None
+    if written != info.file_size:
+        raise DcganError(f"{upload.name}: {info.filename} unpacks to {written:,} bytes but claims {info.file_size:,}")
