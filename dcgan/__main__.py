@@ -16,6 +16,7 @@ from pathlib import Path
 from .config import ModelConfig, TrainConfig
 from .data import ImageDataset
 from .errors import DcganError
+from .io_utils import disk_full
 
 IDX_DATASETS = ("fashion-mnist", "mnist")
 
@@ -398,6 +399,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except DcganError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a sample grid or metrics line (not written atomically) on a full disk
+        full = disk_full(error, Path(error.filename or "a file"))
+        if full is None:
+            raise
+        print(f"error: {full}", file=sys.stderr)
         return 2
 
 

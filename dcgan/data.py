@@ -198,6 +198,13 @@ def _dataset_name(name: str) -> str:
     return canonical
 
 
+def is_registered_dataset(name: str) -> bool:
+    """A dataset known by name (Fashion-MNIST, MNIST, the emoji sets), as opposed to a folder path."""
+    from . import emoji  # dcgan.emoji imports this module
+
+    return _known_dataset(name) is not None or emoji.is_emoji_dataset(name)
+
+
 def _known_dataset(name: str) -> str | None:
     """The canonical name ("Fashion_MNIST" -> "fashion-mnist"); None for anything else."""
     canonical = name.strip().lower().replace("_", "-")

@@ -12,6 +12,9 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DcganError
 
 ENV_PREFIX = "DCGAN_"
 
@@ -60,3 +63,42 @@ def _parse(name: str, raw: str, kind: type) -> object:
     if isinstance(value, (int, float)) and value < 0:
         raise ValueError(f"{ENV_PREFIX}{name.upper()} must be 0 (no limit) or positive, got {raw}")
     return value
+
+
+# ---- server folders a visitor's request may open ------------------------------------------------------------
+
+
+def data_roots(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """Folders whose insides visitors may train on or take examples from: $DCGAN_DATA_ROOTS
+    (os.pathsep-separated), else ./data; resolved, so a comparison against them follows symlinks."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get("DCGAN_DATA_ROOTS", "data")
+    return [Path(root).expanduser().resolve() for root in raw.split(os.pathsep) if root.strip()]
+
+
+def inside_data_roots(folder: str | Path, roots: list[Path] | None = None) -> Path | None:
+    """The resolved folder when it lies under a data root (after following every symlink and '..'), else None."""
+    resolved = Path(folder).expanduser().resolve()
+    for root in data_roots() if roots is None else roots:
+        if resolved == root or resolved.is_relative_to(root):
+            return resolved
+    return None
+
+
+def openable_data(data: str) -> str:
+    """`data` (a model's train.data) when the app may open it for a visitor, else a DcganError.
+
+    A model's config.json is a visitor's text when the model was uploaded or fetched from the Hub,
+    so it may name only a registered dataset ("fashion-mnist", "emoji", ...) or a folder under the
+    data roots; the message names no server path.
+    """
+    from .data import is_registered_dataset  # data imports torch; this module stays light for app.py
+
+    if is_registered_dataset(data):
+        return data
+    if inside_data_roots(data) is not None:
+        return data
+    raise DcganError(
+        "this model's dataset is not one the server shares (a registered dataset like fashion-mnist, or a "
+        "folder under the host's DCGAN_DATA_ROOTS); upload an image instead"
+    )

@@ -1,11 +1,17 @@
-"""Atomic file writes: a process killed mid-save leaves the old file or the new one, never half."""
+"""Files on disk: atomic writes (a process killed mid-save leaves the old file or the new one, never half),
+and clearing out old temporary files and uploads."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+from .errors import DcganError
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -21,9 +27,33 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         with open(tmp_path, "rb") as written:
             os.fsync(written.fileno())
         os.replace(tmp_path, path)
+    except Exception as error:
+        full = disk_full(error, path)
+        if full is None:
+            raise
+        raise full from None
     finally:
         tmp_path.unlink(missing_ok=True)
     _fsync_dir(path.parent)
+
+
+# errno values of "no room": the disk, the user's quota, or a per-process file size limit
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+# How writers that wrap the OS error (safetensors' Rust IoError) spell the same thing
+_NO_ROOM_TEXT = ("No space left on device", "StorageFull", "Disk quota exceeded", "File too large", "FileTooLarge")
+
+
+def disk_full(error: BaseException, path: Path) -> DcganError | None:
+    """A plain "disk full" DcganError when `error` means there was no room to write `path`, else None.
+    Writes are atomic, so whatever was at `path` before is still there, whole."""
+    no_room = isinstance(error, OSError) and error.errno in _NO_ROOM
+    no_room = no_room or any(marker in str(error) for marker in _NO_ROOM_TEXT)
+    if not no_room:
+        return None
+    return DcganError(
+        f"disk full: could not write {Path(path).name} in {Path(path).parent}. Nothing already saved there was "
+        "damaged (the last checkpoint is intact); free some space, then continue with --resume"
+    )
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -53,3 +83,37 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_older_than(folder: Path, seconds: float, now: float | None = None) -> list[Path]:
+    """Delete the entries (files or whole folders) directly in `folder` last changed over `seconds` ago."""
+    now = time.time() if now is None else now
+    removed = []
+    for entry in sorted(Path(folder).iterdir()) if Path(folder).is_dir() else []:
+        try:
+            if now - entry.lstat().st_mtime > seconds:
+                remove_entry(entry)
+                removed.append(entry)
+        except FileNotFoundError:
+            continue  # another thread removed it first
+    return removed
+
+
+def remove_entry(entry: Path) -> None:
+    """A file, a symlink (not what it points to) or a whole folder."""
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        entry.unlink(missing_ok=True)
+
+
+def tree_size(folder: Path) -> int:
+    """Bytes in the files under `folder` (symlinks not followed)."""
+    total = 0
+    for path in Path(folder).rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except FileNotFoundError:
+            continue
+    return total

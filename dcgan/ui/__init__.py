@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from ..errors import DcganError
 from ..hosting import HostLimits
-from . import arithmetic, inside, interpolation, picker, projection, training, walk
+from . import arithmetic, common, housekeeping, inside, interpolation, picker, projection, training, walk
 from .model_cache import Catalog, warm
 from .session import UPDATE_URL_JS, VisitorState, query_string
 
@@ -45,8 +45,16 @@ CSS = """
 def launch(demo: gr.Blocks, **options):
     """demo.launch(**options) with the app's look and its own HTTP routes (see build_app)."""
     routes = getattr(demo, "dcgan_routes", [])
+    catalog: Catalog = demo.dcgan_catalog
+    housekeeping.start(demo, catalog.uploads_dir, catalog.limits, lambda: common.EXPORT_ROOT)
     return demo.launch(
-        css=CSS, theme=gr.themes.Soft(), head=walk.PREVIEW_SCRIPT, app_kwargs={"routes": routes}, **options
+        css=CSS,
+        theme=gr.themes.Soft(),
+        head=walk.PREVIEW_SCRIPT,
+        app_kwargs={"routes": routes},
+        max_file_size=catalog.limits.max_upload_bytes,
+        state_session_capacity=housekeeping.SESSION_CAPACITY,
+        **options,
     )
 
 
@@ -79,7 +87,8 @@ def build_app(
     if warm_default:
         warm(catalog, default)  # the default model's rankings are ready before the first visitor asks
 
-    with gr.Blocks(title="DCGAN Explorer") as demo:
+    with gr.Blocks(title="DCGAN Explorer", delete_cache=housekeeping.GRADIO_CACHE_DELETE) as demo:
+        demo.dcgan_catalog = catalog
         demo.dcgan_routes = [Route(f"/{walk.PREVIEW_PATH}", _walk_preview_endpoint(catalog))]
         state = gr.State(VisitorState(model=default))
         query = gr.Textbox(visible=False)  # the shareable query string; the browser copies it to the URL

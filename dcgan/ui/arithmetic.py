@@ -7,7 +7,7 @@ import gradio as gr
 import torch
 
 from ..latent import arithmetic, generate, group_mean, neighbourhood, sample_noise
-from .common import Refresh, current_model, image_output, picture, random_seed
+from .common import Refresh, UserError, current_model, image_output, picture, random_seed, seed_box, seed_from
 from .limits import HEAVY_SLOTS, heavy_turn
 from .model_cache import LoadedModel
 from .session import GROUPS, MAX_PICKS, UPDATE_URL_JS, Pick, VisitorState, query_string
@@ -37,9 +37,9 @@ def gallery_items(model: LoadedModel, batch_seed: int) -> list[tuple[object, str
 def add_pick(model: LoadedModel, state: VisitorState, group: str, pick: Pick) -> str | None:
     """Add an exemplar to a group (dropping the oldest past 3); returns a note for the visitor, if any."""
     if group not in GROUPS:
-        raise gr.Error(f"group must be one of {', '.join(GROUPS)}, not {group!r}")
+        raise UserError(f"group must be one of {', '.join(GROUPS)}, not {group!r}")
     if len(pick.z) != model.nz:
-        raise gr.Error(f"that z has {len(pick.z)} dimensions; this model's has {model.nz}")
+        raise UserError(f"that z has {len(pick.z)} dimensions; this model's has {model.nz}")
     picks = state.picks[group]
     picks.append(pick)
     if len(picks) > MAX_PICKS:
@@ -86,13 +86,13 @@ def class_vector_strip(model: LoadedModel, source: str, target: str, seed: int) 
     """(5, nc, S, S): seed's z moved by t * (mean z of `target` - mean z of `source`), t = 0 ... 1."""
     found = model.class_means()
     if found is None:
-        raise gr.Error("class vectors need a labelled dataset with a classifier (the Fashion-MNIST judge)")
+        raise UserError("class vectors need a labelled dataset with a classifier (the Fashion-MNIST judge)")
     names, means, counts = found
     for name in (source, target):
         if name not in names:
-            raise gr.Error(f"pick a class from the list, not {name!r}")
+            raise UserError(f"pick a class from the list, not {name!r}")
         if counts[names.index(name)] == 0:
-            raise gr.Error(f"this model never clearly draws a {name}: no class vector for it")
+            raise UserError(f"this model never clearly draws a {name}: no class vector for it")
     vector = means[names.index(target)] - means[names.index(source)]
     start_seed, start = first_seed_of_class(model, names.index(source), seed)
     path = start + torch.linspace(0, 1, CLASS_STEPS)[:, None] * vector
@@ -111,7 +111,7 @@ def first_seed_of_class(model: LoadedModel, class_index: int, seed: int, tries: 
         predicted = model.judge()(generate(model.generator, z)).argmax(1)
     hits = (predicted == class_index).nonzero()
     if len(hits) == 0:
-        raise gr.Error(f"none of seeds {seed}-{seed + tries - 1} draws that class: try another start seed")
+        raise UserError(f"none of seeds {seed}-{seed + tries - 1} draws that class: try another start seed")
     index = int(hits[0])
     return seeds[index], z[index : index + 1]
 
@@ -139,7 +139,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=320):
             with gr.Row():
-                batch_seed = gr.Number(label="batch seed", value=0, precision=0, minimum=0, min_width=100)
+                batch_seed = seed_box("batch seed", 0, min_width=100)
                 new_batch = gr.Button("🎲 new batch", elem_id="arith-new-batch")
             group = gr.Radio(list(GROUPS), value="A", label="clicking a sample adds it to group", elem_id="arith-group")
             gallery = gr.Gallery(
@@ -163,7 +163,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
                 with gr.Row():
                     class_from = gr.Dropdown(label="from class", elem_id="arith-class-from")
                     class_to = gr.Dropdown(label="to class", elem_id="arith-class-to")
-                    class_seed = gr.Number(label="start seed", value=0, precision=0, minimum=0, min_width=90)
+                    class_seed = seed_box("start seed", 0, min_width=90)
                 class_button = gr.Button("apply the class vector", elem_id="arith-class-run")
                 class_strip = gr.Image(
                     label="start → start + class vector",
@@ -230,18 +230,18 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
 
     def _class_vector(state: VisitorState, source: str, target: str, seed: float | None) -> tuple:
         model = current_model(catalog, state)
-        images, caption = class_vector_strip(model, source, target, int(seed or 0))
+        images, caption = class_vector_strip(model, source, target, seed_from(seed))
         return picture(model, images, nrow=CLASS_STEPS, scale=max(1, 96 // model.image_size)), caption
 
     def on_batch(state: VisitorState, seed: float | None) -> tuple:
-        state.batch_seed = int(seed or 0)
+        state.batch_seed = seed_from(seed)
         return draw(state)
 
     def pick(state: VisitorState, group_name: str, index: float) -> tuple:
         model = current_model(catalog, state)
         index = int(index)
         if not 0 <= index < BATCH_SIZE:
-            raise gr.Error(f"sample numbers go from 0 to {BATCH_SIZE - 1}")
+            raise UserError(f"sample numbers go from 0 to {BATCH_SIZE - 1}")
         z = batch_z(model, state.batch_seed)[index].tolist()
         note = add_pick(model, state, group_name, Pick(f"batch {state.batch_seed}, #{index}", z))
         if note:

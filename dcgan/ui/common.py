@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import math
 import random
 import re
 import tempfile
@@ -19,8 +21,9 @@ from ..errors import DcganError
 from ..images import grid_image, save_gif, save_png
 from ..latent import generate
 from .model_cache import Catalog, LoadedModel, get_model
-from .session import MAX_SEED, VisitorState
+from .session import MAX_SEED, VisitorState, valid_seed
 
+LOG = logging.getLogger("dcgan.ui")
 NO_MODEL = "No model is loaded yet: pick one above, upload one, or train one (see the message at the top)."
 
 
@@ -33,14 +36,60 @@ class Refresh:
     outputs: list
 
 
+# An absolute path (or ~/...) in a message: the server's folders are nobody else's business.
+# Not inside URLs ("https://host/a/b": the slashes after "//" or a host are not the start of a path).
+_SERVER_PATH = re.compile(r"(?<![\w.:/~-])~?/(?:[^\s/'\"`]+/)*([^\s/'\"`]*[^\s/'\"`.,;:)\]])")
+
+
+def public_message(message: object) -> str:
+    """A message fit to show any visitor: server paths reduced to their last part ("/tmp/gradio/ab12/x.pth"
+    -> "x.pth"), and not overly long."""
+    text = _SERVER_PATH.sub(lambda match: match.group(1) or "(a server folder)", str(message))
+    return text if len(text) <= 1000 else text[:1000] + " ..."
+
+
+class UserError(gr.Error):
+    """What a visitor did wrong or can fix: shown in the page (server paths removed), logged as one line
+    rather than Gradio's full traceback (expected errors are not the server's failures)."""
+
+    def __init__(self, message: object, **options) -> None:
+        text = public_message(message)
+        LOG.info("user error: %s", text)
+        super().__init__(text, print_exception=False, **options)
+
+
+def seed_from(value: float | int | None) -> int:
+    """A seed box's value, or a UserError (the same range in every box and link: session.valid_seed)."""
+    try:
+        return valid_seed(value)
+    except DcganError as error:
+        raise UserError(error) from None
+
+
+def seed_box(label: str, value: int = 0, **options) -> gr.Number:
+    """A number box for a seed, with the range every seed in the app has."""
+    return gr.Number(label=label, value=value, precision=0, minimum=0, maximum=MAX_SEED, **options)
+
+
+def bounded_int(value: float | int | None, low: int, high: int, name: str) -> int:
+    """A whole number from a box or slider, within [low, high]; a UserError for NaN, inf or a fraction."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number == int(number) and low <= number <= high):
+        raise UserError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+    return int(number)
+
+
 def current_model(catalog: Catalog, state: VisitorState) -> LoadedModel:
     """The visitor's model; a gr.Error with the library's message when there is none or it won't load."""
     if not state.model:
-        raise gr.Error(NO_MODEL)
+        raise UserError(NO_MODEL)
     try:
         return get_model(catalog, state.model)
     except DcganError as error:
-        raise gr.Error(str(error)) from None
+        raise UserError(error) from None
 
 
 def shows_user_errors(fn: Callable) -> Callable:
@@ -51,7 +100,7 @@ def shows_user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except DcganError as error:
-            raise gr.Error(str(error)) from None
+            raise UserError(error) from None
 
     return wrapper
 
@@ -93,15 +142,15 @@ def image_upload(label: str, elem_id: str | None = None, height: int = 140) -> g
 
 # ---- exports -----------------------------------------------------------------------------------------------
 
-_EXPORT_ROOT: Path | None = None
+EXPORT_ROOT: Path | None = None
 
 
 def export_folder() -> Path:
     """A fresh folder per export under one temp root: visitors never overwrite each other's files."""
-    global _EXPORT_ROOT
-    if _EXPORT_ROOT is None:
-        _EXPORT_ROOT = Path(tempfile.mkdtemp(prefix="dcgan-explorer-exports-"))
-    folder = _EXPORT_ROOT / uuid.uuid4().hex[:12]
+    global EXPORT_ROOT
+    if EXPORT_ROOT is None:
+        EXPORT_ROOT = Path(tempfile.mkdtemp(prefix="dcgan-explorer-exports-"))
+    folder = EXPORT_ROOT / uuid.uuid4().hex[:12]
     folder.mkdir()
     return folder
 

@@ -20,7 +20,7 @@ from ..features import (
     saliency,
 )
 from ..latent import sample_noise
-from .common import Refresh, current_model, image_output, image_upload, picture
+from .common import Refresh, UserError, current_model, image_output, image_upload, picture, seed_box, seed_from
 from .limits import HEAVY_SLOTS, heavy_turn
 from .model_cache import LoadedModel
 from .projection import dataset_example, target_image
@@ -86,7 +86,7 @@ def build(catalog, state: gr.State) -> Refresh:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=260):
             source = gr.Radio(["generated", "upload"], value="generated", label="image", elem_id="inside-source")
-            seed = gr.Number(label="seed (generated)", value=0, precision=0, minimum=0)
+            seed = seed_box("seed (generated)", 0)
             upload = image_upload("an image (any size or format)", elem_id="inside-upload")
             example_button = gr.Button("take an image from the model's dataset")
             look_button = gr.Button("Look inside D", variant="primary", elem_id="inside-run")
@@ -144,10 +144,10 @@ def build(catalog, state: gr.State) -> Refresh:
         model = current_model(catalog, state)
         try:
             discriminator = model.discriminator()
-            image, caption = input_image(model, source_name, int(seed_value or 0), path)
+            image, caption = input_image(model, source_name, seed_from(seed_value), path)
         except DcganError as error:
-            raise gr.Error(str(error)) from None
-        state.inside = {"image": image.tolist(), "caption": caption}
+            raise UserError(error) from None
+        state.inside = {"source": source_name, "seed": seed_from(seed_value), "path": path}
         probability, maps = d_verdict_and_maps(discriminator, image[None])
         galleries = layer_galleries(image, maps)
         updates = [
@@ -172,10 +172,13 @@ def build(catalog, state: gr.State) -> Refresh:
         model = current_model(catalog, state)
         stored = state.inside
         if not stored:
-            raise gr.Error("look inside D first")
+            raise UserError("look inside D first")
         layer_text, channel_text = str(event.value["caption"]).split(" · ")
         layer, channel = int(layer_text.split()[1]), int(channel_text.split()[1])
-        image = torch.tensor(stored["image"])
+        try:
+            image, _ = input_image(model, stored["source"], stored["seed"], stored["path"])
+        except DcganError:
+            raise UserError("the image looked at is gone (uploads are kept for an hour): look inside D again") from None
         discriminator = model.discriminator()
         _, maps = d_verdict_and_maps(discriminator, image[None])
         probe_images, probe_scores = model.probe()
@@ -195,7 +198,7 @@ def build(catalog, state: gr.State) -> Refresh:
         try:
             return dataset_example(current_model(catalog, state)), "upload"
         except DcganError as error:
-            raise gr.Error(str(error)) from None
+            raise UserError(error) from None
 
     def ablate(
         state: VisitorState, layer_name: str | None, text: str, class_name: str | None, k: float, request: gr.Request
@@ -211,7 +214,7 @@ def build(catalog, state: gr.State) -> Refresh:
         if class_name:
             judge = model.judge()
             if judge is None or class_name not in judge.config.class_names:
-                raise gr.Error(f"no class {class_name!r} for this model: leave the class empty and name channels")
+                raise UserError(f"no class {class_name!r} for this model: leave the class empty and name channels")
             channels = class_correlated_channels(
                 model.generator, layer, judge, judge.config.class_names.index(class_name), k=int(k)
             )
@@ -220,10 +223,10 @@ def build(catalog, state: gr.State) -> Refresh:
             try:
                 channels = sorted({int(part) for part in text.replace(",", " ").split()})
             except ValueError:
-                raise gr.Error("channels are whole numbers separated by commas, e.g. 0, 5, 12") from None
+                raise UserError("channels are whole numbers separated by commas, e.g. 0, 5, 12") from None
             bad = [c for c in channels if not 0 <= c < width]
             if not channels or bad:
-                raise gr.Error(f"layer {layer} has channels 0-{width - 1}; got {text!r}")
+                raise UserError(f"layer {layer} has channels 0-{width - 1}; got {text!r}")
             how = f"channels {', '.join(map(str, channels))}"
         z = sample_noise(ABLATION_GRID, model.nz, model.noise, seed=0)
         intact, ablated = ablation_images(model.generator, z, layer, channels)
@@ -271,9 +274,9 @@ def _layer_index(name: str | None, count: int) -> int:
     try:
         layer = int(str(name).split()[1])
     except (IndexError, ValueError):
-        raise gr.Error("pick a generator layer") from None
+        raise UserError("pick a generator layer") from None
     if not 0 <= layer < count:
-        raise gr.Error(f"the generator has layers 0-{count - 1}")
+        raise UserError(f"the generator has layers 0-{count - 1}")
     return layer
 
 
@@ -285,4 +288,4 @@ def _layer_width(model: LoadedModel, layer: int) -> int:
             return module.num_features
         if isinstance(module, (torch.nn.ConvTranspose2d, torch.nn.Conv2d)):
             return module.out_channels
-    raise gr.Error(f"layer {layer} has no channels to zero")
+    raise UserError(f"layer {layer} has no channels to zero")

@@ -10,7 +10,18 @@ import plotly.graph_objects as go
 import torch
 
 from ..latent import generate, lerp, sample_noise, slerp
-from .common import Refresh, current_model, export_png_and_gif, image_output, picture, random_seed, slug
+from .common import (
+    Refresh,
+    bounded_int,
+    current_model,
+    export_png_and_gif,
+    image_output,
+    picture,
+    random_seed,
+    seed_box,
+    seed_from,
+    slug,
+)
 from .model_cache import LoadedModel
 from .session import UPDATE_URL_JS, InterpolationState, VisitorState, query_string
 
@@ -127,8 +138,8 @@ def describe(state: VisitorState) -> str:
 
 def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     with gr.Row():
-        seed_a = gr.Number(label="seed A", value=1, precision=0, minimum=0, min_width=100)
-        seed_b = gr.Number(label="seed B", value=2, precision=0, minimum=0, min_width=100)
+        seed_a = seed_box("seed A", 1, min_width=100)
+        seed_b = seed_box("seed B", 2, min_width=100)
         start = gr.Dropdown(["seed"], value="seed", label="top row starts at", min_width=140)
         end = gr.Dropdown(["seed"], value="seed", label="top row ends at", min_width=140)
         steps = gr.Slider(3, 16, value=9, step=1, label="steps", min_width=160)
@@ -181,7 +192,12 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
 
     def run(state, a, b, start_name, end_name, n_steps, n_rows) -> tuple:
         state.interpolation = InterpolationState(
-            int(a or 0), int(b or 0), int(n_steps), int(n_rows), start_name or "seed", end_name or "seed"
+            seed_from(a),
+            seed_from(b),
+            bounded_int(n_steps, 3, 16, "steps"),
+            bounded_int(n_rows, 1, 6, "rows"),
+            start_name or "seed",
+            end_name or "seed",
         )
         return draw_strips(state)
 

@@ -56,9 +56,18 @@ class Catalog:
                 uploads.append(ModelEntry(str(folder), f"upload: {folder.name}", "upload"))
         return shipped + local + runs + uploads
 
-    def choices(self) -> list[tuple[str, str]]:
-        """(label, name) pairs for the picker dropdown."""
-        return [(entry.label, entry.label) for entry in self.entries()]
+    def choices(self, own_uploads: list[str] | None = None) -> list[tuple[str, str]]:
+        """(label, name) pairs for the picker dropdown: every shipped model and run, but of the uploads
+        only the visitor's own (`own_uploads`: their names); others reach an upload only by its link."""
+        own = set(own_uploads or [])
+        return [(e.label, e.label) for e in self.entries() if e.source != "upload" or e.label in own]
+
+    def source_of(self, name: str) -> str:
+        """ "shipped", "local", "run", "upload" or "hub": uploads and Hub models are strangers' files."""
+        for entry in self.entries():
+            if name == entry.label:
+                return entry.source
+        return "hub"
 
     def resolve(self, name: str) -> str:
         """A picker/URL name -> a key load_generator takes (a listed folder, or a Hub id)."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gradio as gr
 
 from ..errors import DcganError
 from ..registry import import_upload
+from ..uploads import check_upload_fits, prune_uploads
+from .common import UserError
 from .model_cache import Catalog, LoadedModel, get_model
 from .session import VisitorState, apply_query
 
@@ -39,6 +42,18 @@ def facts_markdown(model: LoadedModel) -> str:
     if facts.get("family") != "paper":
         parts.append(f"family: {facts['family']}")
     return " · ".join(parts)
+
+
+def card_markdown(card: str, trusted: bool) -> str:
+    """The model card as Markdown. A stranger's card (an upload, a Hub model) is shown as plain text in a
+    code block: no HTML, no forms, no images fetched from elsewhere (which could track the visitor)."""
+    if not card:
+        return "_this model has no card (README.md)_"
+    if trusted:
+        return card
+    longest_run = max((len(run) for run in re.findall(r"`+", card)), default=0)
+    fence = "`" * max(3, longest_run + 1)  # longer than any backtick run inside: the card cannot close it
+    return f"_the card that came with this model, shown as plain text:_\n\n{fence}text\n{card}\n{fence}"
 
 
 def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list, list, gr.Markdown]:
@@ -75,38 +90,43 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
             model.sensitivity()
             model.directions()
         except DcganError as error:
-            raise gr.Error(str(error)) from None
+            raise UserError(error) from None
         if state.model != name:
             state.reset_for_model(name)
-        choices = catalog.choices()
+        choices = catalog.choices(state.uploads)
         if name not in [value for _, value in choices]:
-            choices.append((name, name))  # a Hub id
+            choices.append((name, name))  # a Hub id, or someone's upload opened from their link
+        trusted = catalog.source_of(name) in ("shipped", "local", "run")
         return (
             state,
             gr.update(choices=choices, value=name),
             facts_markdown(model),
-            model.card or "_this model has no card (README.md)_",
+            card_markdown(model.card, trusted),
             gr.update(visible=False),
         )
 
     def on_pick(state: VisitorState, name: str | None) -> tuple:
         if not name:
-            raise gr.Error("pick a model")
+            raise UserError("pick a model")
         return show(state, name)
 
     def on_hub(state: VisitorState, repo_id: str | None) -> tuple:
         if not (repo_id or "").strip():
-            raise gr.Error("type a Hub repo id like 'owner/name'")
+            raise UserError("type a Hub repo id like 'owner/name'")
         return show(state, repo_id.strip())
 
     def on_upload(state: VisitorState, path: str | None) -> tuple:
         if not path:
-            raise gr.Error("no file arrived: try the upload again")
+            raise UserError("no file arrived: try the upload again")
         try:
+            check_upload_fits(Path(path).stat().st_size, catalog.limits)
             folder = import_upload(path, catalog.uploads_dir)
+            prune_uploads(catalog.uploads_dir, catalog.limits)  # the newest goes last, and only if it can't fit
+            name = catalog.label_for(folder)
         except DcganError as error:
-            raise gr.Error(str(error)) from None
-        return show(state, catalog.label_for(folder))
+            raise UserError(error) from None
+        state.add_upload(name)
+        return show(state, name)
 
     def on_load(state: VisitorState, request: gr.Request) -> tuple:
         """A page (re)load: restore what the URL holds (a shared link), else show the default model."""
@@ -132,7 +152,9 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
         hub_id.submit(on_hub, [state, hub_id], outputs, api_visibility="private"),
         upload.upload(on_upload, [state, upload], outputs, api_name="upload_model"),
     ]
-    reload_list.click(lambda: gr.update(choices=catalog.choices()), None, choice, api_visibility="private")
+    reload_list.click(
+        lambda state: gr.update(choices=catalog.choices(state.uploads)), state, choice, api_visibility="private"
+    )
     return events, (on_load, outputs), banner
 
 

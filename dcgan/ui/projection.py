@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import random
-import tempfile
 from pathlib import Path
 
 import gradio as gr
@@ -13,10 +12,11 @@ import torch
 
 from ..data import load_dataset, load_image
 from ..errors import DcganError
+from ..hosting import openable_data
 from ..images import save_png, to_pil, to_uint8
 from ..latent import project_image
 from .arithmetic import add_pick
-from .common import Refresh, current_model, image_output, image_upload, picture
+from .common import Refresh, UserError, current_model, export_folder, image_output, image_upload, picture
 from .limits import HEAVY_SLOTS, heavy_turn
 from .model_cache import LoadedModel
 from .session import GROUPS, UPDATE_URL_JS, Pick, VisitorState, WalkState
@@ -48,9 +48,9 @@ def dataset_example(model: LoadedModel) -> str:
     data = str(model.facts.get("data", ""))
     if data in ("", "imported"):
         raise DcganError("this model's card names no dataset (it was imported); upload an image instead")
-    images = dataset_images(data, model.image_size, model.generator.config.nc)
+    images = dataset_images(openable_data(data), model.image_size, model.generator.config.nc)
     index = random.SystemRandom().randrange(len(images))
-    path = Path(tempfile.mkdtemp(prefix="dcgan-example-")) / f"{Path(data).name}-test-{index}.png"
+    path = export_folder() / f"{Path(data).name}-test-{index}.png"
     return str(save_png(to_pil(to_uint8(images[index])[0]), path))
 
 
@@ -99,11 +99,11 @@ def build(
     def _project(state: VisitorState, path: str | None, inverted: bool, n_steps: float):
         model = current_model(catalog, state)
         if not path:
-            raise gr.Error("upload an image first (or take one from the model's dataset)")
+            raise UserError("upload an image first (or take one from the model's dataset)")
         try:
             target = target_image(model, path, inverted)
         except DcganError as error:
-            raise gr.Error(str(error)) from None
+            raise UserError(error) from None
         name = f"{Path(path).stem[:24]} #{len(state.projected) + 1}"
         shown_target = picture(model, target)
         total = int(n_steps)
@@ -121,7 +121,7 @@ def build(
         def handler(state: VisitorState, name: str | None, group_name: str) -> tuple:
             z = state.projected.get(name or "")
             if z is None:
-                raise gr.Error("project an image first")
+                raise UserError("project an image first")
             if where == "walk":
                 old = state.walk
                 state.walk = WalkState(base=z, base_label=name, dims=old.dims, custom_dims=old.custom_dims)
@@ -142,7 +142,7 @@ def build(
         try:
             return dataset_example(current_model(catalog, state))
         except DcganError as error:
-            raise gr.Error(str(error)) from None
+            raise UserError(error) from None
 
     outputs = [state, original, reconstruction, status, projected]
     running = project_button.click(

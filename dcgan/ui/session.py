@@ -13,10 +13,13 @@ from urllib.parse import urlencode
 
 import numpy as np
 
+from ..errors import DcganError
+
 GROUPS = ("A", "B", "C")
 MAX_PICKS = 3  # exemplars per arithmetic group, as in the paper
 MAX_PROJECTED = 6  # projected images a visitor keeps
 MAX_SEED = 2**31 - 1
+MAX_UPLOADS = 10  # uploaded models a visitor's picker remembers
 
 
 @dataclass
@@ -56,7 +59,12 @@ class VisitorState:
     batch_seed: int = 0  # the arithmetic tab's gallery
     picks: dict[str, list[Pick]] = field(default_factory=lambda: {group: [] for group in GROUPS})
     projected: dict[str, list[float]] = field(default_factory=dict)  # name -> z, from the Real images tab
-    inside: dict | None = None  # the image the Inside tab last looked at: {"image": nested list, "caption": str}
+    uploads: list[str] = field(
+        default_factory=list
+    )  # names of the models this visitor uploaded (their picker lists them)
+    # What the Inside tab last looked at, as a recipe, not pixels (state is kept per visitor):
+    # {"source": "generated" | "upload", "seed": int, "path": the uploaded file in Gradio's cache}
+    inside: dict | None = None
 
     def reset_for_model(self, name: str) -> None:
         """A new model: z's from the old one mean nothing there (nz may even differ)."""
@@ -66,6 +74,9 @@ class VisitorState:
         self.picks = {group: [] for group in GROUPS}
         self.projected = {}
         self.inside = None
+
+    def add_upload(self, name: str) -> None:
+        self.uploads = [upload for upload in self.uploads if upload != name][-(MAX_UPLOADS - 1) :] + [name]
 
     def add_projected(self, name: str, z: list[float]) -> None:
         self.projected[name] = z
@@ -158,11 +169,25 @@ def apply_query(state: VisitorState, params: dict[str, str]) -> list[str]:
     return ignored
 
 
+def valid_seed(value: float | int | str | None) -> int:
+    """A seed as every box, button and link of the app takes it: a whole number in [0, MAX_SEED].
+    Empty means 0. DcganError otherwise (NaN, inf, 1e30, -1, 2.5, "x")."""
+    if value is None or value == "":
+        return 0
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number == int(number) and 0 <= number <= MAX_SEED):
+        raise DcganError(f"a seed is a whole number from 0 to {MAX_SEED:,}; {value!r} is not")
+    return int(number)
+
+
 def _seed(text: str) -> int:
-    seed = int(float(text))
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed {seed} out of range")
-    return seed
+    try:
+        return valid_seed(text)
+    except DcganError as error:
+        raise ValueError(str(error)) from None
 
 
 def _set_dims(walk: WalkState, dims: list[int]) -> None:

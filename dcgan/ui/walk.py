@@ -4,13 +4,26 @@ and the paper's "walking in the latent space" strip of 9 images along one of the
 from __future__ import annotations
 
 import io
+import math
 
 import gradio as gr
 import torch
 
 from ..errors import DcganError
 from ..latent import generate, sample_noise
-from .common import Refresh, current_model, export_png_and_gif, image_output, picture, random_seed, render, slug
+from .common import (
+    Refresh,
+    UserError,
+    current_model,
+    export_png_and_gif,
+    image_output,
+    picture,
+    random_seed,
+    render,
+    seed_box,
+    seed_from,
+    slug,
+)
 from .model_cache import Catalog, LoadedModel, get_model
 from .session import UPDATE_URL_JS, VisitorState, WalkState, apply_query, query_string
 
@@ -79,17 +92,27 @@ def strip_images(model: LoadedModel, walk: WalkState) -> tuple[torch.Tensor, str
     return generate(model.generator, path), caption
 
 
-def move_slider(walk: WalkState, kind: str, slot: int, value: float) -> bool:
+def move_slider(model: LoadedModel, walk: WalkState, kind: str, slot: int, value: float) -> bool:
     """Apply one slider's value to the walk: dimension slider `slot` sets z[walk.dims[slot]], direction
-    slider `slot` sets the amount along direction `slot`. False when that dimension slider is unused."""
+    slider `slot` sets the amount along direction `slot`, clamped to the slider's range. False when that
+    slider is unused; DcganError for NaN or inf (a request can send what no slider can)."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise DcganError(f"a slider value must be a finite number, not {value}")
     if kind == "dim":
         if not 0 <= slot < len(walk.dims):
             return False
-        walk.edits[walk.dims[slot]] = float(value)
+        walk.edits[walk.dims[slot]] = _clamp(value, dim_limit(model))
     else:
-        walk.offsets[slot] = float(value)
+        if not 0 <= slot < min(N_DIRECTION_SLIDERS, len(model.directions()[0])):
+            return False
+        walk.offsets[slot] = _clamp(value, direction_limit(model))
         walk.offsets = {k: v for k, v in walk.offsets.items() if v != 0}
     return True
+
+
+def _clamp(value: float, limit: float) -> float:
+    return max(-limit, min(limit, value))
 
 
 # ---- the fast path for slider moves --------------------------------------------------------------------------
@@ -160,7 +183,7 @@ def preview_png(catalog: Catalog, params: dict[str, str]) -> tuple[bytes, str]:
     if len(move) != 3 or move[0] not in ("dim", "direction"):
         raise ValueError("move= must be dim:SLOT:VALUE or direction:SLOT:VALUE")
     kind, slot, value = move
-    move_slider(state.walk, kind, int(slot), float(value))
+    move_slider(model, state.walk, kind, int(slot), float(value))
     buffer = io.BytesIO()
     render(model, walk_z(model, state.walk)).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue(), query_string(state)
@@ -208,7 +231,9 @@ def _valid_dims(model: LoadedModel, walk: WalkState) -> None:
     wanted = [d for d in walk.dims if 0 <= d < model.nz][:N_DIM_SLIDERS] if walk.custom_dims else []
     walk.custom_dims = bool(wanted)
     walk.dims = wanted or model.ranked_dimensions()[:N_DIM_SLIDERS]
-    walk.edits = {d: v for d, v in walk.edits.items() if d in walk.dims}
+    walk.edits = {d: _clamp(v, dim_limit(model)) for d, v in walk.edits.items() if d in walk.dims}
+    n_directions = min(N_DIRECTION_SLIDERS, len(model.directions()[0]))
+    walk.offsets = {k: _clamp(v, direction_limit(model)) for k, v in walk.offsets.items() if 0 <= k < n_directions}
 
 
 def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
@@ -219,7 +244,7 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             start_text = gr.Markdown()
         with gr.Column(scale=6, min_width=320):
             with gr.Row():
-                seed = gr.Number(label="seed (Enter to apply)", value=0, precision=0, minimum=0, scale=3)
+                seed = seed_box("seed (Enter to apply)", 0, scale=3)
                 random_button = gr.Button("🎲 random", scale=1, elem_id="walk-random")
                 reset_button = gr.Button("reset sliders", scale=1)
             with gr.Accordion("z dimensions (the 8 that change the image most)", open=True):
@@ -269,7 +294,7 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
 
     def on_seed(state: VisitorState, new_seed: float | None) -> tuple:
         state.walk = WalkState(
-            seed=int(new_seed or 0), dims=state.walk.dims, custom_dims=state.walk.custom_dims, strip=state.walk.strip
+            seed=seed_from(new_seed), dims=state.walk.dims, custom_dims=state.walk.custom_dims, strip=state.walk.strip
         )
         return draw(state)
 
@@ -287,7 +312,11 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     def slider_moved(kind: str, slot: int):
         def handler(state: VisitorState, value: float) -> tuple:
             model = current_model(catalog, state)
-            if not move_slider(state.walk, kind, slot, value):
+            try:
+                moved = move_slider(model, state.walk, kind, slot, value)
+            except DcganError as error:
+                raise UserError(error) from None
+            if not moved:
                 return state, gr.update(), query_string(state)
             return state, render(model, walk_z(model, state.walk)), query_string(state)
 

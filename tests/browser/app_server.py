@@ -39,12 +39,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(root: Path):
-    """Yields the app's URL; the model is shipped as checkpoints/tiny-fashion under `root`."""
+def running_app(root: Path, **build_options):
+    """Yields the app's URL; the model is shipped as checkpoints/tiny-fashion under `root`.
+    `build_options` go to build_app (e.g. limits=HostLimits(...))."""
     from dcgan.ui import build_app, launch
 
     tiny_model_folder(root / "checkpoints" / "tiny-fashion")
-    demo = build_app(root / "checkpoints", root / "runs", root / "uploads", warm_default=False)
+    demo = build_app(root / "checkpoints", root / "runs", root / "uploads", warm_default=False, **build_options)
     port = free_port()
     launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
