@@ -100,6 +100,12 @@ def test_only_registered_datasets_and_folders_under_the_data_roots_open(tmp_path
     for outside in ("/etc", str(tmp_path / "data" / "out"), str(tmp_path / "data" / ".." / "..")):
         with pytest.raises(DcganError, match="not one the server shares"):
             openable_data(outside)
+    from dcgan.ui.training import resolve_server_folder, server_folders
+
+    listed = server_folders()  # what the Train tab offers
+    assert str((tmp_path / "data" / "faces").resolve()) in listed and not any(f.endswith("out") for f in listed)
+    with pytest.raises(DcganError, match="listed server folders"):
+        resolve_server_folder(str(tmp_path / "data" / "out"))
 
 
 # ---- 6: a visitor's uploads are theirs; a stranger's card is text ------------------------------------------

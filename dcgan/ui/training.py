@@ -9,7 +9,6 @@ unpacked, and an uploaded .zip is unpacked only for as long as it takes to read 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -23,9 +22,10 @@ from plotly.subplots import make_subplots
 from ..config import ModelConfig, TrainConfig
 from ..data import IMAGE_EXTENSIONS, extract_image_zip, load_dataset, zip_image_members
 from ..errors import DcganError
-from ..hosting import HostLimits
+from ..hosting import HostLimits, data_roots, inside_data_roots
 from ..jobs import JobBudget, JobManager, JobSnapshot, new_owner_key
 from ..train import Trainer
+from .common import UserError
 from .model_cache import shared_judge
 
 MANAGER = JobManager()  # the server's one job
@@ -67,26 +67,21 @@ RECIPES = {
 WHY["recipe"] = "paper: batch 128, lr 2e-4, no EMA. fast on this CPU: batch 32, lr 3e-4, EMA 0.999 (FID 35 ~3x sooner)."
 
 
-def allowed_roots() -> list[Path]:
-    """Server folders a visitor may train on: $DCGAN_DATA_ROOTS (os.pathsep-separated), else ./data."""
-    raw = os.environ.get("DCGAN_DATA_ROOTS", "data")
-    return [Path(root).expanduser().resolve() for root in raw.split(os.pathsep) if root.strip()]
-
-
 def server_folders() -> list[str]:
-    """Image folders under the allowed roots (the roots themselves and their direct subfolders)."""
+    """Image folders under the data roots (the roots themselves and their direct subfolders); a symlink
+    that leads out of its root is not listed."""
     folders = []
-    for root in allowed_roots():
+    for root in data_roots():
         if root.is_dir():
-            folders += [str(root)] + sorted(str(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+            inside = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+            folders += [str(root)] + sorted(str(p) for p in inside if inside_data_roots(p, [root]) is not None)
     return folders
 
 
 def resolve_server_folder(choice: str | None) -> str:
     """A listed folder, checked again on the server: a visitor cannot name an arbitrary path."""
     if not choice or choice not in server_folders():
-        roots = ", ".join(map(str, allowed_roots()))
-        raise DcganError(f"pick one of the listed server folders (under {roots}); other paths are not allowed")
+        raise DcganError("pick one of the listed server folders (under the host's DCGAN_DATA_ROOTS); no other paths")
     return choice
 
 
@@ -395,7 +390,7 @@ def build(catalog, state: gr.State) -> gr.Timer:
                 check_budget_before_data(settings, FASHION_MNIST_TRAIN_IMAGES, budget)
             name = start_job(settings, catalog.runs_dir, owner_key=key, budget=budget, unpacked=unpacked)
         except DcganError as error:
-            raise gr.Error(str(error)) from None
+            raise UserError(error) from None
         gr.Info(f"training {name} started")
         return *refresh(None, owner_key=key), key
 
@@ -406,7 +401,7 @@ def build(catalog, state: gr.State) -> gr.Timer:
                 MANAGER.control(action, owner_key, as_host=as_host)
             except DcganError as error:
                 wrong_token = "the host token given is not this server's; " if host_token and not as_host else ""
-                raise gr.Error(wrong_token + str(error)) from None
+                raise UserError(wrong_token + str(error)) from None
             return refresh(None, owner_key=owner_key)
 
         handler.__name__ = f"train_{action}"
