@@ -327,9 +327,9 @@ class _ClaimScanner(pickle.Unpickler):
         self.claims = claims
 
     def find_class(self, module: str, name: str) -> Any:
-        kind = name.removesuffix("Storage")
-        if module.startswith("torch") and name.endswith("Storage") and kind in STORAGE_ELEMENT_BYTES:
-            return _StorageType(STORAGE_ELEMENT_BYTES[kind])
+        if module.startswith("torch") and name.endswith("Storage"):
+            # An unlisted dtype's storage (float8, quantized ...) is counted at the widest element size.
+            return _StorageType(STORAGE_ELEMENT_BYTES.get(name.removesuffix("Storage"), 16))
         return _Opaque
 
     def persistent_load(self, saved_id: Any) -> Any:
