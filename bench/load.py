@@ -32,7 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# What the limiter says when it refuses (dcgan/ui/limits.py): counted apart from errors.
+# What the limiter says when it refuses (dcgan/ui/fairness.py): counted apart from errors.
 REFUSAL_WORDS = ("wait for it", "share of heavy work", "from your network")
 MIX = [("walk_dim_0", 0.40), ("walk_seed", 0.20), ("interpolate", 0.20), ("arithmetic_pick", 0.17), ("project", 0.03)]
 

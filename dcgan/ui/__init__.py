@@ -8,17 +8,21 @@ Nothing outside dcgan/ui imports gradio; the tabs only compose dcgan library cal
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
+import threading
 from pathlib import Path
 
 import gradio as gr
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..errors import DcganError
 from ..hosting import HostLimits
-from . import arithmetic, common, housekeeping, inside, interpolation, picker, projection, training, walk
+from . import arithmetic, common, fairness, housekeeping, inside, interpolation, picker, projection, training, walk
 from .model_cache import Catalog, warm
 from .session import UPDATE_URL_JS, VisitorState, query_string
 
@@ -144,15 +148,7 @@ def _walk_preview_endpoint(catalog: Catalog):
     page asks once per slider release) and one render at a time server-wide. Refusals are answered on
     the event loop, before any rendering; the page then falls back to the slider's own Gradio event, so
     a flood only ever loses the fast path, and cannot take the CPU from the app's own requests."""
-    import asyncio
-    import math
-    import threading
-
-    from starlette.concurrency import run_in_threadpool
-
-    from . import limits
-
-    per_client = limits.RateLimiter(limits.PREVIEW_BURST, limits.PREVIEW_PER_SECOND)
+    per_client = fairness.RateLimiter(fairness.PREVIEW_BURST, fairness.PREVIEW_PER_SECOND)
     rendering = threading.Lock()  # one preview at a time: ~10 ms each, so at most one core, usually far less
 
     def refusal(status: int, message: str, retry_after: float) -> Response:
@@ -161,16 +157,16 @@ def _walk_preview_endpoint(catalog: Catalog):
 
     async def endpoint(request: Request) -> Response:  # async: a refusal never waits for a thread
         peer = request.client.host if request.client else None
-        wait = per_client.wait_time(limits.client_address(peer, request.headers.get("x-forwarded-for")))
+        wait = per_client.wait_time(fairness.client_address(peer, request.headers.get("x-forwarded-for")))
         if wait > 0:
-            await asyncio.sleep(limits.PREVIEW_TARPIT)  # a client looping as fast as it can loops slower
+            await asyncio.sleep(fairness.PREVIEW_TARPIT)  # a client looping as fast as it can loops slower
             return refusal(429, "too many previews from your address; slow down", wait)
         if not rendering.acquire(blocking=False):
             return refusal(503, "another preview is being drawn; the slider's own event draws yours", 1.0)
         try:
             png, query = await run_in_threadpool(walk.preview_png, catalog, dict(request.query_params))
         except (DcganError, ValueError) as error:
-            return PlainTextResponse(str(error), status_code=400)
+            return PlainTextResponse(common.public_message(error), status_code=400)
         finally:
             rendering.release()
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store", "X-Query": query})

@@ -8,7 +8,7 @@ import torch
 
 from ..latent import arithmetic, generate, group_mean, neighbourhood, sample_noise
 from .common import Refresh, UserError, current_model, image_output, picture, random_seed, seed_box, seed_from
-from .limits import HEAVY_SLOTS, heavy_turn
+from .fairness import HEAVY_SLOTS, heavy_turn
 from .model_cache import LoadedModel
 from .session import GROUPS, MAX_PICKS, UPDATE_URL_JS, Pick, VisitorState, query_string
 

@@ -67,8 +67,20 @@ def seed_from(value: float | int | None) -> int:
 
 
 def seed_box(label: str, value: int = 0, **options) -> gr.Number:
-    """A number box for a seed, with the range every seed in the app has."""
-    return gr.Number(label=label, value=value, precision=0, minimum=0, maximum=MAX_SEED, **options)
+    """A number box for a seed, with the range every seed in the app has. Its out-of-range refusal is a
+    UserError: Gradio's own logs a traceback per request. (Patched on the instance: a gr.Number subclass
+    makes Gradio write a .pyi stub beside this file.)"""
+    box = gr.Number(label=label, value=value, precision=0, minimum=0, maximum=MAX_SEED, **options)
+    checked = box.preprocess
+
+    def preprocess(payload: float | None) -> float | int | None:
+        try:
+            return checked(payload)
+        except gr.Error:
+            raise UserError(f"a seed is a whole number from 0 to {MAX_SEED:,}; {payload!r} is not") from None
+
+    box.preprocess = preprocess
+    return box
 
 
 def bounded_int(value: float | int | None, low: int, high: int, name: str) -> int:

@@ -21,7 +21,7 @@ from ..features import (
 )
 from ..latent import sample_noise
 from .common import Refresh, UserError, current_model, image_output, image_upload, picture, seed_box, seed_from
-from .limits import HEAVY_SLOTS, heavy_turn
+from .fairness import HEAVY_SLOTS, heavy_turn
 from .model_cache import LoadedModel
 from .projection import dataset_example, target_image
 from .session import VisitorState

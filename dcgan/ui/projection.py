@@ -17,7 +17,7 @@ from ..images import save_png, to_pil, to_uint8
 from ..latent import project_image
 from .arithmetic import add_pick
 from .common import Refresh, UserError, current_model, export_folder, image_output, image_upload, picture
-from .limits import HEAVY_SLOTS, heavy_turn
+from .fairness import HEAVY_SLOTS, heavy_turn
 from .model_cache import LoadedModel
 from .session import GROUPS, UPDATE_URL_JS, Pick, VisitorState, WalkState
 

@@ -1,4 +1,4 @@
-"""Fair shares for anonymous visitors (dcgan/ui/limits.py): the limiter with a fake clock, then the app
+"""Fair shares for anonymous visitors (dcgan/ui/fairness.py): the limiter with a fake clock, then the app
 launched in-process: a flood of walk-preview GETs is refused while other visitors are served, and a
 visitor's second heavy request is refused at once while another visitor's is served."""
 
@@ -14,7 +14,7 @@ from PIL import Image
 pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
-from dcgan.ui.limits import FairShare, HeavyWork, RateLimiter, Refused, Visitor, client_address  # noqa: E402
+from dcgan.ui.fairness import FairShare, HeavyWork, RateLimiter, Refused, Visitor, client_address  # noqa: E402
 
 
 class FakeClock:
