@@ -1,17 +1,17 @@
-"""Many visitors at once, plus clients flooding the walk preview: what each kind of request costs, side
-by side without and with a training job running (one run, one app: this machine is noisy).
+"""Many visitors at once, plus clients flooding the walk preview: what each kind of request costs, side by
+side without the flood, with it, and with it while a training job runs (one run, one app: this machine is noisy).
 
-    python bench/load.py                            # 30 visitors + 10 flooders, 60 s per condition
+    python bench/load.py                            # 30 visitors (think 5 s) + 10 flooders, 60 s per condition
     python bench/load.py --visitors 10 --seconds 15 --flooders 0
 
 Starts `python app.py --model checkpoints/fashion-mnist-32` on a free loopback port. Each visitor is its
 own gradio_client.Client (its own session) looping over a mix of slider releases (/walk_dim_0), seeds
 (/walk_seed), interpolations (/interpolate), arithmetic picks (/arithmetic_pick) and, now and then, a
 projection (/project), with a think time between. The flooders (another process, so their loops don't
-share the visitors' GIL) GET walk-preview.png as fast as they can. Then a training job is started through
-the Train tab's /train_start (the fast CPU recipe) and the same runs again. Reported per condition:
-requests, errors, refusals (a 429 or a "wait for it" is the limiter working, not an error), p50/p95
-per kind, and the app's peak resident memory (sampled from /proc).
+share the visitors' GIL) GET walk-preview.png as fast as they can, in the second condition. Then a training
+job is started through the Train tab's /train_start (the fast CPU recipe) and the flooded run is repeated.
+Reported per condition: requests, errors, refusals (a 429 or a "wait for it" is the limiter working, not
+an error), p50/p95 per kind, and the app's peak resident memory (sampled from /proc).
 """
 
 from __future__ import annotations
@@ -132,8 +132,8 @@ def flood(url: str, threads: int, seconds: float, results) -> None:
 # ---- one condition -----------------------------------------------------------------------------------------
 
 
-def measure(clients, app_pid: int, preview_url: str, args, picture: str) -> dict:
-    """Run every visitor (and the flood) for args.seconds; the log per kind and the app's peak RSS."""
+def measure(clients, app_pid: int, preview_url: str, args, picture: str, flooders: int) -> dict:
+    """Run every visitor (and `flooders` flooding clients) for args.seconds; the log per kind and the app's peak RSS."""
     stop, log, peak = threading.Event(), [], [resident_mb(app_pid)]
 
     def sample_memory() -> None:
@@ -142,8 +142,8 @@ def measure(clients, app_pid: int, preview_url: str, args, picture: str) -> dict
 
     flood_results = multiprocessing.Queue()
     flooder = None
-    if args.flooders:
-        flooder = multiprocessing.Process(target=flood, args=(preview_url, args.flooders, args.seconds, flood_results))
+    if flooders:
+        flooder = multiprocessing.Process(target=flood, args=(preview_url, flooders, args.seconds, flood_results))
         flooder.start()
     threads = [threading.Thread(target=sample_memory)]
     threads += [threading.Thread(target=run_visitor, args=(c, stop, args.think, picture, log)) for c in clients]
@@ -230,7 +230,9 @@ def main(argv=None) -> None:
     parser.add_argument("--visitors", type=int, default=30)
     parser.add_argument("--flooders", type=int, default=10, help="clients GETting walk-preview.png non-stop")
     parser.add_argument("--seconds", type=float, default=60.0, help="per condition")
-    parser.add_argument("--think", type=float, default=1.0, help="mean pause between a visitor's requests (s)")
+    parser.add_argument(
+        "--think", type=float, default=5.0, help="mean pause between a visitor's requests (s): a student looking"
+    )
     parser.add_argument("--model", default="checkpoints/fashion-mnist-32")
     parser.add_argument("--skip-training", action="store_true", help="only the condition without a job")
     args = parser.parse_args(argv)
@@ -249,11 +251,15 @@ def main(argv=None) -> None:
         clients = [Client(url, verbose=False) for _ in range(max(1, args.visitors))]
         query = clients[0].predict(5, api_name="/walk_seed")[-1]
         preview_url = f"{url}walk-preview.png?{query}&move=dim:0:1.0"
-        conditions = {"idle": measure(clients[: args.visitors], app.pid, preview_url, args, picture)}
+        visitors = clients[: args.visitors]
+        # Without the flood first: what the visitors alone cost, the baseline the flood must not move much.
+        conditions = {"no flood": measure(visitors, app.pid, preview_url, args, picture, flooders=0)}
+        if args.flooders:
+            conditions["flood"] = measure(visitors, app.pid, preview_url, args, picture, args.flooders)
         if not args.skip_training:
             print("training job:", start_training(clients[0]), flush=True)
             time.sleep(5)  # the job's first steps (data loading) are behind it
-            conditions["training"] = measure(clients[: args.visitors], app.pid, preview_url, args, picture)
+            conditions["flood + training"] = measure(visitors, app.pid, preview_url, args, picture, args.flooders)
     finally:
         app.terminate()
         app.wait(30)

@@ -15,10 +15,10 @@ from pathlib import Path, PurePosixPath
 from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, load_generator, load_run_config
 from .config import RunConfig
 from .errors import DcganError
-from .limits import check_model_files
+from .limits import MAX_MODEL_FOLDER_BYTES, check_model_files
 
 COPY_CHUNK_BYTES = 1 << 20
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # a 128px paper model is ~50 MB; leave room, refuse zip bombs
+MAX_UPLOAD_BYTES = MAX_MODEL_FOLDER_BYTES  # G + D at the largest sizes allowed; the app sets a lower --max-upload-mb
 ZIP_MEMBERS = {CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, "README.md"}
 ZIP_EXTRAS = (".png", ".gif", ".json")  # sample grids, metrics files: extracted but not needed
 

@@ -59,6 +59,14 @@ def visitor(app) -> gradio_client.Client:
     return gradio_client.Client(app[0], verbose=False)
 
 
+def assert_still_serving(app) -> None:
+    """The issue's bar after each attack: the server answers the next visitor within a second."""
+    client = visitor(app)
+    started = time.perf_counter()
+    assert client.predict(3, api_name="/walk_seed")[0] == 3
+    assert time.perf_counter() - started < 1.0
+
+
 def model_zip(folder: Path, out: Path, data: str = "fashion-mnist", card: str | None = None) -> Path:
     """Our folder format as a .zip, its config.json claiming `data` as its training set."""
     config = json.loads((folder / CONFIG_FILE).read_text())
@@ -89,6 +97,7 @@ def test_a_model_naming_a_server_folder_gets_no_file_from_it(app, tmp_path):
             client.predict(api_name=endpoint)
         assert "passwd" not in str(refused.value) and "/etc" not in str(refused.value)
     assert client.predict(5, api_name="/walk_seed")[0] == 5  # the session still works
+    assert_still_serving(app)
 
 
 def test_only_registered_datasets_and_folders_under_the_data_roots_open(tmp_path, monkeypatch):
@@ -196,6 +205,7 @@ def test_nan_and_huge_slider_values_are_refused_or_clamped(app):
     assert status == 400 and b"finite" in body
     status, _ = preview(app, move="direction:999999999999:1")
     assert status == 200  # no such slider: the image as it was
+    assert_still_serving(app)
 
 
 def test_one_seed_range_everywhere(app):
@@ -230,6 +240,7 @@ def test_messages_name_no_server_paths_and_log_no_traceback(app, tmp_path, capfd
     for server_path in ("/tmp/", str(root), os.path.expanduser("~")):
         assert server_path not in message
     assert "Traceback" not in capfd.readouterr().err
+    assert_still_serving(app)
 
 
 # ---- 5: uploads cannot fill the disk -----------------------------------------------------------------------
@@ -254,7 +265,7 @@ def test_an_upload_over_the_limit_is_refused_and_not_kept(app):
         urlopen(request)
     assert refused.value.code == 413
     assert not any(Path(name).name == "big.pth" for name in demo.upload_file_set)
-    assert visitor(app).predict(2, api_name="/walk_seed")[0] == 2  # and the server answers the next visitor
+    assert_still_serving(app)
 
 
 def make_upload(folder: Path, name: str, size: int, age_hours: float, now: float) -> Path:
