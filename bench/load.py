@@ -31,25 +31,12 @@ import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
+from procs import free_port, resident_mb  # bench/procs.py (this script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 # What the limiter says when it refuses (dcgan/ui/fairness.py): counted apart from errors.
 REFUSAL_WORDS = ("wait for it", "share of heavy work", "from your network")
 MIX = [("walk_dim_0", 0.40), ("walk_seed", 0.20), ("interpolate", 0.20), ("arithmetic_pick", 0.17), ("project", 0.03)]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def start_app(port: int, model: str) -> subprocess.Popen:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,19 +27,7 @@ CHROMIUM = "/usr/bin/chromium"
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 from page_helpers import NEW_IMAGE_JS, image_src, wait_for_gradio_image  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from procs import free_port, resident_mb  # noqa: E402  (bench/procs.py)
 
 
 def start_app(port: int, model: str | None) -> tuple[subprocess.Popen, float]:

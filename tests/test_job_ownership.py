@@ -5,14 +5,12 @@ stops anyone's job; the host's step budget refuses a long job before any data is
 (tiny model, a folder of blob images under DCGAN_DATA_ROOTS) serves the module; each client is a visitor.
 """
 
-from contextlib import contextmanager
-
 import pytest
 from PIL import Image
 
 pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
-from browser.app_server import free_port, tiny_model_folder  # noqa: E402
+from browser.app_server import running_app  # noqa: E402
 from helpers import blob_images  # noqa: E402
 
 from dcgan.hosting import HostLimits  # noqa: E402
@@ -30,20 +28,6 @@ def knobs(epochs: int) -> list:
 
 def job_settings(epochs: int) -> list:
     return [*knobs(epochs), False, 0.0]  # augment, EMA
-
-
-@contextmanager
-def running_app_with(root, limits: HostLimits):
-    from dcgan.ui import build_app, launch
-
-    tiny_model_folder(root / "checkpoints" / "tiny-fashion")
-    demo = build_app(root / "checkpoints", root / "runs", root / "uploads", warm_default=False, limits=limits)
-    port = free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +49,7 @@ def app_url(app_root, blobs_folder):
     patch = pytest.MonkeyPatch()
     patch.setenv("DCGAN_DATA_ROOTS", str(blobs_folder.parent))
     try:
-        with running_app_with(app_root, LIMITS) as url:
+        with running_app(app_root, limits=LIMITS) as url:
             yield url
     finally:
         patch.undo()
