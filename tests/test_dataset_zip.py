@@ -110,10 +110,11 @@ gradio_client = pytest.importorskip("gradio_client")
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from test_job_ownership import LIMITS, running_app_with
+    from browser.app_server import running_app
+    from test_job_ownership import LIMITS
 
     root = tmp_path_factory.mktemp("zip-app")
-    with running_app_with(root, LIMITS) as url:
+    with running_app(root, limits=LIMITS) as url:
         yield url, root
 
 

@@ -284,9 +284,8 @@ def test_train_tab_owner_starts_and_after_a_reload_still_stops_its_job(page, tmp
     try:
         page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('You started')")
         assert MANAGER.job.trainer.model_config.ngf == 8 and not MANAGER.job.finished
-        page.reload()
-        wait_for_image(page, "#walk-image")
-        open_tab(page, "Train")
+        page.reload()  # the URL says tab=train: the page reopens on the Train tab (the walk may never paint)
+        page.wait_for_selector("#train-status")
         page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('You started')")
         page.locator("#train-stop").click()
         assert wait_until(lambda: MANAGER.job.finished, timeout=60)
