@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import distributed
 from .config import ModelConfig, TrainConfig
 from .data import ImageDataset
 from .errors import DcganError
@@ -91,6 +92,15 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
     train.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory layout")
     train.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    train.add_argument(
+        "--sync-bn",
+        action="store_true",
+        default=None,
+        help="under torchrun: BatchNorm statistics over the global batch (then N processes train the weights one "
+        "process would). Off by default, as is usual with DDP: each process normalises its own slice, which "
+        "needs no extra communication and is as good once a slice holds 32+ images; turn it on for small "
+        "slices or to reproduce a one-process run",
+    )
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<data>-<time>)")
     parser.add_argument(
         "--resume",
@@ -145,27 +155,42 @@ def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConf
         device=args.device,
         channels_last=not args.no_channels_last,
         amp=not args.no_amp,
+        sync_bn=bool(args.sync_bn),
     )
     return model, train, dataset
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train in this process, or, launched by torchrun, as one rank of a DDP job (rank 0 reports)."""
+    place = distributed.start(args.device.split(":")[0] if args.device else None)
+    try:
+        return _train(args, place)
+    finally:
+        distributed.stop()
+
+
+def _train(args: argparse.Namespace, place: distributed.Distributed | None) -> int:
     from tqdm import tqdm
 
     from .train import Trainer
 
     if args.resume:
-        trainer = Trainer.from_run(args.resume, epochs=args.epochs, steps=args.steps)
+        trainer = Trainer.from_run(args.resume, epochs=args.epochs, steps=args.steps, place=place, sync_bn=args.sync_bn)
     else:
         model, train, dataset = _configs_from_args(args)
         name = Path(args.data).name if args.data not in IDX_DATASETS else args.data
         out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         if (out / "training_state.safetensors").exists():
             raise DcganError(f"{out} already holds a run: pick another --out, or continue it with --resume {out}")
-        trainer = Trainer(model, train, out, dataset=dataset)
+        if place is not None and args.out is None:
+            raise DcganError("under torchrun, name the run directory with --out (every process must use the same)")
+        trainer = Trainer(model, train, out, dataset=dataset, place=place)
+    if place is not None and not place.is_main:
+        return _follow_quietly(trainer)  # only rank 0 reports; the others train and print only errors
+    processes = f"  processes: {place.world_size} x batch {trainer.per_rank_batch}" if place else ""
     print(
         f"run directory: {trainer.run_dir}  device: {trainer.device}  threads: {trainer.threads}  "
-        f"images: {len(trainer.dataset)}  steps: {trainer.step} -> {trainer.total_steps}",
+        f"images: {len(trainer.dataset)}  steps: {trainer.step} -> {trainer.total_steps}{processes}",
         flush=True,
     )
     # In a log file (nohup) a bar redrawn every step is megabytes of carriage returns: redraw every 30 s.
@@ -198,6 +223,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         status = 130
     finally:
         bar.close()
+        for number, handler in previous_handlers.items():
+            signal.signal(number, handler)
+    return status
+
+
+def _follow_quietly(trainer) -> int:
+    """A rank other than 0: train in step with the others, print nothing but errors."""
+    status = 0
+    previous_handlers = _stop_on_signals(trainer, lambda message: None)
+    try:
+        for event in trainer.run():
+            if event.kind == "diverged":
+                status = 1
+    finally:
         for number, handler in previous_handlers.items():
             signal.signal(number, handler)
     return status

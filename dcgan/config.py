@@ -107,6 +107,7 @@ class TrainConfig:
     device: str | None = None  # None: CUDA when available, else CPU
     channels_last: bool = True  # faster convs on CPU and GPU
     amp: bool = True  # bf16 autocast, CUDA only (slower on CPU)
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch, not each rank's slice
 
     def __post_init__(self) -> None:
         if self.g_loss not in ("nonsaturating", "minimax"):

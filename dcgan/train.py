@@ -15,7 +15,6 @@ pause or stop the loop from another thread. A run directory holds:
 from __future__ import annotations
 
 import copy
-import json
 import math
 import threading
 import time
@@ -26,22 +25,22 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from torch.nn.parallel import DistributedDataParallel
 
-from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, save_tensors
+from . import distributed
+from .checkpoints import CONFIG_FILE, load_state_strict
 from .config import ModelConfig, RunConfig, TrainConfig
 from .data import ImageDataset, augment, load_dataset
 from .device import configure, pick_device, set_threads
+from .distributed import Distributed
 from .errors import DcganError
-from .images import make_grid, save_gif, save_png, to_pil
-from .io_utils import remove_stale_temp_files
+from .images import make_grid
 from .latent import cpu_generator, sample_noise
 from .models import Discriminator, Generator
-from .train_state import STATE_FILE, TrainState, load_train_state, save_train_state
+from .run_writer import METRICS_FILE, PROGRESS_GIF, RunWriter
+from .train_state import STATE_FILE, TrainState, load_train_state
 
-METRICS_FILE = "metrics.jsonl"
-PROGRESS_GIF = "progress.gif"
-MAX_GIF_FRAMES = 60
+__all__ = ["METRICS_FILE", "PROGRESS_GIF", "TrainEvent", "Trainer"]
 
 
 @dataclass
@@ -60,7 +59,12 @@ class TrainEvent:
 
 
 class Trainer:
-    """Trains a DCGAN into `run_dir`. Use `Trainer(...)` for a new run, `Trainer.from_run(dir)` to resume."""
+    """Trains a DCGAN into `run_dir`. Use `Trainer(...)` for a new run, `Trainer.from_run(dir)` to resume.
+
+    `place`: this process's rank in a torchrun job (dcgan.distributed.start()); None trains in this
+    process alone. `write=False` trains without touching the disk (benches); otherwise the main
+    process writes the run directory and the other ranks write nothing.
+    """
 
     def __init__(
         self,
@@ -69,10 +73,15 @@ class Trainer:
         run_dir: str | Path,
         dataset: ImageDataset | None = None,
         _state: TrainState | None = None,
+        place: Distributed | None = None,
+        write: bool = True,
     ):
         self.model_config, self.config = model_config, train_config
         self.run_dir = Path(run_dir)
-        self.device = pick_device(train_config.device)
+        self.place = place
+        self.per_rank_batch = distributed.check_batch(train_config.batch_size, place)
+        self.writer = RunWriter(run_dir) if write and (place is None or place.is_main) else None
+        self.device = pick_device(distributed.device_for(place, train_config.device))
         configure(self.device)
         self.threads = set_threads()
         self.dataset = dataset or load_dataset(
@@ -93,6 +102,10 @@ class Trainer:
         self.fixed_noise = sample_noise(train_config.n_fixed, model_config.nz, model_config.noise, seed=seed)
         self.step = 0
 
+        if place is not None and train_config.sync_bn:
+            # Before the moves, the optimisers and the EMA copy: all of them see the converted layers.
+            self.generator = distributed.sync_batchnorm(self.generator, self.device)
+            self.discriminator = distributed.sync_batchnorm(self.discriminator, self.device)
         memory_format = torch.channels_last if train_config.channels_last else torch.contiguous_format
         for net in (self.generator, self.discriminator):
             net.to(self.device, memory_format=memory_format)
@@ -107,6 +120,14 @@ class Trainer:
 
         if _state is not None:
             self._restore(_state)
+        # What the steps train through: the nets themselves, or DDP wrappers that average gradients over
+        # ranks. DDP broadcasts rank 0's weights at wrapping, so every rank starts from the same nets.
+        self.train_generator: torch.nn.Module = self.generator
+        self.train_discriminator: torch.nn.Module = self.discriminator
+        if place is not None:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_generator = DistributedDataParallel(self.generator, device_ids=device_ids)
+            self.train_discriminator = DistributedDataParallel(self.discriminator, device_ids=device_ids)
         self._running = threading.Event()
         self._running.set()
         self._stop_requested = threading.Event()
@@ -120,6 +141,8 @@ class Trainer:
         epochs: int | None = None,
         steps: int | None = None,
         dataset: ImageDataset | None = None,
+        place: Distributed | None = None,
+        sync_bn: bool | None = None,
     ) -> Trainer:
         """Resume a run from its last checkpoint; `epochs`/`steps` raise the total to train to."""
         run_dir = Path(run_dir)
@@ -131,8 +154,10 @@ class Trainer:
         train_config = run_config.train
         if epochs is not None or steps is not None:
             train_config.epochs, train_config.steps = epochs, steps
+        if sync_bn is not None:
+            train_config.sync_bn = sync_bn
         state = load_train_state(run_dir / STATE_FILE)
-        return cls(run_config.model, train_config, run_dir, dataset=dataset, _state=state)
+        return cls(run_config.model, train_config, run_dir, dataset=dataset, _state=state, place=place)
 
     def _check_dataset(self) -> None:
         images = self.dataset.images
@@ -153,8 +178,6 @@ class Trainer:
         raise DcganError("say how long to train: --epochs N or --steps N")
 
     def _restore(self, state: TrainState) -> None:
-        from .checkpoints import load_state_strict
-
         load_state_strict(self.generator, state.generator, self.run_dir / STATE_FILE)
         load_state_strict(self.discriminator, state.discriminator, self.run_dir / STATE_FILE)
         self.optimizer_g.load_state_dict(state.optimizer_g)
@@ -194,29 +217,41 @@ class Trainer:
     # ---- the GAN step ---------------------------------------------------------------------
 
     def _batch(self, step: int) -> torch.Tensor:
-        """Batch for a global step. The epoch's order is a function of (seed, epoch), so a
-        resumed run sees exactly the batches the uninterrupted run would have seen."""
+        """This process's real images for a global step. The epoch's order is a function of (seed, epoch),
+        so a resumed run sees exactly the batches the uninterrupted run would have seen; the global batch
+        is drawn (and augmented) whole on every rank, then sliced, so the images a step trains on do not
+        depend on how many processes share it."""
         epoch, index = divmod(step, self.steps_per_epoch)
         order = torch.randperm(len(self.dataset), generator=cpu_generator(self.config.seed * 1_000_003 + epoch))
         batch_size = self.config.batch_size
         images = self.dataset.images[order[index * batch_size : (index + 1) * batch_size]]
         if self.config.augment:
             images = augment(images, self.augment_rng)
+        images = self.place.slice(images) if self.place else images
         return images.to(self.device, memory_format=self.memory_format, non_blocking=True)
 
+    def _noise(self) -> torch.Tensor:
+        """This process's z for the step: drawn for the global batch, then sliced, like the images."""
+        z = sample_noise(
+            self.config.batch_size, self.model_config.nz, self.model_config.noise, generator=self.noise_rng
+        )
+        return (self.place.slice(z) if self.place else z).to(self.device, non_blocking=True)
+
     def train_step(self, real: torch.Tensor) -> dict[str, float]:
-        """One D update then one G update (Goodfellow et al. Algorithm 1, k=1)."""
+        """One D update then one G update (Goodfellow et al. Algorithm 1, k=1), on this process's slice.
+
+        Under DDP the gradients are averaged over ranks in each backward; the losses returned are this
+        slice's (the loop averages them over ranks)."""
         batch_size = real.shape[0]
-        z = sample_noise(batch_size, self.model_config.nz, self.model_config.noise, generator=self.noise_rng)
-        z = z.to(self.device, non_blocking=True)
+        z = self._noise()
         real_target = torch.full((batch_size,), 1.0 - self.config.label_smoothing, device=self.device)
         fake_target = torch.zeros(batch_size, device=self.device)
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp)
 
         with autocast:
-            fake = self.generator(z)
-            logits_real = self.discriminator(real)
-            logits_fake = self.discriminator(fake.detach())
+            fake = self.train_generator(z)
+            logits_real = self.train_discriminator(real)
+            logits_fake = self.train_discriminator(fake.detach())
             loss_d = F.binary_cross_entropy_with_logits(
                 logits_real.float(), real_target
             ) + F.binary_cross_entropy_with_logits(logits_fake.float(), fake_target)
@@ -224,6 +259,9 @@ class Trainer:
         loss_d.backward()
         self.optimizer_d.step()
 
+        # G's step goes through D without D's DDP wrapper and with D's weights frozen: no gradient for D
+        # is computed (its next step starts from zero anyway), so no rank waits on D's all-reduce here.
+        self.discriminator.requires_grad_(False)
         with autocast:
             logits_gen = self.discriminator(fake).float()
             if self.config.g_loss == "nonsaturating":  # maximise log D(G(z)): strong gradients early on
@@ -232,6 +270,7 @@ class Trainer:
                 loss_g = -F.binary_cross_entropy_with_logits(logits_gen, torch.zeros_like(logits_gen))
         self.optimizer_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        self.discriminator.requires_grad_(True)
         self.optimizer_g.step()
         if self.ema_generator is not None:
             self._update_ema()
@@ -260,27 +299,35 @@ class Trainer:
     # ---- the loop ---------------------------------------------------------------------------
 
     def run(self) -> Iterator[TrainEvent]:
-        """Train to total_steps, yielding events; ends with done, stopped or diverged."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_files(self.run_dir)
-        RunConfig(self.model_config, self.config).save(self.run_dir / CONFIG_FILE)
-        elapsed = self._truncate_metrics()  # training seconds so far, carried across resumes
+        """Train to total_steps, yielding events; ends with done, stopped or diverged.
+
+        Under torchrun every rank runs this loop in step: the losses, a divergence and a stop request
+        are agreed on by all ranks each step, so all of them stop at the same step."""
+        run_config = RunConfig(self.model_config, self.config)
+        elapsed = self.writer.begin(run_config, self.step) if self.writer else 0.0  # seconds trained so far
+        try:
+            yield from self._loop(elapsed)
+        finally:
+            if self.writer:
+                self.writer.close()  # also when the caller abandons the loop (chunks, errors)
+
+    def _loop(self, elapsed: float) -> Iterator[TrainEvent]:
         self.generator.train()
         self.discriminator.train()
         step_times: list[float] = []
         last_checkpoint = self.step if (self.run_dir / STATE_FILE).exists() else -1
 
-        with torch.random.fork_rng(devices=[]), open(self.run_dir / METRICS_FILE, "a") as metrics_file:
+        with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self.dropout_rng_state)  # dropout draws from the global RNG
             while self.step < self.total_steps:
-                if self._stop_requested.is_set():
+                if self._agreed_stop():
                     break
                 if self.paused:
                     yield self._event("paused", message="paused")
                     self.wait_while_paused()
                     continue
                 started = time.perf_counter()
-                metrics = self.train_step(self._batch(self.step))
+                metrics = self._agreed(self.train_step(self._batch(self.step)))
                 self.step += 1
                 step_times = (step_times + [time.perf_counter() - started])[-20:]
                 elapsed += step_times[-1]
@@ -291,33 +338,50 @@ class Trainer:
                 problem = self._divergence(metrics)
                 if problem:
                     yield self._event("diverged", metrics, message=problem)
-                    return
-                metrics_file.write(json.dumps({"step": self.step, "epoch": self._epoch()} | metrics) + "\n")
+                    return self._finish()
+                if self.writer:
+                    self.writer.log({"step": self.step, "epoch": self._epoch()} | metrics)
                 yield self._event("step", metrics)
 
-                if self.step % self.config.sample_every == 0:
+                if self.step % self.config.sample_every == 0 and self.writer:
                     yield self._sample_event()
-                if self.step % self.steps_per_epoch == 0:
+                if self.step % self.steps_per_epoch == 0 and self.writer:
                     yield self._epoch_event()
                 if self.step % self.config.checkpoint_every == 0:
-                    metrics_file.flush()
                     event = self._checkpoint()
                     yield event
                     if event.kind == "diverged":
-                        return
+                        return self._finish()
                     last_checkpoint = self.step
             stopped = self.step < self.total_steps
             if self.step != last_checkpoint:
-                metrics_file.flush()
                 event = self._checkpoint()
                 yield event
                 if event.kind == "diverged":
-                    return
-        gif = self._progress_gif()
+                    return self._finish()
+        gif = self._finish()
         if stopped:
             yield self._event("stopped", path=gif, message=f"stopped at step {self.step}; resume with --resume")
         else:
             yield self._event("done", path=gif, message=f"finished {self.step} steps")
+
+    def _agreed(self, metrics: dict[str, float]) -> dict[str, float]:
+        """The step's losses over the global batch: each rank's slice's, averaged over ranks."""
+        if self.place is None:
+            return metrics
+        names = list(metrics)
+        values = distributed.mean_across(torch.tensor([metrics[name] for name in names], dtype=torch.float64))
+        return {name: float(value) for name, value in zip(names, values, strict=True)}
+
+    def _agreed_stop(self) -> bool:
+        """A stop asked of any rank (its Ctrl-C, SIGTERM from torchrun) stops them all, at this step."""
+        if self.place is None:
+            return self._stop_requested.is_set()
+        return distributed.any_across(self._stop_requested.is_set(), torch.device("cpu"))
+
+    def _finish(self) -> Path | None:
+        """Close what the writer holds open; the progress GIF's path, if one was written."""
+        return self.writer.finish() if self.writer else None
 
     def _epoch(self) -> int:
         return self.step // self.steps_per_epoch
@@ -351,23 +415,24 @@ class Trainer:
 
     def _sample_event(self) -> TrainEvent:
         images = self.sample_images()
-        grid = make_grid(images)
-        path = save_png(to_pil(grid), self.run_dir / "samples" / f"step_{self.step:07d}.png", {"step": str(self.step)})
+        grid, path = self.writer.grid(images, f"step_{self.step:07d}", self.step)
         return self._event("sample", grid=grid, images=images, path=path)
 
     def _epoch_event(self) -> TrainEvent:
-        path = self.run_dir / "samples" / f"epoch_{self._epoch():03d}.png"
-        save_png(to_pil(self.sample_grid()), path, {"step": str(self.step)})
+        _, path = self.writer.grid(self.sample_images(), f"epoch_{self._epoch():03d}", self.step)
         return self._event("epoch", path=path, message=f"epoch {self._epoch()} done")
 
     def _checkpoint(self) -> TrainEvent:
-        """Write the published G and D, then the full state; each file atomically."""
+        """The main process writes G, D and the full state (each file atomically); every rank checks the
+        weights, which are the same on all of them, so all agree when they are not finite."""
         for net in (self.sampler, self.generator, self.discriminator):
             if not all(torch.isfinite(p).all() for p in net.parameters()):
                 return self._event(
                     "diverged", message=f"non-finite weights at step {self.step}; last good checkpoint kept"
                 )
         self.dropout_rng_state = torch.get_rng_state()
+        if self.writer is None:
+            return self._event("checkpoint")
         state = TrainState(
             step=self.step,
             generator=self.generator.state_dict(),
@@ -382,30 +447,4 @@ class Trainer:
             fixed_noise=self.fixed_noise,
             ema_generator=self.ema_generator.state_dict() if self.ema_generator is not None else None,
         )
-        # The published G and D first: a run with a training state is always a loadable model folder.
-        save_tensors(self.run_dir / GENERATOR_FILE, self.sampler.state_dict())
-        save_tensors(self.run_dir / DISCRIMINATOR_FILE, self.discriminator.state_dict())
-        save_train_state(self.run_dir / STATE_FILE, state)
-        return self._event("checkpoint", path=self.run_dir / STATE_FILE)
-
-    def _truncate_metrics(self) -> float:
-        """Drop metric lines past the checkpoint we resume from (a killed run logged them);
-        return the training time recorded up to that checkpoint."""
-        path = self.run_dir / METRICS_FILE
-        if not path.exists():
-            return 0.0
-        kept = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        kept = [record for record in kept if record["step"] <= self.step]
-        path.write_text("".join(json.dumps(record) + "\n" for record in kept))
-        return kept[-1].get("elapsed_s", 0.0) if kept else 0.0
-
-    def _progress_gif(self) -> Path | None:
-        frames = sorted((self.run_dir / "samples").glob("step_*.png"))
-        if not frames:
-            return None
-        stride = max(1, math.ceil(len(frames) / MAX_GIF_FRAMES))
-        chosen = frames[::stride]
-        if chosen[-1] != frames[-1]:
-            chosen.append(frames[-1])
-        images = [Image.open(frame).convert("RGB") for frame in chosen]
-        return save_gif(images, self.run_dir / PROGRESS_GIF, frame_ms=150)
+        return self._event("checkpoint", path=self.writer.checkpoint(self.sampler, self.discriminator, state))

