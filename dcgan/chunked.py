@@ -42,9 +42,7 @@ def train_chunk(
     else:
         trainer = Trainer(model_config, train_config, run_dir, dataset=dataset)
     events = []
-    for event in trainer.run():
-        if event.kind == "step" and trainer.step >= until_step:
-            trainer.stop()  # run() checkpoints and ends with "stopped"
+    for event in trainer.run(until=until_step):  # checkpoints at until_step and ends with "stopped" there
         if event.images is not None:
             event = dataclasses.replace(event, images=event.images.cpu())
         events.append(event)

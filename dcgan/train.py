@@ -15,7 +15,10 @@ pause or stop the loop from another thread. A run directory holds:
 from __future__ import annotations
 
 import copy
+import importlib.util
 import math
+import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -56,6 +59,19 @@ class TrainEvent:
     images: torch.Tensor | None = None  # (n_fixed, nc, S, S) in [-1, 1]: the grid's images, on "sample" events
     path: Path | None = None  # file written, on sample/checkpoint/done events
     message: str = ""
+
+
+def _check_compiler(device: torch.device) -> None:
+    """torch.compile fails at the first step, deep in a traceback, without its code generator's toolchain:
+    a C++ compiler for CPU kernels, Triton for GPU kernels. Say so before training starts."""
+    if device.type == "cuda" and importlib.util.find_spec("triton") is None:
+        raise DcganError("--compile on a GPU needs Triton (pip install triton); or train without --compile")
+    compilers = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
+    if device.type == "cpu" and not any(shutil.which(name) for name in compilers if name):
+        raise DcganError(
+            "--compile on the CPU needs a C++ compiler (g++ or clang++; Debian: apt install g++); "
+            "or train without --compile"
+        )
 
 
 class Trainer:
@@ -128,6 +144,14 @@ class Trainer:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_generator = DistributedDataParallel(self.generator, device_ids=device_ids)
             self.train_discriminator = DistributedDataParallel(self.discriminator, device_ids=device_ids)
+        if train_config.compile:
+            _check_compiler(self.device)
+            # G: a compiled wrapper (over DDP, so its all-reduce is bucketed in the graph); the plain
+            # self.generator keeps drawing samples in eval mode without a second compile. D is compiled in
+            # place (Module.compile): G's step calls self.discriminator directly, and in place its
+            # state_dict keys and requires_grad_ stay those of the plain module.
+            self.train_generator = torch.compile(self.train_generator)
+            self.discriminator.compile()
         self._running = threading.Event()
         self._running.set()
         self._stop_requested = threading.Event()
@@ -298,20 +322,21 @@ class Trainer:
 
     # ---- the loop ---------------------------------------------------------------------------
 
-    def run(self) -> Iterator[TrainEvent]:
-        """Train to total_steps, yielding events; ends with done, stopped or diverged.
+    def run(self, until: int | None = None) -> Iterator[TrainEvent]:
+        """Train to total_steps (or only up to step `until`: a chunk), yielding events; ends with done,
+        stopped (a stop request, or `until` before the end) or diverged.
 
         Under torchrun every rank runs this loop in step: the losses, a divergence and a stop request
         are agreed on by all ranks each step, so all of them stop at the same step."""
         run_config = RunConfig(self.model_config, self.config)
         elapsed = self.writer.begin(run_config, self.step) if self.writer else 0.0  # seconds trained so far
         try:
-            yield from self._loop(elapsed)
+            yield from self._loop(elapsed, min(self.total_steps, until) if until is not None else self.total_steps)
         finally:
             if self.writer:
                 self.writer.close()  # also when the caller abandons the loop (chunks, errors)
 
-    def _loop(self, elapsed: float) -> Iterator[TrainEvent]:
+    def _loop(self, elapsed: float, end: int) -> Iterator[TrainEvent]:
         self.generator.train()
         self.discriminator.train()
         step_times: list[float] = []
@@ -319,7 +344,7 @@ class Trainer:
 
         with torch.random.fork_rng(devices=[]):
             torch.set_rng_state(self.dropout_rng_state)  # dropout draws from the global RNG
-            while self.step < self.total_steps:
+            while self.step < end:
                 if self._agreed_stop():
                     break
                 if self.paused:

@@ -7,9 +7,11 @@ variables runs the Trainer itself where a test must look inside every rank after
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -106,6 +108,26 @@ def test_the_global_batch_must_split_evenly(runs):
     assert not (runs["root"] / "odd").exists()
 
 
+def test_sigterm_to_torchrun_stops_every_rank_at_one_step_with_one_checkpoint(runs):
+    run = runs["root"] / "signalled"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "dcgan"]
+    command += ["train", *runs["recipe"], "--steps", "100000", "--checkpoint-every", "100000", "--out", str(run)]
+    launcher = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((run / METRICS_FILE).is_file() and len(metric_steps(run)) >= 10) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        launcher.send_signal(signal.SIGTERM)  # as a cluster scheduler ends a job
+        output = launcher.communicate(timeout=90)[0]
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    steps = metric_steps(run)
+    assert len(steps) >= 10 and steps == list(range(1, len(steps) + 1))  # one line per step: ranks in step
+    assert load_train_state(run / STATE_FILE).step == steps[-1]  # one checkpoint, at the step all ranks stopped
+    assert output.count(f"stopped at step {steps[-1]}") == 1  # rank 0 reports, once
+
+
 # ---- inside every rank, every step ------------------------------------------------------------------------
 
 
@@ -115,7 +137,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def rank_main(rank: int, port: int, data: str, run_dir: str, nan_at: int | None, results) -> None:
+def rank_main(rank: int, port: int, data: str, run_dir: str, nan_at: int | None, knobs: dict, results) -> None:
     """One rank, as torchrun would start it: its environment, then the Trainer."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2")
     os.environ.update(LOCAL_RANK=str(rank), OMP_NUM_THREADS="1")
@@ -125,8 +147,8 @@ def rank_main(rank: int, port: int, data: str, run_dir: str, nan_at: int | None,
 
     place = distributed.start("cpu")
     try:
-        model = ModelConfig(image_size=32, nc=1, nz=8, ngf=8, ndf=8)
-        train = TrainConfig(data=data, batch_size=16, steps=6, sample_every=1000, checkpoint_every=2, sync_bn=False)
+        model = ModelConfig(image_size=32, nc=1, nz=8, ngf=8, ndf=8, d_dropout=knobs.pop("d_dropout", 0.0))
+        train = TrainConfig(data=data, batch_size=16, steps=6, sample_every=1000, checkpoint_every=2, **knobs)
         trainer = Trainer(model, train, run_dir, place=place)
         if nan_at is not None and rank == 1:  # only rank 1 sees its losses go bad
             step = trainer.train_step
@@ -140,27 +162,28 @@ def rank_main(rank: int, port: int, data: str, run_dir: str, nan_at: int | None,
         for event in trainer.run():
             kinds.append(event.kind)
             if event.kind == "step":
-                weights = torch.cat(
-                    [
-                        p.detach().flatten()
-                        for p in (*trainer.generator.parameters(), *trainer.discriminator.parameters())
-                    ]
-                )
+                nets = (*trainer.generator.parameters(), *trainer.discriminator.parameters())
+                if trainer.ema_generator is not None:
+                    nets = (*nets, *trainer.ema_generator.parameters())
+                weights = torch.cat([p.detach().flatten() for p in nets])
                 sums.append(weights.double().sum().item())
         results.put((rank, trainer.step, kinds[-1], sums))
     finally:
         distributed.stop()
 
 
-def run_ranks(data: Path, run_dir: Path, nan_at: int | None = None) -> dict:
+def run_ranks(data: Path, run_dir: Path, nan_at: int | None = None, **knobs) -> dict:
+    """Train 6 steps in two spawned ranks; per rank: (last step, last event kind, weight sums per step)."""
     results = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(rank_main, args=(free_port(), str(data), str(run_dir), nan_at, results), nprocs=2, join=True)
+    mp.spawn(rank_main, args=(free_port(), str(data), str(run_dir), nan_at, knobs, results), nprocs=2, join=True)
     return dict((rank, rest) for rank, *rest in (results.get(), results.get()))
 
 
-def test_every_rank_holds_the_same_weights_after_every_step_without_sync_bn(runs):
-    # Without --sync-bn each rank normalises its own slice, yet DDP keeps the weights identical.
-    by_rank = run_ranks(runs["root"] / "idx", runs["root"] / "spawned")
+def test_every_rank_holds_the_same_weights_after_every_step_with_every_knob(runs):
+    # Without --sync-bn each rank normalises its own slice, yet DDP keeps the weights (and the EMA) identical,
+    # with the knobs that change the step: EMA, label smoothing, dropout in D, augmentation.
+    knobs = {"ema": 0.99, "label_smoothing": 0.1, "d_dropout": 0.3, "augment": True}
+    by_rank = run_ranks(runs["root"] / "idx", runs["root"] / "spawned", **knobs)
     (step_0, kind_0, sums_0), (step_1, kind_1, sums_1) = by_rank[0], by_rank[1]
     assert step_0 == step_1 == 6 and kind_0 == kind_1 == "done"
     assert len(sums_0) == 6 and sums_0 == sums_1  # bit for bit, every step

@@ -228,3 +228,13 @@ def test_cuda_device_turns_on_cudnn_autotuning_and_cpu_leaves_it():
         assert torch.backends.cudnn.benchmark is True
     finally:
         torch.backends.cudnn.benchmark = previous
+
+
+def test_a_trainer_without_a_writer_trains_the_same_weights_and_writes_nothing(tmp_path, dataset):
+    # Benches (and ranks other than 0) train with write=False: the same steps, no run directory.
+    written = Trainer(tiny_model(), tiny_train(), tmp_path / "written", dataset=dataset)
+    silent = Trainer(tiny_model(), tiny_train(), tmp_path / "silent", dataset=dataset, write=False)
+    assert [e.kind for e in written.run()][-1] == [e.kind for e in silent.run()][-1] == "done"
+    assert not (tmp_path / "silent").exists() and (tmp_path / "written" / "metrics.jsonl").is_file()
+    for a, b in zip(written.generator.state_dict().values(), silent.generator.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
