@@ -267,7 +267,9 @@ def test_train_tab_owner_starts_and_after_a_reload_still_stops_its_job(page, tmp
 
     folder = tmp_path / "data" / "blobs"
     folder.mkdir(parents=True)
-    for i, pixels in enumerate(blob_images(64, size=32)):
+    # 640 images: 20 steps an epoch, 4,000 in the 200 epochs asked for, so the job is still running after the
+    # reload (with 64 it could finish by itself, ~10 s on a quiet machine, and the page then says "done").
+    for i, pixels in enumerate(blob_images(640, size=32)):
         Image.fromarray(pixels).save(folder / f"{i:03d}.png")
     monkeypatch.setenv("DCGAN_DATA_ROOTS", str(folder.parent))
     open_tab(page, "Train")
@@ -278,14 +280,19 @@ def test_train_tab_owner_starts_and_after_a_reload_still_stops_its_job(page, tmp
         page.locator(f"{width} input[type=number]").fill("8")
         page.locator(f"{width} input[type=number]").press("Enter")
     page.locator("#train-epochs input").fill("200")
-    page.locator("#train-recipe").get_by_label("fast on this CPU").check()  # batch 32: 64 images are 2 batches
+    page.locator("#train-recipe").get_by_label("fast on this CPU").check()  # batch 32
     page.wait_for_function("() => document.querySelector('#train-batch input').value === '32'")
     page.locator("#train-start").click()
     try:
         page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('You started')")
         assert MANAGER.job.trainer.model_config.ngf == 8 and not MANAGER.job.finished
-        page.reload()  # the URL says tab=train: the page reopens on the Train tab (the walk may never paint)
-        page.wait_for_selector("#train-status")
+        page.reload()
+        try:
+            open_tab(page, "Train")  # the URL's tab=train may have opened it already; a click makes sure
+            page.wait_for_selector("#train-status")
+        except Exception:
+            page.screenshot(path=str(OUTPUT / "reload-failure.png"), full_page=True)
+            raise
         page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('You started')")
         page.locator("#train-stop").click()
         assert wait_until(lambda: MANAGER.job.finished, timeout=60)
