@@ -223,6 +223,7 @@ def test_train_tab_shows_the_servers_job_to_a_visitor(page, tmp_path):
     settings = dict(family="paper", image_size=32, ngf=8, ndf=8, upsample="transposed", g_batchnorm=True)
     settings |= dict(d_batchnorm=True, noise="normal", g_loss="nonsaturating", label_smoothing=0.0, lr_g=2e-4)
     settings |= dict(lr_d=2e-4, beta1=0.5, batch_size=32, epochs=200, augment=False, data=str(folder))
+    settings["steps"] = 5000  # long enough to be still running at the end (400 steps can end in ~10 s)
     start_job(settings, tmp_path / "runs")
     try:
         open_tab(page, "Train")
