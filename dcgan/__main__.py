@@ -101,6 +101,15 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
         "needs no extra communication and is as good once a slice holds 32+ images; turn it on for small "
         "slices or to reproduce a one-process run",
     )
+    train.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile G and D (needs a C++ compiler on the CPU, Triton on GPUs). Off by default because on "
+        "this project's 2-core CPU it never pays: the first compile takes ~20 s (a few seconds once inductor's cache "
+        "holds the same shapes) and the steps then run at 0.95-0.97x the speed, 32 and 64 px "
+        "(bench/train_throughput.py --compile). Fusing BatchNorm and activations can pay on a GPU in runs of "
+        "thousands of steps: measure there first",
+    )
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<data>-<time>)")
     parser.add_argument(
         "--resume",
@@ -156,6 +165,7 @@ def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConf
         channels_last=not args.no_channels_last,
         amp=not args.no_amp,
         sync_bn=bool(args.sync_bn),
+        compile=args.compile,
     )
     return model, train, dataset
 

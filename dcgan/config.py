@@ -108,6 +108,9 @@ class TrainConfig:
     channels_last: bool = True  # faster convs on CPU and GPU
     amp: bool = True  # bf16 autocast, CUDA only (slower on CPU)
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch, not each rank's slice
+    # torch.compile G and D: a one-off compile (~20 s on a CPU) for fused BatchNorm/activations; on our
+    # 2-core CPU the steps were no faster (bench/train_throughput.py --compile), so it is off by default
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.g_loss not in ("nonsaturating", "minimax"):
