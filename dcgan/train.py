@@ -146,7 +146,7 @@ class Trainer:
             self.train_discriminator = DistributedDataParallel(self.discriminator, device_ids=device_ids)
         if train_config.compile:
             _check_compiler(self.device)
-            # G: a compiled wrapper (over DDP, so its all-reduce is bucketed in the graph); the plain
+            # G: a compiled wrapper (over DDP's, whose forward dynamo steps over to compile G's); the plain
             # self.generator keeps drawing samples in eval mode without a second compile. D is compiled in
             # place (Module.compile): G's step calls self.discriminator directly, and in place its
             # state_dict keys and requires_grad_ stay those of the plain module.
