@@ -185,7 +185,14 @@ def _train(args: argparse.Namespace, place: distributed.Distributed | None) -> i
     from .train import Trainer
 
     if args.resume:
-        trainer = Trainer.from_run(args.resume, epochs=args.epochs, steps=args.steps, place=place, sync_bn=args.sync_bn)
+        trainer = Trainer.from_run(
+            args.resume,
+            epochs=args.epochs,
+            steps=args.steps,
+            place=place,
+            sync_bn=args.sync_bn,
+            compile=args.compile or None,
+        )
     else:
         model, train, dataset = _configs_from_args(args)
         name = Path(args.data).name if args.data not in IDX_DATASETS else args.data

@@ -167,6 +167,7 @@ class Trainer:
         dataset: ImageDataset | None = None,
         place: Distributed | None = None,
         sync_bn: bool | None = None,
+        compile: bool | None = None,
     ) -> Trainer:
         """Resume a run from its last checkpoint; `epochs`/`steps` raise the total to train to."""
         run_dir = Path(run_dir)
@@ -178,8 +179,10 @@ class Trainer:
         train_config = run_config.train
         if epochs is not None or steps is not None:
             train_config.epochs, train_config.steps = epochs, steps
-        if sync_bn is not None:
+        if sync_bn is not None:  # how to train on, not what was trained: the caller may change these
             train_config.sync_bn = sync_bn
+        if compile is not None:
+            train_config.compile = compile
         state = load_train_state(run_dir / STATE_FILE)
         return cls(run_config.model, train_config, run_dir, dataset=dataset, _state=state, place=place)
 
