@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import signal
 import sys
 import time
 from pathlib import Path
 
+from tqdm import tqdm
+
+# `datasets.load_dataset` is looked up when called (not bound here) so a test can stub the data.
+from . import data as datasets
 from . import distributed
+from .cards import publish
+from .checkpoints import load_generator, load_run_config
 from .config import ModelConfig, TrainConfig
+from .convert import import_generator
 from .data import ImageDataset
 from .errors import DcganError
-from .io_utils import disk_full
+from .images import grid_image, save_gif, save_png, to_pil, to_uint8
+from .io_utils import atomic_write_text, disk_full
+from .latent import generate, interpolate, sample_noise
+from .metrics import evaluate, format_table
+from .train import Trainer
 
 IDX_DATASETS = ("fashion-mnist", "mnist")
 
@@ -120,8 +132,6 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, ImageDataset]:
-    from .data import load_dataset
-
     is_idx = args.data in IDX_DATASETS
     image_size = args.image_size or (28 if args.family == "tutorial" else 32 if is_idx else 64)
     if args.epochs is None and args.steps is None:
@@ -141,7 +151,7 @@ def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConf
         d_dropout=dropout,
     )  # validated before the (slow) data load
     # Loaded here so that, without --channels, the model gets the data's own channel count.
-    dataset = load_dataset(args.data, image_size, channels=args.channels, limit=args.limit)
+    dataset = datasets.load_dataset(args.data, image_size, channels=args.channels, limit=args.limit)
     model = dataclasses.replace(model, nc=dataset.images.shape[1])
     train = TrainConfig(
         data=args.data,
@@ -180,10 +190,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, place: distributed.Distributed | None) -> int:
-    from tqdm import tqdm
-
-    from .train import Trainer
-
     if args.resume:
         trainer = Trainer.from_run(
             args.resume,
@@ -279,10 +285,6 @@ def _stop_on_signals(trainer, write) -> dict:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .checkpoints import load_generator
-    from .images import grid_image, save_png
-    from .latent import generate, sample_noise
-
     generator = load_generator(args.model, device=args.device)
     z = sample_noise(args.n, generator.config.nz, generator.config.noise, seed=args.seed)
     image = grid_image(generate(generator, z), nrow=args.nrow, scale=args.scale)
@@ -292,10 +294,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from .checkpoints import load_generator
-    from .images import grid_image, save_gif, save_png, to_pil, to_uint8
-    from .latent import generate, interpolate, sample_noise
-
     generator = load_generator(args.model, device=args.device)
     nz, noise = generator.config.nz, generator.config.noise
     start, end = (sample_noise(1, nz, noise, seed=seed)[0] for seed in args.seeds)
@@ -319,20 +317,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .convert import import_generator
-
     out = import_generator(args.source, args.out_dir, activation=args.activation, image_size=args.image_size)
     print(f"imported {args.source} -> {out} (load it with --model {out})")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import json
-
-    from .checkpoints import load_generator, load_run_config
-    from .io_utils import atomic_write_text
-    from .metrics import evaluate, format_table
-
     _, run_config = load_run_config(args.model)
     data = args.data or (run_config.train.data if run_config.train else "fashion-mnist")
     result = evaluate(
@@ -353,8 +343,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from .cards import publish
-
     notes = Path(args.notes).read_text() if args.notes else ""
     out = publish(args.run_dir, args.out, args.title, eval_json=args.eval, assets_dir=args.assets, notes=notes)
     print(f"published {args.run_dir} -> {out} (card: {out / 'README.md'}; images: {Path(args.assets) / out.name})")

@@ -17,6 +17,7 @@ from .config import ModelConfig, RunConfig, TrainConfig
 from .errors import DcganError
 from .images import grid_image, save_png
 from .latent import generate, sample_noise
+from .metrics import table_rows
 
 # TrainConfig/ModelConfig field -> CLI flag, for fields whose flag is not simply --field-name.
 FLAG_NAMES = {
@@ -147,8 +148,6 @@ def model_card(
 
 def metrics_table(metrics: dict) -> str:
     """Markdown of a `dcgan eval` JSON: the model's numbers beside the real-vs-real floor, and how they were made."""
-    from .metrics import table_rows
-
     rows = [
         f"| metric | this model (n={metrics['n']}) | real vs real (n={metrics['floor']['n_real']}) |",
         "|---|---|---|",

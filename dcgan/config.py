@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DcganError
+from .io_utils import atomic_write_text
 from .limits import check_integer, check_model_config
 
 FAMILIES = ("paper", "tutorial", "chain")
@@ -139,8 +140,6 @@ def read_json(path: str | Path) -> Any:
 
 def write_json(path: str | Path, values: Any) -> None:
     """Atomically: a reader never sees half a config."""
-    from .io_utils import atomic_write_text
-
     atomic_write_text(Path(path), json.dumps(values, indent=2) + "\n")
 
 

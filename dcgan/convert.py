@@ -22,6 +22,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from .checkpoints import CONFIG_FILE, load_state_strict, save_model_folder
 from .config import ModelConfig, RunConfig
@@ -160,9 +162,6 @@ def _check_safetensors_header(path: Path) -> None:
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:

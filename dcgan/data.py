@@ -18,7 +18,6 @@ import urllib.request
 import warnings
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -26,7 +25,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
+from . import emoji
 from .errors import DcganError
+from .image_dataset import ImageDataset, cache_dir, check_load_arguments
 from .io_utils import atomic_write
 
 log = logging.getLogger(__name__)
@@ -86,17 +87,6 @@ MAX_IMAGE_PIXELS = 50_000_000  # larger images are skipped: decoding one could e
 
 # IDX type byte -> numpy dtype (big-endian on disk).
 _IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-@dataclass
-class ImageDataset:
-    images: torch.Tensor  # (N, C, H, W) float32 in [-1, 1], contiguous
-    labels: torch.Tensor | None  # (N,) int64
-    class_names: list[str] | None
-    name: str  # "fashion-mnist", "mnist" or the folder path
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
 
 
 # ----------------------------------------------------------------------------- IDX files
@@ -159,12 +149,6 @@ def _read_bytes(path: Path) -> bytes:
 # ----------------------------------------------------------------------------- finding IDX datasets
 
 
-def cache_dir() -> Path:
-    """Where downloads go: $DCGAN_CACHE if set, else ~/.cache/dcgan-explorer."""
-    configured = os.environ.get("DCGAN_CACHE")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "dcgan-explorer"
-
-
 def find_idx_dataset(
     name: str, path: str | Path | None = None, download: bool = True, base_url: str | None = None
 ) -> Path:
@@ -200,8 +184,6 @@ def _dataset_name(name: str) -> str:
 
 def is_registered_dataset(name: str) -> bool:
     """A dataset known by name (Fashion-MNIST, MNIST, the emoji sets), as opposed to a folder path."""
-    from . import emoji  # dcgan.emoji imports this module
-
     return _known_dataset(name) is not None or emoji.is_emoji_dataset(name)
 
 
@@ -470,16 +452,6 @@ def _flatten(image: Image.Image, mode: str) -> Image.Image:
 # ----------------------------------------------------------------------------- one entry point
 
 
-def check_load_arguments(image_size: int, channels: int | None, limit: int | None) -> None:
-    """The checks every dataset loader makes on its common arguments."""
-    if not isinstance(image_size, int) or image_size < 1:
-        raise DcganError(f"image_size must be a positive whole number, not {image_size!r}")
-    if channels not in (None, 1, 3):
-        raise DcganError(f"channels must be 1 (grey) or 3 (RGB), not {channels}")
-    if limit is not None and limit < 1:
-        raise DcganError(f"limit must be at least 1, not {limit}")
-
-
 def load_dataset(
     data: str,
     image_size: int,
@@ -497,8 +469,6 @@ def load_dataset(
     """
     check_load_arguments(image_size, channels, limit)
     split = _check_split(split)
-    from . import emoji  # imported here, not at the top: dcgan.emoji imports this module
-
     if emoji.is_emoji_dataset(data):
         return emoji.load_emoji_dataset(data, image_size, channels=channels, limit=limit, font_path=path)
     name = _known_dataset(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import torch
 
@@ -44,8 +45,6 @@ def lower_thread_priority() -> str | None:
     visitors' requests and their browser when they want them, and loses nothing when nobody does
     (bench/ui_latency.py --while-training).
     """
-    import threading
-
     thread = threading.get_native_id()
     try:
         os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))

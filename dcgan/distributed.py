@@ -114,7 +114,9 @@ class GlooSyncBatchNorm(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce  # autograd-aware collectives
+        # Autograd-aware collectives; lazy: only multi-process training reaches here, and torch builds
+        # without distributed support may not import it.
+        from torch.distributed.nn.functional import all_reduce
 
         channels = x.shape[1]
         count = torch.tensor([x.numel() / channels], dtype=x.dtype)

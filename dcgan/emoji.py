@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 
-from .data import ImageDataset, cache_dir, check_load_arguments
 from .errors import DcganError
+from .image_dataset import ImageDataset, cache_dir, check_load_arguments
 from .io_utils import atomic_write
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,8 @@
 much disk they may take, the training job's budget, and the token that lets the host stop any job.
 
 Read from the environment (a Hugging Face Space's "variables and secrets"), overridden by app.py's
-flags. Nothing here imports gradio or torch.
+flags. Nothing here imports gradio. (It imports dcgan.data, hence torch, as `import dcgan` does
+anyway; app.py imports this module only after --help.)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from .data import is_registered_dataset
 from .errors import DcganError
 
 ENV_PREFIX = "DCGAN_"
@@ -92,8 +94,6 @@ def openable_data(data: str) -> str:
     so it may name only a registered dataset ("fashion-mnist", "emoji", ...) or a folder under the
     data roots; the message names no server path.
     """
-    from .data import is_registered_dataset  # data imports torch; this module stays light for app.py
-
     if is_registered_dataset(data):
         return data
     if inside_data_roots(data) is not None:

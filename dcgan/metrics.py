@@ -28,9 +28,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from torch import nn
 
+from .checkpoints import load_generator, load_tensors, save_tensors
+from .classifier import JUDGE_DIR, judge_id, load_judge
+from .data import IDX_FILES, _idx_file, _known_dataset, cache_dir, load_dataset
 from .errors import DcganError
+from .latent import generate, sample_noise
 
 METRICS_VERSION = 1  # part of every cache key: bump it when a computation changes
 MEMORISATION_PERCENTILE = 1.0
@@ -59,8 +64,6 @@ class JudgeFeatures:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> JudgeFeatures:
-        from .classifier import JUDGE_DIR, judge_id, load_judge
-
         path = Path(path or JUDGE_DIR)
         return cls(load_judge(path), judge_id(path))
 
@@ -120,8 +123,6 @@ def feature_extractor(
 
 
 def _canonical(data: str) -> str:
-    from .data import _known_dataset
-
     return _known_dataset(str(data)) or str(data)
 
 
@@ -355,8 +356,6 @@ def load_real_images(data: str, nc: int, image_size: int, n: int, seed: int = 0)
     is held out as the "test" side, the floor takes its real sample from the other half, and the
     neighbour pool is the whole folder (held-out images then skip themselves).
     """
-    from .data import IDX_FILES, _idx_file, _known_dataset, load_dataset
-
     pool = load_dataset(data, image_size, channels=None, split="train")
     channels = pool.images.shape[1]
     if channels != nc:
@@ -411,16 +410,11 @@ def real_statistics(
     log: Callable[[str], None] = lambda message: None,
 ) -> RealStatistics:
     """Features of the real images, the real-vs-real floor and the held-out neighbour distances."""
-    from .checkpoints import load_tensors, save_tensors
-    from .data import cache_dir
-
     key = _cache_key(extractor.name, real, k, kid_subsets, seed)
     path = cache_dir() / "metrics" / f"{key}.safetensors"
     if cache and path.is_file():
         try:
             tensors = load_tensors(path)
-            from safetensors import safe_open
-
             with safe_open(str(path), "pt") as handle:
                 floor = json.loads(handle.metadata()["floor"])
             log(f"real-side statistics from the cache: {path}")
@@ -501,9 +495,6 @@ def evaluate(
     generator that reproduced the data distribution exactly would score at this n. The real side is
     cached in dcgan.data.cache_dir() / "metrics", keyed by the images' bytes, the feature space, n and seed.
     """
-    from .checkpoints import load_generator
-    from .latent import generate, sample_noise
-
     log = log or (lambda message: None)
     started = time.perf_counter()
     if n <= MIN_REAL:

@@ -13,6 +13,9 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .device import pick_device
+from .limits import generator_cost
+from .model_files import GENERATOR_FILE, check_weights_file_size, load_run_config, load_state_strict, load_tensors
 
 
 def _activation_g(config: ModelConfig) -> nn.Module:
@@ -120,10 +123,16 @@ class Generator(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str | Path, device: str | torch.device | None = None) -> Generator:
-        """A generator from a model folder, a run directory, or a Hugging Face Hub repo id; eval mode."""
-        from .checkpoints import load_generator
+        """A generator from a model folder, a run directory, or a Hugging Face Hub repo id; eval mode.
 
-        return load_generator(path_or_hub_id, device=device)
+        Built here rather than in checkpoints.py, which imports this module: the folder's files are
+        read by model_files.py, which never imports this module, so there is no import cycle.
+        """
+        folder, run_config = load_run_config(path_or_hub_id)
+        check_weights_file_size(folder / GENERATOR_FILE, run_config.model, generator_cost(run_config.model))
+        generator = cls(run_config.model)
+        load_state_strict(generator, load_tensors(folder / GENERATOR_FILE), folder / GENERATOR_FILE)
+        return generator.to(pick_device(device)).eval()
 
 
 class Discriminator(nn.Module):

@@ -12,8 +12,11 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from safetensors import safe_open
+
 from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, load_generator, load_run_config
 from .config import RunConfig
+from .convert import import_generator
 from .errors import DcganError
 from .limits import MAX_MODEL_FOLDER_BYTES, check_model_files
 
@@ -73,8 +76,6 @@ def model_facts(key: str | Path) -> dict[str, object]:
     facts["generator_parameters"] = sum(p.numel() for p in load_generator(folder, device="cpu").parameters())
     state = folder / "training_state.safetensors"
     if state.is_file():
-        from safetensors import safe_open
-
         with safe_open(str(state), framework="pt") as handle:
             facts["training_steps"] = int((handle.metadata() or {}).get("step", 0))
     card = folder / "README.md"
@@ -110,8 +111,6 @@ def import_upload(upload: str | Path, uploads_dir: str | Path) -> Path:
         if suffix == ".zip":
             _extract_model_zip(upload, destination)
         else:
-            from .convert import import_generator
-
             import_generator(upload, destination)
         load_generator(destination, device="cpu")  # validates config and weights together
     except BaseException:

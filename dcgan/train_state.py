@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 
 from .checkpoints import load_tensors, save_tensors
 from .errors import DcganError
@@ -67,8 +68,6 @@ def save_train_state(path: Path, state: TrainState) -> None:
 
 
 def load_train_state(path: Path) -> TrainState:
-    from safetensors import safe_open
-
     tensors = load_tensors(path)
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
