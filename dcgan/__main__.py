@@ -1,4 +1,4 @@
-"""The command line: python -m dcgan train | sample | interpolate | import | eval | publish.
+"""The command line: python -m dcgan train | sample | interpolate | import | eval | publish | figure.
 
 Each subcommand is a thin wrapper over library calls; errors a user can cause print one
 line and exit with status 2.
@@ -25,6 +25,7 @@ from .config import ModelConfig, TrainConfig
 from .convert import import_generator
 from .data import ImageDataset
 from .errors import DcganError
+from .explore import STRIP_LENGTH, Explorer, strip_images, strip_metadata, walk_along
 from .images import grid_image, save_gif, save_png, to_pil, to_uint8
 from .io_utils import atomic_write_text, disk_full
 from .latent import generate, interpolate, sample_noise
@@ -316,6 +317,20 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_figure_walk(args: argparse.Namespace) -> int:
+    if Path(args.out).suffix.lower() != ".png":
+        raise DcganError(f"--out must end in .png, got {Path(args.out).name}")
+    explorer = Explorer.load(args.model, name=str(args.model))
+    walk = walk_along(explorer, args.seed, args.along)
+    images, caption = strip_images(explorer, walk)
+    scale = args.scale or max(1, 128 // explorer.image_size)  # as the app's export: ~128 px a frame
+    still = grid_image(images, nrow=STRIP_LENGTH, padding=2, scale=scale)
+    metadata = {key: str(value) for key, value in strip_metadata(explorer, walk, caption).items()}
+    save_png(still, args.out, metadata)
+    print(f"wrote {args.out} ({caption})")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     out = import_generator(args.source, args.out_dir, activation=args.activation, image_size=args.image_size)
     print(f"imported {args.source} -> {out} (load it with --model {out})")
@@ -434,6 +449,26 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--notes", type=Path, help="a markdown file appended to the card as its Notes section")
     pub.add_argument("--assets", type=Path, default=Path("assets"), help="where assets/NAME/ goes")
     pub.set_defaults(run=cmd_publish)
+
+    figure = commands.add_parser(
+        "figure", help="the paper's figures, as the app draws them", description="Draw one of the paper's figures."
+    )
+    figures = figure.add_subparsers(dest="figure", required=True)
+    walk = figures.add_parser(
+        "walk",
+        help="9 images along a direction or a z dimension",
+        description="The paper's 'walking in the latent space' strip: the seed's z moved along a GANSpace "
+        "direction (-3 to +3 sigma) or one z dimension swept over its range, 9 images side by side, "
+        "with the metadata the app's export carries (model, seed, along, caption).",
+    )
+    walk.add_argument("--model", required=True, help="model folder, run directory or Hugging Face Hub id")
+    walk.add_argument("--seed", type=int, default=0, help="the z to start from (the app's walk seed)")
+    walk.add_argument(
+        "--along", default="direction 0", help='"direction K" (a GANSpace direction) or "z[D]" (one z dimension)'
+    )
+    walk.add_argument("--scale", type=int, help="upscale each pixel (default: ~128 px a frame, as the app's export)")
+    walk.add_argument("--out", required=True, type=Path, help="output .png")
+    walk.set_defaults(run=cmd_figure_walk)
     return parser
 
 

@@ -1,8 +1,9 @@
-"""Which models the app offers, and the per-model things every visitor shares.
+"""Which models the app offers, and the loaded models every visitor shares.
 
 Module-level on purpose: a generator, its sensitivity ranking and its principal directions are
-the same for every visitor, so they are computed once per model (lazily) and kept here. Only
-small per-visitor choices live in gr.State (see session.py).
+the same for every visitor, so each model's Explorer (dcgan/explore.py, which computes them
+lazily, once) is kept here, the most recently used MAX_LOADED of them. Only small per-visitor
+choices live in gr.State (see session.py).
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
-from ..checkpoints import HUB_ID, load_discriminator, load_generator, load_run_config
+from ..checkpoints import HUB_ID, load_run_config
 from ..errors import DcganError
+from ..explore import Explorer, shared_judge
 from ..hosting import HostLimits
-from ..latent import class_mean_latents, dimension_sensitivity, direction_class_effects, principal_directions
-from ..models import Generator
-from ..registry import ModelEntry, is_model_folder, list_models, model_facts
+from ..registry import ModelEntry, is_model_folder, list_models
 
-N_DIRECTIONS = 10  # GANSpace components kept per model; the walk shows the first few as sliders
+# The per-model math lives in the library (dcgan/explore.py); the tabs still say LoadedModel.
+LoadedModel = Explorer
+__all__ = ["Catalog", "LoadedModel", "get_model", "shared_judge", "warm"]
+
 MAX_LOADED = 4  # generators kept in memory (uploads by many visitors must not fill the RAM)
 
 
@@ -104,146 +105,6 @@ class Catalog:
         return None
 
 
-@dataclass
-class LoadedModel:
-    """A generator and what the tabs derive from it, each computed at most once."""
-
-    name: str
-    key: str
-    generator: Generator
-    facts: dict[str, object]
-    card: str  # the model card (README.md) text, "" when the folder has none
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _sensitivity: torch.Tensor | None = field(default=None, repr=False)
-    _directions: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
-    _direction_labels: list[str] | None = field(default=None, repr=False)
-    _class_means: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
-    _discriminator: torch.nn.Module | None = field(default=None, repr=False)
-    _probe: tuple[torch.Tensor, list[torch.Tensor]] | None = field(default=None, repr=False)
-
-    @property
-    def nz(self) -> int:
-        return self.generator.config.nz
-
-    @property
-    def noise(self) -> str:
-        return self.generator.config.noise
-
-    @property
-    def image_size(self) -> int:
-        return self.generator.config.image_size
-
-    @property
-    def noise_std(self) -> float:
-        """Per-dimension spread of z: 1 for N(0, 1), 1/sqrt(3) for U(-1, 1)."""
-        return 1.0 if self.noise == "normal" else 3**-0.5
-
-    @property
-    def display_scale(self) -> int:
-        """Nearest-neighbour upscale factor that shows the image at ~256 px."""
-        return max(1, 256 // self.image_size)
-
-    def sensitivity(self) -> torch.Tensor:
-        """(nz,) mean pixel change per unit move of each z dimension."""
-        with self._lock:
-            if self._sensitivity is None:
-                samples = 16 if self.image_size <= 32 else 8 if self.image_size <= 64 else 4  # bounded cost
-                self._sensitivity = dimension_sensitivity(self.generator, self.noise, n=samples)
-            return self._sensitivity
-
-    def ranked_dimensions(self) -> list[int]:
-        """Every z dimension, most image-changing first."""
-        return [int(d) for d in torch.argsort(self.sensitivity(), descending=True, stable=True)]
-
-    def directions(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """((k, nz) orthonormal GANSpace directions, (k,) share of layer variance of each)."""
-        with self._lock:
-            if self._directions is None:
-                k = min(N_DIRECTIONS, self.nz)
-                self._directions = principal_directions(self.generator, k=k, n=2000, distribution=self.noise)
-            return self._directions
-
-    def judge(self):
-        """The Fashion-MNIST judge classifier when this model makes Fashion-MNIST, else None."""
-        if self.facts.get("data") != "fashion-mnist" or self.generator.config.nc != 1:
-            return None
-        return shared_judge()
-
-    def direction_labels(self) -> list[str]:
-        """ "direction k (x% of layer variance)", plus what it turns which class into when a judge exists."""
-        with self._lock:
-            if self._direction_labels is not None:
-                return self._direction_labels
-        directions, ratios = self.directions()
-        labels = [f"direction {k} ({100 * float(ratio):.1f}% of layer variance)" for k, ratio in enumerate(ratios)]
-        judge = self.judge()
-        if judge is not None:
-            effects = direction_class_effects(
-                self.generator, directions, judge, amount=2.0 * self.noise_std, distribution=self.noise
-            )
-            names = judge.config.class_names
-            labels = [
-                f"direction {k}: − {names[int(effect.argmin())]} / + {names[int(effect.argmax())]}"
-                for k, effect in enumerate(effects)
-            ]
-        with self._lock:
-            self._direction_labels = labels
-        return labels
-
-    def class_means(self) -> tuple[list[str], torch.Tensor, torch.Tensor] | None:
-        """(class names, (K, nz) mean z per class the judge recognises, (K,) sample counts), or None
-        without a judge: the arithmetic tab's second way in ("Sneaker -> Ankle boot")."""
-        judge = self.judge()
-        if judge is None:
-            return None
-        with self._lock:
-            if self._class_means is None:
-                self._class_means = class_mean_latents(
-                    self.generator, judge, len(judge.config.class_names), n=2000, distribution=self.noise
-                )
-            means, counts = self._class_means
-        return list(judge.config.class_names), means, counts
-
-    def discriminator(self) -> torch.nn.Module:
-        """The discriminator saved beside the generator (DcganError when the folder has none)."""
-        with self._lock:
-            if self._discriminator is None:
-                self._discriminator = load_discriminator(self.key, device="cpu")
-            return self._discriminator
-
-    def probe(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """A fixed batch of PROBE_SIZE generated images (seed 0) and D's per-layer (N, C) channel scores
-        on them: which samples excite which channel is looked up here, not recomputed per click."""
-        from ..features import channel_scores
-        from ..latent import generate, sample_noise
-
-        discriminator = self.discriminator()
-        with self._lock:
-            if self._probe is None:
-                images = generate(self.generator, sample_noise(PROBE_SIZE, self.nz, self.noise, seed=0))
-                self._probe = images, channel_scores(discriminator, images)
-            return self._probe
-
-
-PROBE_SIZE = 2000
-_judge = None
-_judge_lock = threading.Lock()
-
-
-def shared_judge():
-    """The shipped judge classifier, loaded once; None when checkpoints/ does not hold it."""
-    global _judge
-    from ..classifier import JUDGE_DIR, load_judge
-
-    with _judge_lock:
-        if _judge is None and (JUDGE_DIR / "model.safetensors").is_file():
-            try:
-                _judge = load_judge(JUDGE_DIR)
-            except DcganError:
-                return None
-        return _judge
-
-
 _loaded: OrderedDict[str, LoadedModel] = OrderedDict()
 _loaded_lock = threading.Lock()
 
@@ -255,11 +116,7 @@ def get_model(catalog: Catalog, name: str) -> LoadedModel:
         if key in _loaded:
             _loaded.move_to_end(key)
             return _loaded[key]
-    generator = load_generator(key, device="cpu")  # outside the lock: a Hub download may take a while
-    generator.to(memory_format=torch.channels_last)  # ~10% faster forwards on the CPU (bench/ui_latency.py)
-    facts = model_facts(key)
-    card = str(facts.pop("card", ""))  # shown on its own, below the facts
-    model = LoadedModel(name=name, key=key, generator=generator, facts=facts, card=card)
+    model = Explorer.load(key, name=name)  # outside the lock: a Hub download may take a while
     with _loaded_lock:
         model = _loaded.setdefault(key, model)
         while len(_loaded) > MAX_LOADED:

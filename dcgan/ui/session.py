@@ -14,24 +14,13 @@ from urllib.parse import urlencode
 import numpy as np
 
 from ..errors import DcganError
+from ..explore import WalkState  # the walk's plain data lives in the library; the tabs import it from here
 
 GROUPS = ("A", "B", "C")
 MAX_PICKS = 3  # exemplars per arithmetic group, as in the paper
 MAX_PROJECTED = 6  # projected images a visitor keeps
 MAX_SEED = 2**31 - 1
 MAX_UPLOADS = 10  # uploaded models a visitor's picker remembers
-
-
-@dataclass
-class WalkState:
-    seed: int = 0
-    base: list[float] | None = None  # a projected image's z, used instead of the seed's
-    base_label: str = ""
-    dims: list[int] = field(default_factory=list)  # the z dimensions the sliders drive
-    custom_dims: bool = False  # True when the visitor chose them (else: the most sensitive)
-    edits: dict[int, float] = field(default_factory=dict)  # z[dim] = value, set by the dimension sliders
-    offsets: dict[int, float] = field(default_factory=dict)  # direction k -> amount moved along it
-    strip: str = "direction 0"  # what the 9-image strip walks along: "direction k" or "z[d]"
 
 
 @dataclass

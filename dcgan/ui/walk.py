@@ -4,13 +4,24 @@ and the paper's "walking in the latent space" strip of 9 images along one of the
 from __future__ import annotations
 
 import io
-import math
 
 import gradio as gr
-import torch
 
 from ..errors import DcganError
-from ..latent import generate, sample_noise
+from ..explore import (
+    STRIP_LENGTH,
+    WALK_DIMS,
+    WALK_DIRECTIONS,
+    dim_limit,
+    direction_limit,
+    edited_z,
+    move_slider,
+    strip_choices,
+    strip_images,
+    strip_metadata,
+    valid_dims,
+    walk_z,
+)
 from .common import (
     Refresh,
     UserError,
@@ -27,92 +38,11 @@ from .common import (
 from .model_cache import Catalog, LoadedModel, get_model
 from .session import UPDATE_URL_JS, VisitorState, WalkState, apply_query, query_string
 
-N_DIM_SLIDERS = 8
-N_DIRECTION_SLIDERS = 6
-STRIP_LENGTH = 9
+N_DIM_SLIDERS = WALK_DIMS
+N_DIRECTION_SLIDERS = WALK_DIRECTIONS
 
 
-# ---- plain functions ---------------------------------------------------------------------------------------
-
-
-def seed_z(model: LoadedModel, walk: WalkState) -> torch.Tensor:
-    """(nz,) the walk's starting point: a projected image's z, or the seed's."""
-    if walk.base is not None and len(walk.base) == model.nz:
-        return torch.tensor(walk.base, dtype=torch.float32)
-    return sample_noise(1, model.nz, model.noise, seed=walk.seed)[0]
-
-
-def walk_z(model: LoadedModel, walk: WalkState) -> torch.Tensor:
-    """(nz,) the z on screen: the start, with the dimension sliders' values, moved along the directions."""
-    z = seed_z(model, walk)
-    for dim, value in walk.edits.items():
-        if 0 <= dim < model.nz:
-            z[dim] = value
-    directions, _ = model.directions()
-    for k, amount in walk.offsets.items():
-        if 0 <= k < len(directions):
-            z = z + amount * directions[k]
-    return z
-
-
-def dim_limit(model: LoadedModel) -> float:
-    """Slider range for one z dimension: +-3 sigma for N(0, 1), the whole of U(-1, 1)."""
-    return 3.0 if model.noise == "normal" else 1.0
-
-
-def direction_limit(model: LoadedModel) -> float:
-    """Directions are unit vectors, so z's coordinate along one has the noise's per-dimension spread."""
-    return round(3.0 * model.noise_std, 2)
-
-
-def strip_choices(model: LoadedModel, walk: WalkState) -> list[str]:
-    return [f"direction {k}" for k in range(len(model.directions()[0]))] + [f"z[{d}]" for d in walk.dims]
-
-
-def strip_images(model: LoadedModel, walk: WalkState) -> tuple[torch.Tensor, str]:
-    """(9, nc, S, S) along walk.strip, and a caption. One generator forward for the whole strip.
-
-    A direction: the current z moved from -3 sigma to +3 sigma along it. A dimension z[d]: z[d]
-    swept over its slider range with the rest of z fixed.
-    """
-    z = walk_z(model, walk)
-    choice = walk.strip if walk.strip in strip_choices(model, walk) else "direction 0"
-    if choice.startswith("direction"):
-        k = int(choice.split()[1])
-        limit = direction_limit(model)
-        amounts = torch.linspace(-limit, limit, STRIP_LENGTH)
-        path = z + amounts[:, None] * model.directions()[0][k]
-        caption = f"{model.direction_labels()[k]}: z moved from {-limit:+.2f} to {limit:+.2f} along it"
-    else:
-        dim = int(choice[2:-1])
-        limit = dim_limit(model)
-        path = z.repeat(STRIP_LENGTH, 1)
-        path[:, dim] = torch.linspace(-limit, limit, STRIP_LENGTH)
-        caption = f"z[{dim}] swept from {-limit:+.1f} to {limit:+.1f}, the rest of z fixed"
-    return generate(model.generator, path), caption
-
-
-def move_slider(model: LoadedModel, walk: WalkState, kind: str, slot: int, value: float) -> bool:
-    """Apply one slider's value to the walk: dimension slider `slot` sets z[walk.dims[slot]], direction
-    slider `slot` sets the amount along direction `slot`, clamped to the slider's range. False when that
-    slider is unused; DcganError for NaN or inf (a request can send what no slider can)."""
-    value = float(value)
-    if not math.isfinite(value):
-        raise DcganError(f"a slider value must be a finite number, not {value}")
-    if kind == "dim":
-        if not 0 <= slot < len(walk.dims):
-            return False
-        walk.edits[walk.dims[slot]] = _clamp(value, dim_limit(model))
-    else:
-        if not 0 <= slot < min(N_DIRECTION_SLIDERS, len(model.directions()[0])):
-            return False
-        walk.offsets[slot] = _clamp(value, direction_limit(model))
-        walk.offsets = {k: v for k, v in walk.offsets.items() if v != 0}
-    return True
-
-
-def _clamp(value: float, limit: float) -> float:
-    return max(-limit, min(limit, value))
+# The walk's math (seed_z, walk_z, the limits, strip_images, move_slider, valid_dims) is dcgan/explore.py's.
 
 
 # ---- the fast path for slider moves --------------------------------------------------------------------------
@@ -178,7 +108,7 @@ def preview_png(catalog: Catalog, params: dict[str, str]) -> tuple[bytes, str]:
     if not state.model:
         raise DcganError("no model in the query")
     model = get_model(catalog, state.model)
-    _valid_dims(model, state.walk)
+    valid_dims(model, state.walk)
     move = params.get("move", "").split(":")
     if len(move) != 3 or move[0] not in ("dim", "direction"):
         raise ValueError("move= must be dim:SLOT:VALUE or direction:SLOT:VALUE")
@@ -199,10 +129,7 @@ def describe_start(walk: WalkState) -> str:
 
 
 def _slider_updates(model: LoadedModel, walk: WalkState) -> list:
-    z_start = seed_z(model, walk)
-    for dim, value in walk.edits.items():
-        if 0 <= dim < model.nz:
-            z_start[dim] = value
+    z_start = edited_z(model, walk)
     ranks = {dim: rank for rank, dim in enumerate(model.ranked_dimensions(), start=1)}
     limit = dim_limit(model)
     dims = []
@@ -224,16 +151,6 @@ def _slider_updates(model: LoadedModel, walk: WalkState) -> list:
         else:
             directions.append(gr.update(visible=False))
     return dims + directions
-
-
-def _valid_dims(model: LoadedModel, walk: WalkState) -> None:
-    """Keep the visitor's dimensions when they fit this model, else the 8 most sensitive."""
-    wanted = [d for d in walk.dims if 0 <= d < model.nz][:N_DIM_SLIDERS] if walk.custom_dims else []
-    walk.custom_dims = bool(wanted)
-    walk.dims = wanted or model.ranked_dimensions()[:N_DIM_SLIDERS]
-    walk.edits = {d: _clamp(v, dim_limit(model)) for d, v in walk.edits.items() if d in walk.dims}
-    n_directions = min(N_DIRECTION_SLIDERS, len(model.directions()[0]))
-    walk.offsets = {k: _clamp(v, direction_limit(model)) for k, v in walk.offsets.items() if 0 <= k < n_directions}
 
 
 def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
@@ -270,7 +187,7 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             return (state, gr.update(), None, "Load a model to start walking.", *nothing, None, "", query_string(state))
         model = current_model(catalog, state)
         walk = state.walk
-        _valid_dims(model, walk)
+        valid_dims(model, walk)
         ranked = model.ranked_dimensions()
         dims_update = gr.update(choices=[(f"z[{d}]", d) for d in ranked], value=walk.dims)
         choices = strip_choices(model, walk)
@@ -336,14 +253,7 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         images, caption = strip_images(model, walk)
         start = f"seed{walk.seed}" if walk.base is None else "projected"
         stem = f"walk-{slug(model.name)}-{start}-{slug(walk.strip)}"
-        metadata = {
-            "model": model.name,
-            "seed": walk.seed if walk.base is None else walk.base_label,
-            "along": walk.strip,
-            "caption": caption,
-            "edits": walk.edits,
-            "offsets": walk.offsets,
-        }
+        metadata = strip_metadata(model, walk, caption)
         frames = [picture(model, images[i : i + 1]) for i in range(len(images))]
         still = picture(model, images, nrow=STRIP_LENGTH, scale=max(1, 128 // model.image_size))
         return export_png_and_gif(still, frames, stem, metadata)

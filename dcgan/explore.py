@@ -1,0 +1,326 @@
+"""What every view asks of a loaded model, as plain data: the explorer's math, without a UI.
+
+An `Explorer` is a generator plus what the views derive from it (the sensitivity ranking of z's
+dimensions, GANSpace directions and their class-named labels, the judge, class means, the
+discriminator and its probe batch), each computed at most once and safe to share between threads.
+The walk functions below take an Explorer and a `WalkState` (plain data: a seed, slider values,
+what the strip walks along) and return tensors and strings; the app, the CLI and a notebook call
+the same ones, so the same seed gives the same pixels everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .checkpoints import load_discriminator, load_generator
+from .classifier import JUDGE_DIR, load_judge
+from .errors import DcganError
+from .features import channel_scores
+from .latent import (
+    class_mean_latents,
+    dimension_sensitivity,
+    direction_class_effects,
+    generate,
+    principal_directions,
+    sample_noise,
+)
+from .models import Generator
+from .registry import model_facts
+
+N_DIRECTIONS = 10  # GANSpace components kept per model; the walk shows the first few as sliders
+PROBE_SIZE = 2000  # generated images D's channel scores are looked up on
+WALK_DIMS = 8  # z dimensions a walk drives (the app's dimension sliders)
+WALK_DIRECTIONS = 6  # directions a walk can move along (the app's direction sliders)
+STRIP_LENGTH = 9  # images in the paper's "walking in the latent space" strip
+
+
+@dataclass
+class WalkState:
+    """One walk through z: where it starts and what has been moved. Plain data (the app keeps it per visitor)."""
+
+    seed: int = 0
+    base: list[float] | None = None  # a projected image's z, used instead of the seed's
+    base_label: str = ""
+    dims: list[int] = field(default_factory=list)  # the z dimensions the sliders drive
+    custom_dims: bool = False  # True when the visitor chose them (else: the most sensitive)
+    edits: dict[int, float] = field(default_factory=dict)  # z[dim] = value, set by the dimension sliders
+    offsets: dict[int, float] = field(default_factory=dict)  # direction k -> amount moved along it
+    strip: str = "direction 0"  # what the 9-image strip walks along: "direction k" or "z[d]"
+
+
+@dataclass
+class Explorer:
+    """A generator and what the views derive from it, each computed at most once."""
+
+    name: str
+    key: str
+    generator: Generator
+    facts: dict[str, object]
+    card: str  # the model card (README.md) text, "" when the folder has none
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _sensitivity: torch.Tensor | None = field(default=None, repr=False)
+    _directions: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+    _direction_labels: list[str] | None = field(default=None, repr=False)
+    _class_means: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+    _discriminator: torch.nn.Module | None = field(default=None, repr=False)
+    _probe: tuple[torch.Tensor, list[torch.Tensor]] | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, key: str | Path, name: str | None = None) -> Explorer:
+        """A model folder, run directory or Hub id -> an Explorer on the CPU (DcganError if it can't)."""
+        key = str(key)
+        generator = load_generator(key, device="cpu")
+        generator.to(memory_format=torch.channels_last)  # ~10% faster forwards on the CPU (bench/ui_latency.py)
+        facts = model_facts(key)
+        card = str(facts.pop("card", ""))  # shown on its own, below the facts
+        return cls(name=name or key, key=key, generator=generator, facts=facts, card=card)
+
+    @property
+    def nz(self) -> int:
+        return self.generator.config.nz
+
+    @property
+    def noise(self) -> str:
+        return self.generator.config.noise
+
+    @property
+    def image_size(self) -> int:
+        return self.generator.config.image_size
+
+    @property
+    def noise_std(self) -> float:
+        """Per-dimension spread of z: 1 for N(0, 1), 1/sqrt(3) for U(-1, 1)."""
+        return 1.0 if self.noise == "normal" else 3**-0.5
+
+    @property
+    def display_scale(self) -> int:
+        """Nearest-neighbour upscale factor that shows the image at ~256 px."""
+        return max(1, 256 // self.image_size)
+
+    def sensitivity(self) -> torch.Tensor:
+        """(nz,) mean pixel change per unit move of each z dimension."""
+        with self._lock:
+            if self._sensitivity is None:
+                samples = 16 if self.image_size <= 32 else 8 if self.image_size <= 64 else 4  # bounded cost
+                self._sensitivity = dimension_sensitivity(self.generator, self.noise, n=samples)
+            return self._sensitivity
+
+    def ranked_dimensions(self) -> list[int]:
+        """Every z dimension, most image-changing first."""
+        return [int(d) for d in torch.argsort(self.sensitivity(), descending=True, stable=True)]
+
+    def directions(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """((k, nz) orthonormal GANSpace directions, (k,) share of layer variance of each)."""
+        with self._lock:
+            if self._directions is None:
+                k = min(N_DIRECTIONS, self.nz)
+                self._directions = principal_directions(self.generator, k=k, n=2000, distribution=self.noise)
+            return self._directions
+
+    def judge(self):
+        """The Fashion-MNIST judge classifier when this model makes Fashion-MNIST, else None."""
+        if self.facts.get("data") != "fashion-mnist" or self.generator.config.nc != 1:
+            return None
+        return shared_judge()
+
+    def direction_labels(self) -> list[str]:
+        """ "direction k (x% of layer variance)", plus what it turns which class into when a judge exists."""
+        with self._lock:
+            if self._direction_labels is not None:
+                return self._direction_labels
+        directions, ratios = self.directions()
+        labels = [f"direction {k} ({100 * float(ratio):.1f}% of layer variance)" for k, ratio in enumerate(ratios)]
+        judge = self.judge()
+        if judge is not None:
+            effects = direction_class_effects(
+                self.generator, directions, judge, amount=2.0 * self.noise_std, distribution=self.noise
+            )
+            names = judge.config.class_names
+            labels = [
+                f"direction {k}: − {names[int(effect.argmin())]} / + {names[int(effect.argmax())]}"
+                for k, effect in enumerate(effects)
+            ]
+        with self._lock:
+            self._direction_labels = labels
+        return labels
+
+    def class_means(self) -> tuple[list[str], torch.Tensor, torch.Tensor] | None:
+        """(class names, (K, nz) mean z per class the judge recognises, (K,) sample counts), or None
+        without a judge: the arithmetic tab's second way in ("Sneaker -> Ankle boot")."""
+        judge = self.judge()
+        if judge is None:
+            return None
+        with self._lock:
+            if self._class_means is None:
+                self._class_means = class_mean_latents(
+                    self.generator, judge, len(judge.config.class_names), n=2000, distribution=self.noise
+                )
+            means, counts = self._class_means
+        return list(judge.config.class_names), means, counts
+
+    def discriminator(self) -> torch.nn.Module:
+        """The discriminator saved beside the generator (DcganError when the folder has none)."""
+        with self._lock:
+            if self._discriminator is None:
+                self._discriminator = load_discriminator(self.key, device="cpu")
+            return self._discriminator
+
+    def probe(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """A fixed batch of PROBE_SIZE generated images (seed 0) and D's per-layer (N, C) channel scores
+        on them: which samples excite which channel is looked up here, not recomputed per click."""
+        discriminator = self.discriminator()
+        with self._lock:
+            if self._probe is None:
+                images = generate(self.generator, sample_noise(PROBE_SIZE, self.nz, self.noise, seed=0))
+                self._probe = images, channel_scores(discriminator, images)
+            return self._probe
+
+
+_judge = None
+_judge_lock = threading.Lock()
+
+
+def shared_judge():
+    """The shipped judge classifier, loaded once; None when checkpoints/ does not hold it."""
+    global _judge
+    with _judge_lock:
+        if _judge is None and (JUDGE_DIR / "model.safetensors").is_file():
+            try:
+                _judge = load_judge(JUDGE_DIR)
+            except DcganError:
+                return None
+        return _judge
+
+
+# ---- the walk ------------------------------------------------------------------------------------------------
+
+
+def seed_z(explorer: Explorer, walk: WalkState) -> torch.Tensor:
+    """(nz,) the walk's starting point: a projected image's z, or the seed's."""
+    if walk.base is not None and len(walk.base) == explorer.nz:
+        return torch.tensor(walk.base, dtype=torch.float32)
+    return sample_noise(1, explorer.nz, explorer.noise, seed=walk.seed)[0]
+
+
+def edited_z(explorer: Explorer, walk: WalkState) -> torch.Tensor:
+    """(nz,) the start with the dimension sliders' values set (what those sliders show)."""
+    z = seed_z(explorer, walk)
+    for dim, value in walk.edits.items():
+        if 0 <= dim < explorer.nz:
+            z[dim] = value
+    return z
+
+
+def walk_z(explorer: Explorer, walk: WalkState) -> torch.Tensor:
+    """(nz,) the z on screen: the start, with the dimension sliders' values, moved along the directions."""
+    z = edited_z(explorer, walk)
+    directions, _ = explorer.directions()
+    for k, amount in walk.offsets.items():
+        if 0 <= k < len(directions):
+            z = z + amount * directions[k]
+    return z
+
+
+def dim_limit(explorer: Explorer) -> float:
+    """Range of one z dimension in a walk: +-3 sigma for N(0, 1), the whole of U(-1, 1)."""
+    return 3.0 if explorer.noise == "normal" else 1.0
+
+
+def direction_limit(explorer: Explorer) -> float:
+    """Directions are unit vectors, so z's coordinate along one has the noise's per-dimension spread."""
+    return round(3.0 * explorer.noise_std, 2)
+
+
+def clamp(value: float, limit: float) -> float:
+    return max(-limit, min(limit, value))
+
+
+def valid_dims(explorer: Explorer, walk: WalkState) -> None:
+    """Keep the walk's dimensions when they fit this model, else the WALK_DIMS most sensitive; clamp the
+    edits and offsets to their ranges (in place)."""
+    wanted = [d for d in walk.dims if 0 <= d < explorer.nz][:WALK_DIMS] if walk.custom_dims else []
+    walk.custom_dims = bool(wanted)
+    walk.dims = wanted or explorer.ranked_dimensions()[:WALK_DIMS]
+    walk.edits = {d: clamp(v, dim_limit(explorer)) for d, v in walk.edits.items() if d in walk.dims}
+    n_directions = min(WALK_DIRECTIONS, len(explorer.directions()[0]))
+    walk.offsets = {k: clamp(v, direction_limit(explorer)) for k, v in walk.offsets.items() if 0 <= k < n_directions}
+
+
+def strip_choices(explorer: Explorer, walk: WalkState) -> list[str]:
+    """What the strip can walk along: every direction, then the walk's dimensions."""
+    return [f"direction {k}" for k in range(len(explorer.directions()[0]))] + [f"z[{d}]" for d in walk.dims]
+
+
+def strip_images(explorer: Explorer, walk: WalkState) -> tuple[torch.Tensor, str]:
+    """(9, nc, S, S) along walk.strip, and a caption. One generator forward for the whole strip.
+
+    A direction: the current z moved from -3 sigma to +3 sigma along it. A dimension z[d]: z[d]
+    swept over its slider range with the rest of z fixed.
+    """
+    z = walk_z(explorer, walk)
+    choice = walk.strip if walk.strip in strip_choices(explorer, walk) else "direction 0"
+    if choice.startswith("direction"):
+        k = int(choice.split()[1])
+        limit = direction_limit(explorer)
+        amounts = torch.linspace(-limit, limit, STRIP_LENGTH)
+        path = z + amounts[:, None] * explorer.directions()[0][k]
+        caption = f"{explorer.direction_labels()[k]}: z moved from {-limit:+.2f} to {limit:+.2f} along it"
+    else:
+        dim = int(choice[2:-1])
+        limit = dim_limit(explorer)
+        path = z.repeat(STRIP_LENGTH, 1)
+        path[:, dim] = torch.linspace(-limit, limit, STRIP_LENGTH)
+        caption = f"z[{dim}] swept from {-limit:+.1f} to {limit:+.1f}, the rest of z fixed"
+    return generate(explorer.generator, path), caption
+
+
+def strip_metadata(explorer: Explorer, walk: WalkState, caption: str) -> dict[str, object]:
+    """What an exported strip carries (PNG text chunks, GIF comment): enough to draw it again."""
+    return {
+        "model": explorer.name,
+        "seed": walk.seed if walk.base is None else walk.base_label,
+        "along": walk.strip,
+        "caption": caption,
+        "edits": walk.edits,
+        "offsets": walk.offsets,
+    }
+
+
+def move_slider(explorer: Explorer, walk: WalkState, kind: str, slot: int, value: float) -> bool:
+    """Apply one slider's value to the walk: dimension slider `slot` sets z[walk.dims[slot]], direction
+    slider `slot` sets the amount along direction `slot`, clamped to the slider's range. False when that
+    slider is unused; DcganError for NaN or inf (a request can send what no slider can)."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise DcganError(f"a slider value must be a finite number, not {value}")
+    if kind == "dim":
+        if not 0 <= slot < len(walk.dims):
+            return False
+        walk.edits[walk.dims[slot]] = clamp(value, dim_limit(explorer))
+    else:
+        if not 0 <= slot < min(WALK_DIRECTIONS, len(explorer.directions()[0])):
+            return False
+        walk.offsets[slot] = clamp(value, direction_limit(explorer))
+        walk.offsets = {k: v for k, v in walk.offsets.items() if v != 0}
+    return True
+
+
+def walk_along(explorer: Explorer, seed: int, along: str = "direction 0") -> WalkState:
+    """A fresh walk from `seed` whose strip goes along `along` ("direction k" or "z[d]", any d < nz);
+    DcganError naming the choices when it is neither."""
+    walk = WalkState(seed=seed, strip=along)
+    if along.startswith("z[") and along.endswith("]") and along[2:-1].isdigit():
+        walk.dims, walk.custom_dims = [int(along[2:-1])], True
+    valid_dims(explorer, walk)
+    n_directions = len(explorer.directions()[0])
+    if along not in strip_choices(explorer, walk):
+        raise DcganError(
+            f"cannot walk along {along!r}: use 'direction K' (K from 0 to {n_directions - 1}) "
+            f"or 'z[D]' (D from 0 to {explorer.nz - 1})"
+        )
+    return walk
