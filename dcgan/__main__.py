@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 # `datasets.load_dataset` is looked up when called (not bound here) so a test can stub the data.
@@ -25,7 +26,19 @@ from .config import ModelConfig, TrainConfig
 from .convert import import_generator
 from .data import ImageDataset
 from .errors import DcganError
-from .explore import STRIP_LENGTH, Explorer, strip_images, strip_metadata, walk_along
+from .explore import (
+    INTERPOLATION_METHODS,
+    STRIP_LENGTH,
+    Explorer,
+    Interpolation,
+    interpolation_export_scale,
+    interpolation_images,
+    interpolation_metadata,
+    interpolation_paths,
+    strip_images,
+    strip_metadata,
+    walk_along,
+)
 from .images import grid_image, save_gif, save_png, to_pil, to_uint8
 from .io_utils import atomic_write_text, disk_full
 from .latent import generate, interpolate, sample_noise
@@ -331,6 +344,24 @@ def cmd_figure_walk(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_figure_interpolate(args: argparse.Namespace) -> int:
+    if Path(args.out).suffix.lower() != ".png":
+        raise DcganError(f"--out must end in .png, got {Path(args.out).name}")
+    if args.steps < 2 or args.rows < 1:
+        raise DcganError(f"--steps must be at least 2 and --rows at least 1, got {args.steps} and {args.rows}")
+    explorer = Explorer.load(args.model, name=str(args.model))
+    interpolation = Interpolation(args.seeds[0], args.seeds[1], args.steps, args.rows)
+    images = interpolation_images(explorer, interpolation_paths(explorer, interpolation))
+    # One grid: the lerp rows, then the slerp rows; (2 * rows * steps, nc, S, S) in that order.
+    every_image = torch.cat([images[method].flatten(0, 1) for method in INTERPOLATION_METHODS])
+    still = grid_image(every_image, nrow=args.steps, padding=2, scale=interpolation_export_scale(explorer))
+    metadata = {key: str(value) for key, value in interpolation_metadata(explorer, interpolation, "").items()}
+    metadata["method"] = f"lerp (rows 1-{args.rows}) above slerp (rows {args.rows + 1}-{2 * args.rows})"
+    save_png(still, args.out, metadata)
+    print(f"wrote {args.out} ({args.rows} seed pairs x {args.steps} steps: lerp above, slerp below)")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     out = import_generator(args.source, args.out_dir, activation=args.activation, image_size=args.image_size)
     print(f"imported {args.source} -> {out} (load it with --model {out})")
@@ -469,6 +500,19 @@ def build_parser() -> argparse.ArgumentParser:
     walk.add_argument("--scale", type=int, help="upscale each pixel (default: ~128 px a frame, as the app's export)")
     walk.add_argument("--out", required=True, type=Path, help="output .png")
     walk.set_defaults(run=cmd_figure_walk)
+    between = figures.add_parser(
+        "interpolate",
+        help="lerp and slerp between seed pairs",
+        description="The paper's Figure 4, as the app's Interpolation tab draws it: row i joins seed A+i to "
+        "seed B+i; the lerp rows above the slerp rows in one PNG, with the metadata the app's export "
+        "carries (model, method, seeds, top_row, steps, rows).",
+    )
+    between.add_argument("--model", required=True, help="model folder, run directory or Hugging Face Hub id")
+    between.add_argument("--seeds", required=True, type=int, nargs=2, metavar=("A", "B"), help="the two seeds")
+    between.add_argument("--steps", type=int, default=9, help="images along each path (default 9)")
+    between.add_argument("--rows", type=int, default=4, help="seed pairs, one row each (default 4)")
+    between.add_argument("--out", required=True, type=Path, help="output .png")
+    between.set_defaults(run=cmd_figure_interpolate)
     return parser
 
 

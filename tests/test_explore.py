@@ -1,5 +1,6 @@
 """The explorer's math in the library (dcgan/explore.py): the same pixels as the app, reachable without it."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,21 @@ from browser.app_server import running_app, tiny_model_folder
 from PIL import Image
 
 from dcgan.errors import DcganError
-from dcgan.explore import STRIP_LENGTH, Explorer, WalkState, strip_images, walk_along, walk_z
+from dcgan.explore import (
+    INTERPOLATION_METHODS,
+    STRIP_LENGTH,
+    Explorer,
+    Interpolation,
+    WalkState,
+    describe_interpolation,
+    interpolation_images,
+    interpolation_metadata,
+    interpolation_paths,
+    path_norms,
+    strip_images,
+    walk_along,
+    walk_z,
+)
 from dcgan.images import grid_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,3 +96,83 @@ def test_the_library_imports_no_gradio():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def interpolation_pixels(explorer: Explorer, interpolation: Interpolation, scale: int = 1) -> dict[str, np.ndarray]:
+    images = interpolation_images(explorer, interpolation_paths(explorer, interpolation))
+    return {
+        method: np.asarray(grid_image(images[method].flatten(0, 1), nrow=interpolation.steps, padding=2, scale=scale))
+        for method in INTERPOLATION_METHODS
+    }
+
+
+def test_the_library_interpolation_is_the_apps(tmp_path):
+    """/interpolate, /interpolation_plot and /interpolation_export draw what the library computes."""
+    gradio_client = pytest.importorskip("gradio_client")
+    with running_app(tmp_path) as url:
+        client = gradio_client.Client(url, verbose=False)
+        _a, _b, app_caption, app_lerp, app_slerp, _query = client.predict(
+            3, 8, "seed", "seed", 5, 3, api_name="/interpolate"
+        )
+        plot = client.predict(api_name="/interpolation_plot")
+        files = client.predict(api_name="/interpolation_export")
+
+    explorer = Explorer.load(tmp_path / "checkpoints" / "tiny-fashion", name="tiny-fashion")
+    interpolation = Interpolation(seed_a=3, seed_b=8, steps=5, rows=3)
+    assert app_caption == describe_interpolation(interpolation)
+    strips = interpolation_pixels(explorer, interpolation)  # the app sends them at 1x
+    assert np.array_equal(np.asarray(Image.open(app_lerp)), strips["lerp"])
+    assert np.array_equal(np.asarray(Image.open(app_slerp)), strips["slerp"])
+    norms = path_norms(interpolation_paths(explorer, interpolation))
+    traces = json.loads(plot["plot"])["data"]
+    assert [trace["y"] for trace in traces] == [
+        row for method in INTERPOLATION_METHODS for row in norms[method].tolist()
+    ]
+    exported = interpolation_pixels(explorer, interpolation, scale=2)  # exports: 64 px // 32 px
+    for method in INTERPOLATION_METHODS:
+        png = Image.open(next(f for f in files if f.endswith(f"-{method}.png")))
+        assert png.text == {
+            key: str(value) for key, value in interpolation_metadata(explorer, interpolation, method).items()
+        }
+        assert np.array_equal(np.asarray(png), exported[method])
+
+
+def test_interpolation_rows_start_at_projected_images(tmp_path):
+    explorer = Explorer.load(tiny_model_folder(tmp_path / "tiny"))
+    projected = [0.5] * explorer.nz
+    interpolation = Interpolation(seed_a=1, seed_b=2, steps=4, rows=2, start="my shoe", start_z=projected)
+    paths = interpolation_paths(explorer, interpolation)
+    assert paths["lerp"].shape == paths["slerp"].shape == (2, 4, explorer.nz)
+    assert torch.equal(paths["lerp"][0, 0], torch.tensor(projected)) and torch.equal(
+        paths["slerp"][0, 0], paths["lerp"][0, 0]
+    )
+    assert torch.equal(paths["lerp"][1, 0], interpolation_paths(explorer, Interpolation(1, 2, 4, 2))["lerp"][1, 0])
+    assert describe_interpolation(interpolation).startswith(
+        "Top row: **my shoe -> seed 2**; rows below: seeds 1+i -> 2+i"
+    )
+    norms = path_norms(paths)
+    assert norms["slerp"].shape == (2, 4) and float(norms["lerp"][1, 1:-1].max()) < float(norms["slerp"][1, 1:-1].min())
+
+
+def test_figure_interpolate_writes_lerp_above_slerp_with_the_exports_metadata(tmp_path):
+    folder = tiny_model_folder(tmp_path / "tiny")
+    out = tmp_path / "interpolation.png"
+    command = [sys.executable, "-m", "dcgan", "figure", "interpolate", "--model", str(folder), "--seeds", "3", "8"]
+    command += ["--steps", "5", "--rows", "3", "--out", str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    image = Image.open(out)
+    assert image.text["model"] == str(folder) and image.text["seeds"] == "3+i -> 8+i for i < 3"
+    assert image.text["method"] == "lerp (rows 1-3) above slerp (rows 4-6)"
+    assert (image.text["steps"], image.text["rows"]) == ("5", "3") and image.text["top_row"].startswith(
+        "Top row: **seed 3"
+    )
+    scale, cell = 2, 32 + 2  # as the app's export: 64 px // 32 px
+    assert image.size == ((5 * cell + 2) * scale, (6 * cell + 2) * scale)
+    strips = interpolation_pixels(Explorer.load(folder), Interpolation(3, 8, 5, 3), scale=scale)
+    pixels, half = np.asarray(image), 3 * cell * scale  # the slerp grid starts where the lerp grid's last padding does
+    assert np.array_equal(pixels[: strips["lerp"].shape[0]], strips["lerp"])
+    assert np.array_equal(pixels[half:], strips["slerp"])
+
+    bad = subprocess.run(command[:-2] + ["--out", str(tmp_path / "i.gif")], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "must end in .png" in bad.stderr

@@ -3,13 +3,21 @@ norm of z along each path plotted: the teaching point of why slerp exists for Ga
 
 from __future__ import annotations
 
-import math
-
 import gradio as gr
 import plotly.graph_objects as go
 import torch
 
-from ..latent import generate, lerp, sample_noise, slerp
+from ..explore import (
+    INTERPOLATION_METHODS,
+    Interpolation,
+    describe_interpolation,
+    interpolation_export_scale,
+    interpolation_images,
+    interpolation_metadata,
+    interpolation_paths,
+    path_norms,
+    typical_norm,
+)
 from .common import (
     Refresh,
     bounded_int,
@@ -25,63 +33,41 @@ from .common import (
 from .model_cache import LoadedModel
 from .session import UPDATE_URL_JS, InterpolationState, VisitorState, query_string
 
-METHODS = ("lerp", "slerp")
-
 # The plot's event waits this long in the browser: drawing a plotly figure holds the page's only thread
 # for ~70 ms, which would otherwise delay the strips' images even though they arrived first.
 AFTER_THE_STRIPS_JS = "(state) => new Promise((done) => setTimeout(() => done(state), 100))"
 
 
-# ---- plain functions ---------------------------------------------------------------------------------------
+# ---- from the visitor's state to the library's ----------------------------------------------------------
 
 
-def endpoints(model: LoadedModel, state: VisitorState) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rows, nz) start and end points: row i joins seed a+i to seed b+i; row 0's ends may be projected images."""
+def interpolation(state: VisitorState) -> Interpolation:
+    """The visitor's settings as plain data, with the projected images' z they name."""
     settings = state.interpolation
-    starts = torch.stack(
-        [sample_noise(1, model.nz, model.noise, seed=settings.seed_a + row)[0] for row in range(settings.rows)]
+    return Interpolation(
+        settings.seed_a,
+        settings.seed_b,
+        settings.steps,
+        settings.rows,
+        settings.start,
+        settings.end,
+        state.projected.get(settings.start),
+        state.projected.get(settings.end),
     )
-    ends = torch.stack(
-        [sample_noise(1, model.nz, model.noise, seed=settings.seed_b + row)[0] for row in range(settings.rows)]
-    )
-    for name, points in ((settings.start, starts), (settings.end, ends)):
-        z = state.projected.get(name)
-        if z is not None and len(z) == model.nz:
-            points[0] = torch.tensor(z)
-    return starts, ends
 
 
 def paths(model: LoadedModel, state: VisitorState) -> dict[str, torch.Tensor]:
     """{method: (rows, steps, nz)} for lerp and slerp."""
-    starts, ends = endpoints(model, state)
-    steps = state.interpolation.steps
-    return {
-        method: torch.stack([function(a, b, steps) for a, b in zip(starts, ends, strict=True)])
-        for method, function in (("lerp", lerp), ("slerp", slerp))
-    }
-
-
-def path_images(model: LoadedModel, method_paths: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """{method: (rows, steps, nc, S, S)}, from one generator forward for both methods and every row."""
-    rows, steps, nz = method_paths["lerp"].shape
-    every_z = torch.cat([method_paths[method].reshape(-1, nz) for method in METHODS])
-    images = generate(model.generator, every_z).reshape(len(METHODS), rows, steps, *model_image_shape(model))
-    return dict(zip(METHODS, images, strict=True))
-
-
-def model_image_shape(model: LoadedModel) -> tuple[int, int, int]:
-    config = model.generator.config
-    return config.nc, config.image_size, config.image_size
+    return interpolation_paths(model, interpolation(state))
 
 
 def norm_figure(model: LoadedModel, method_paths: dict[str, torch.Tensor]) -> go.Figure:
     """||z|| along every path: lerp's dips in the middle (through the low-density inside of the shell
     where Gaussian z lives), slerp's stays on it."""
-    typical = math.sqrt(model.nz if model.noise == "normal" else model.nz / 3)
+    typical = typical_norm(model)
     colours = {"lerp": "#e4572e", "slerp": "#2e86ab"}
     traces = []  # plain dicts, one go.Figure at the end: add_trace per line is ~10x slower
-    for method in METHODS:
-        norms = method_paths[method].norm(dim=2)  # (rows, steps)
+    for method, norms in path_norms(method_paths).items():  # (rows, steps)
         t = torch.linspace(0, 1, norms.shape[1]).tolist()
         for row, values in enumerate(norms.tolist()):
             traces.append(
@@ -120,19 +106,6 @@ def grid(model: LoadedModel, images: torch.Tensor, scale: int = 1) -> object:
     return picture(model, images.reshape(rows * steps, *images.shape[2:]), nrow=steps, scale=scale)
 
 
-def export_scale(model: LoadedModel) -> int:
-    """Exported files are upscaled so a 32 px model's strips are not postage stamps."""
-    return max(1, 64 // model.image_size)
-
-
-def describe(state: VisitorState) -> str:
-    settings = state.interpolation
-    start = settings.start if settings.start in state.projected else f"seed {settings.seed_a}"
-    end = settings.end if settings.end in state.projected else f"seed {settings.seed_b}"
-    more = f"; rows below: seeds {settings.seed_a}+i -> {settings.seed_b}+i" if settings.rows > 1 else ""
-    return f"Top row: **{start} -> {end}**{more}. Same endpoints, different paths: look at the middle columns."
-
-
 # ---- the tab -----------------------------------------------------------------------------------------------
 
 
@@ -163,9 +136,10 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         if not state.model:
             return (state, settings.seed_a, settings.seed_b, "", None, None, query_string(state))
         model = current_model(catalog, state)
-        images = path_images(model, paths(model, state))
+        images = interpolation_images(model, paths(model, state))
         lerp_grid, slerp_grid = grid(model, images["lerp"]), grid(model, images["slerp"])
-        return (state, settings.seed_a, settings.seed_b, describe(state), lerp_grid, slerp_grid, query_string(state))
+        top_row = describe_interpolation(interpolation(state))
+        return (state, settings.seed_a, settings.seed_b, top_row, lerp_grid, slerp_grid, query_string(state))
 
     def draw_plot(state: VisitorState):
         if not state.model:
@@ -211,23 +185,17 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         model = current_model(catalog, state)
         settings = state.interpolation
         method_paths = paths(model, state)
-        images = path_images(model, method_paths)
+        images = interpolation_images(model, method_paths)
         seeds = f"seeds{settings.seed_a}-{settings.seed_b}"
         files = []
-        for method in METHODS:
+        for method in INTERPOLATION_METHODS:
             rows_images = images[method]  # (rows, steps, nc, S, S)
             # One GIF frame per step, holding every row: the whole Figure-4 block morphs at once.
             frames = [picture(model, rows_images[:, step], nrow=1) for step in range(settings.steps)]
-            metadata = {
-                "model": model.name,
-                "method": method,
-                "seeds": f"{settings.seed_a}+i -> {settings.seed_b}+i for i < {settings.rows}",
-                "top_row": describe(state),
-                "steps": settings.steps,
-                "rows": settings.rows,
-            }
+            metadata = interpolation_metadata(model, interpolation(state), method)
             stem = f"interpolation-{slug(model.name)}-{seeds}-rows{settings.rows}-steps{settings.steps}-{method}"
-            files += export_png_and_gif(grid(model, rows_images, export_scale(model)), frames, stem, metadata)
+            still = grid(model, rows_images, interpolation_export_scale(model))
+            files += export_png_and_gif(still, frames, stem, metadata)
         return files
 
     inputs = [state, seed_a, seed_b, start, end, steps, rows]
