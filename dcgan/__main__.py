@@ -27,14 +27,18 @@ from .convert import import_generator
 from .data import ImageDataset
 from .errors import DcganError
 from .explore import (
+    ARITHMETIC_GROUPS,
     INTERPOLATION_METHODS,
     STRIP_LENGTH,
     Explorer,
     Interpolation,
+    arithmetic_images,
+    describe_arithmetic,
     interpolation_export_scale,
     interpolation_images,
     interpolation_metadata,
     interpolation_paths,
+    seeds_z,
     strip_images,
     strip_metadata,
     walk_along,
@@ -362,6 +366,37 @@ def cmd_figure_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def seed_list(text: str) -> list[int]:
+    """ "1,2,3" -> [1, 2, 3] (a --a/--b/--c group)."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("expected at least one seed")
+    return seeds
+
+
+def cmd_figure_arithmetic(args: argparse.Namespace) -> int:
+    if Path(args.out).suffix.lower() != ".png":
+        raise DcganError(f"--out must end in .png, got {Path(args.out).name}")
+    explorer = Explorer.load(args.model, name=str(args.model))
+    seeds = dict(zip(ARITHMETIC_GROUPS, (args.a, args.b, args.c), strict=True))
+    images = arithmetic_images(explorer, {group: seeds_z(explorer, seeds[group]) for group in ARITHMETIC_GROUPS})
+    # Row 1: the three averages; rows 2-4: the 3x3 neighbourhood, A - B + C on the averages at its top left.
+    every_image = torch.cat([images[f"{group} mean"] for group in ARITHMETIC_GROUPS] + [images["neighbourhood"]])
+    still = grid_image(every_image, nrow=3, padding=2, scale=args.scale or max(1, 64 // explorer.image_size))
+    metadata = {
+        "model": explorer.name,
+        **{group: ",".join(map(str, seeds[group])) for group in ARITHMETIC_GROUPS},
+        "sum": describe_arithmetic({group: len(seeds[group]) for group in ARITHMETIC_GROUPS}),
+        "layout": "row 1: the means of A, B, C; rows 2-4: A - B + C on the means (top left) and its 3x3 neighbourhood",
+    }
+    save_png(still, args.out, metadata)
+    print(f"wrote {args.out} ({metadata['sum']})")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     out = import_generator(args.source, args.out_dir, activation=args.activation, image_size=args.image_size)
     print(f"imported {args.source} -> {out} (load it with --model {out})")
@@ -513,6 +548,25 @@ def build_parser() -> argparse.ArgumentParser:
     between.add_argument("--rows", type=int, default=4, help="seed pairs, one row each (default 4)")
     between.add_argument("--out", required=True, type=Path, help="output .png")
     between.set_defaults(run=cmd_figure_interpolate)
+    sums = figures.add_parser(
+        "arithmetic",
+        help="A - B + C on averaged seeds' z, and its neighbourhood",
+        description="The paper's Figure 7, as the app's Vector arithmetic tab computes it: each group's z's "
+        "averaged; row 1 the three averages, rows 2-4 A - B + C on them (top left) and 8 small moves around "
+        "it, with metadata (model, A, B, C, sum, layout).",
+    )
+    sums.add_argument("--model", required=True, help="model folder, run directory or Hugging Face Hub id")
+    for group in ARITHMETIC_GROUPS:
+        sums.add_argument(
+            f"--{group.lower()}",
+            required=True,
+            type=seed_list,
+            metavar="SEEDS",
+            help=f"group {group}: seeds, like 1,2,3",
+        )
+    sums.add_argument("--scale", type=int, help="upscale each pixel (default: ~64 px an image)")
+    sums.add_argument("--out", required=True, type=Path, help="output .png")
+    sums.set_defaults(run=cmd_figure_arithmetic)
     return parser
 
 

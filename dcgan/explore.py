@@ -22,11 +22,14 @@ from .classifier import JUDGE_DIR, load_judge
 from .errors import DcganError
 from .features import channel_scores
 from .latent import (
+    arithmetic,
     class_mean_latents,
     dimension_sensitivity,
     direction_class_effects,
     generate,
+    group_mean,
     lerp,
+    neighbourhood,
     principal_directions,
     sample_noise,
     slerp,
@@ -40,6 +43,9 @@ WALK_DIMS = 8  # z dimensions a walk drives (the app's dimension sliders)
 WALK_DIRECTIONS = 6  # directions a walk can move along (the app's direction sliders)
 STRIP_LENGTH = 9  # images in the paper's "walking in the latent space" strip
 INTERPOLATION_METHODS = ("lerp", "slerp")
+ARITHMETIC_GROUPS = ("A", "B", "C")  # A - B + C
+NEIGHBOURHOOD_SCALE = 0.25  # the paper's 3x3 grids: the result plus small noise (times z's spread)
+CLASS_STEPS = 5  # images from the start to start + class vector
 
 
 @dataclass
@@ -417,3 +423,88 @@ def interpolation_metadata(explorer: Explorer, interpolation: Interpolation, met
         "steps": interpolation.steps,
         "rows": interpolation.rows,
     }
+
+
+# ---- vector arithmetic ---------------------------------------------------------------------------------------
+
+
+def seeds_z(explorer: Explorer, seeds: list[int]) -> torch.Tensor:
+    """(len(seeds), nz): each seed's z (a group of exemplars named by seeds, as the CLI takes them)."""
+    return torch.cat([sample_noise(1, explorer.nz, explorer.noise, seed=seed) for seed in seeds])
+
+
+def arithmetic_latents(explorer: Explorer, groups: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """{name: (n, nz)} for the groups holding exemplars ((k, nz) each, keyed "A", "B", "C").
+
+    Names: "<G> picks" (the exemplars) and "<G> mean" (their average) for each such group; and, when
+    every group has one, "neighbourhood" (A - B + C on the averages first, then 8 small moves around it:
+    the 3x3 grid) and "single" (A - B + C on the first exemplar of each group).
+    """
+    groups = {group: groups[group] for group in ARITHMETIC_GROUPS if group in groups and len(groups[group])}
+    latents = {}
+    for group, zs in groups.items():
+        if zs.dim() != 2 or zs.shape[1] != explorer.nz:
+            raise DcganError(f"group {group}'s z's have shape {tuple(zs.shape)}; this model's z has {explorer.nz}")
+        latents[f"{group} picks"] = zs
+        latents[f"{group} mean"] = group_mean(zs)[None]
+    if len(groups) == len(ARITHMETIC_GROUPS):
+        averaged = arithmetic(groups["A"], groups["B"], groups["C"])
+        latents["neighbourhood"] = neighbourhood(averaged, n=9, scale=NEIGHBOURHOOD_SCALE * explorer.noise_std)
+        latents["single"] = (groups["A"][0] - groups["B"][0] + groups["C"][0])[None]
+    return latents
+
+
+def arithmetic_images(explorer: Explorer, groups: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """{name: (n, nc, S, S)} for arithmetic_latents' names, plus "averaged" (the neighbourhood's centre: A - B + C
+    on the averages); one generator forward for all of them."""
+    latents = arithmetic_latents(explorer, groups)
+    if not latents:
+        return {}
+    images = generate(explorer.generator, torch.cat(list(latents.values())))
+    out = dict(zip(latents, images.split([len(batch) for batch in latents.values()]), strict=True))
+    if "neighbourhood" in out:
+        out["averaged"] = out["neighbourhood"][:1]
+    return out
+
+
+def describe_arithmetic(counts: dict[str, int]) -> str:
+    """What the averaged result adds up ("A − (mean of 2 B) + C"), given each group's exemplar count."""
+    terms = " ".join(
+        f"{sign} (mean of {counts[group]} {group})" if counts[group] > 1 else f"{sign} {group}"
+        for sign, group in zip(("", "−", "+"), ARITHMETIC_GROUPS, strict=True)
+    )
+    return terms.strip()
+
+
+def class_vector_strip(explorer: Explorer, source: str, target: str, seed: int) -> tuple[torch.Tensor, str]:
+    """(5, nc, S, S): seed's z moved by t * (mean z of `target` - mean z of `source`), t = 0 ... 1."""
+    found = explorer.class_means()
+    if found is None:
+        raise DcganError("class vectors need a labelled dataset with a classifier (the Fashion-MNIST judge)")
+    names, means, counts = found
+    for name in (source, target):
+        if name not in names:
+            raise DcganError(f"pick a class from the list, not {name!r}")
+        if counts[names.index(name)] == 0:
+            raise DcganError(f"this model never clearly draws a {name}: no class vector for it")
+    vector = means[names.index(target)] - means[names.index(source)]
+    start_seed, start = first_seed_of_class(explorer, names.index(source), seed)
+    path = start + torch.linspace(0, 1, CLASS_STEPS)[:, None] * vector
+    caption = (
+        f"seed {start_seed} (the first seed from {seed} on that the judge calls a {source}) + t × (mean z of "
+        f"{counts[names.index(target)]} {target} − mean z of {counts[names.index(source)]} {source}), t from 0 to 1"
+    )
+    return generate(explorer.generator, path), caption
+
+
+def first_seed_of_class(explorer: Explorer, class_index: int, seed: int, tries: int = 64) -> tuple[int, torch.Tensor]:
+    """The first seed >= `seed` whose image the judge puts in the class, and its (1, nz) z (one batch)."""
+    seeds = list(range(seed, seed + tries))
+    z = torch.cat([sample_noise(1, explorer.nz, explorer.noise, seed=s) for s in seeds])
+    with torch.inference_mode():
+        predicted = explorer.judge()(generate(explorer.generator, z)).argmax(1)
+    hits = (predicted == class_index).nonzero()
+    if len(hits) == 0:
+        raise DcganError(f"none of seeds {seed}-{seed + tries - 1} draws that class: try another start seed")
+    index = int(hits[0])
+    return seeds[index], z[index : index + 1]

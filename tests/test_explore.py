@@ -13,21 +13,27 @@ from PIL import Image
 
 from dcgan.errors import DcganError
 from dcgan.explore import (
+    ARITHMETIC_GROUPS,
     INTERPOLATION_METHODS,
     STRIP_LENGTH,
     Explorer,
     Interpolation,
     WalkState,
+    arithmetic_images,
+    arithmetic_latents,
+    describe_arithmetic,
     describe_interpolation,
     interpolation_images,
     interpolation_metadata,
     interpolation_paths,
     path_norms,
+    seeds_z,
     strip_images,
     walk_along,
     walk_z,
 )
 from dcgan.images import grid_image
+from dcgan.latent import sample_noise
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,3 +182,67 @@ def test_figure_interpolate_writes_lerp_above_slerp_with_the_exports_metadata(tm
 
     bad = subprocess.run(command[:-2] + ["--out", str(tmp_path / "i.gif")], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "must end in .png" in bad.stderr
+
+
+def arithmetic_pixels(images: torch.Tensor, scale: int, nrow: int | None = None) -> np.ndarray:
+    padding = 0 if len(images) == 1 else 2  # as the app's pictures
+    return np.asarray(grid_image(images, nrow=nrow or len(images), padding=padding, scale=scale))
+
+
+def test_the_library_arithmetic_is_the_apps(tmp_path):
+    """/arithmetic_pick's pictures are what arithmetic_images draws for the same picks (as test_app's picks)."""
+    gradio_client = pytest.importorskip("gradio_client")
+    picks = (("A", 0), ("A", 1), ("B", 2), ("C", 3))
+    with running_app(tmp_path) as url:
+        client = gradio_client.Client(url, verbose=False)
+        client.predict(3, api_name="/arithmetic_batch")
+        for group, index in picks:
+            result = client.predict(group, index, api_name="/arithmetic_pick")
+
+    explorer = Explorer.load(tmp_path / "checkpoints" / "tiny-fashion", name="tiny-fashion")
+    batch = sample_noise(24, explorer.nz, explorer.noise, seed=3)  # "batch 3, #i" is row i of seed 3
+    groups = {group: batch[[index for g, index in picks if g == group]] for group in ARITHMETIC_GROUPS}
+    images = arithmetic_images(explorer, groups)
+    caption, *app_pictures = result
+    assert caption.startswith(f"**{describe_arithmetic({'A': 2, 'B': 1, 'C': 1})}**")
+    assert caption.startswith("**(mean of 2 A) − B + C**")
+    names = [f"{g} {kind}" for g in ARITHMETIC_GROUPS for kind in ("picks", "mean")]
+    names += ["averaged", "single", "neighbourhood"]
+    for name, app_picture in zip(names, app_pictures, strict=True):
+        scale = {"picks": 2, "averaged": 6}.get(name.split()[-1], 4)  # 64, 192 or 128 px // 32 px
+        expected = arithmetic_pixels(images[name], scale, nrow=3 if name == "neighbourhood" else None)
+        assert np.array_equal(np.asarray(Image.open(app_picture)), expected), name
+
+    latents = arithmetic_latents(explorer, groups)
+    assert torch.equal(latents["A mean"][0], batch[:2].mean(0))
+    assert torch.allclose(latents["neighbourhood"][0], batch[:2].mean(0) - batch[2] + batch[3])
+    assert torch.allclose(latents["single"][0], batch[0] - batch[2] + batch[3])
+    assert set(arithmetic_latents(explorer, {"A": groups["A"]})) == {"A picks", "A mean"}
+    with pytest.raises(DcganError, match="this model's z has 16"):
+        arithmetic_latents(explorer, {"A": torch.zeros(1, 5)})
+
+
+def test_figure_arithmetic_writes_the_means_and_the_neighbourhood_with_metadata(tmp_path):
+    folder = tiny_model_folder(tmp_path / "tiny")
+    out = tmp_path / "arithmetic.png"
+    command = [sys.executable, "-m", "dcgan", "figure", "arithmetic", "--model", str(folder)]
+    command += ["--a", "1,2,3", "--b", "4", "--c", "5,6", "--out", str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    image = Image.open(out)
+    assert image.text["model"] == str(folder) and (image.text["A"], image.text["B"], image.text["C"]) == (
+        "1,2,3",
+        "4",
+        "5,6",
+    )
+    assert image.text["sum"] == "(mean of 3 A) − B + (mean of 2 C)" and "3x3" in image.text["layout"]
+    explorer = Explorer.load(folder)
+    seeds = {"A": [1, 2, 3], "B": [4], "C": [5, 6]}
+    images = arithmetic_images(explorer, {group: seeds_z(explorer, seeds[group]) for group in ARITHMETIC_GROUPS})
+    every = torch.cat([images["A mean"], images["B mean"], images["C mean"], images["neighbourhood"]])
+    assert np.array_equal(np.asarray(image), np.asarray(grid_image(every, nrow=3, padding=2, scale=2)))
+
+    bad = subprocess.run(command[:-1] + [str(tmp_path / "a.jpg")], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "must end in .png" in bad.stderr
+    bad = subprocess.run(command[:7] + ["--a", "1,x"] + command[9:], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "comma-separated whole numbers" in bad.stderr

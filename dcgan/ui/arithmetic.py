@@ -6,14 +6,17 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
-from ..latent import arithmetic, generate, group_mean, neighbourhood, sample_noise
+from .. import explore
+from ..errors import DcganError
+from ..explore import CLASS_STEPS, arithmetic_images, describe_arithmetic, first_seed_of_class
+from ..latent import generate, sample_noise
 from .common import Refresh, UserError, current_model, image_output, picture, random_seed, seed_box, seed_from
 from .fairness import HEAVY_SLOTS, heavy_turn
 from .model_cache import LoadedModel
 from .session import GROUPS, MAX_PICKS, UPDATE_URL_JS, Pick, VisitorState, query_string
 
 BATCH_SIZE = 24  # samples in the gallery to pick from
-NEIGHBOURHOOD_SCALE = 0.25  # the paper's grids: the result plus small noise
+__all__ = ["CLASS_STEPS", "add_pick", "batch_z", "build", "class_vector_strip", "first_seed_of_class", "results"]
 
 
 def small(label: str, elem_id: str) -> gr.Image:
@@ -49,71 +52,33 @@ def add_pick(model: LoadedModel, state: VisitorState, group: str, pick: Pick) ->
 
 
 def results(model: LoadedModel, state: VisitorState) -> dict[str, object]:
-    """Every picture on the tab's right side, from one generator forward.
+    """Every picture on the tab's right side, from one generator forward (dcgan.explore.arithmetic_images).
 
     Keys: "<G> picks", "<G> mean" for each group; and, when every group has an exemplar,
     "averaged", "single" (first exemplar of each group), "neighbourhood" (3x3 around "averaged").
     """
     groups = {group: torch.tensor([pick.z for pick in state.picks[group]]) for group in GROUPS if state.picks[group]}
-    batches, names = [], []
-    for group, zs in groups.items():
-        batches += [zs, group_mean(zs)[None]]
-        names += [f"{group} picks", f"{group} mean"]
-    if len(groups) == len(GROUPS):
-        averaged = arithmetic(groups["A"], groups["B"], groups["C"])
-        single = groups["A"][0] - groups["B"][0] + groups["C"][0]
-        batches += [neighbourhood(averaged, n=9, scale=NEIGHBOURHOOD_SCALE * model.noise_std), single[None]]
-        names += ["neighbourhood", "single"]
-    if not batches:
-        return {}
-    images = generate(model.generator, torch.cat(batches)).split([len(batch) for batch in batches])
+    try:
+        images = arithmetic_images(model, groups)
+    except DcganError as error:
+        raise UserError(error) from None
     out = {}
-    for name, group_images in zip(names, images, strict=True):
+    for name, group_images in images.items():
+        if name == "averaged":
+            out[name] = picture(model, group_images, scale=max(1, 192 // model.image_size))
+            continue
         nrow = 3 if name == "neighbourhood" else None
         scale = max(1, (64 if name.endswith("picks") else 128) // model.image_size)
         out[name] = picture(model, group_images, nrow=nrow or len(group_images), scale=scale)
-    if "neighbourhood" in out:
-        out["averaged"] = picture(
-            model, images[names.index("neighbourhood")][:1], scale=max(1, 192 // model.image_size)
-        )
     return out
 
 
-CLASS_STEPS = 5  # images from the start to start + class vector
-
-
 def class_vector_strip(model: LoadedModel, source: str, target: str, seed: int) -> tuple[torch.Tensor, str]:
-    """(5, nc, S, S): seed's z moved by t * (mean z of `target` - mean z of `source`), t = 0 ... 1."""
-    found = model.class_means()
-    if found is None:
-        raise UserError("class vectors need a labelled dataset with a classifier (the Fashion-MNIST judge)")
-    names, means, counts = found
-    for name in (source, target):
-        if name not in names:
-            raise UserError(f"pick a class from the list, not {name!r}")
-        if counts[names.index(name)] == 0:
-            raise UserError(f"this model never clearly draws a {name}: no class vector for it")
-    vector = means[names.index(target)] - means[names.index(source)]
-    start_seed, start = first_seed_of_class(model, names.index(source), seed)
-    path = start + torch.linspace(0, 1, CLASS_STEPS)[:, None] * vector
-    caption = (
-        f"seed {start_seed} (the first seed from {seed} on that the judge calls a {source}) + t × (mean z of "
-        f"{counts[names.index(target)]} {target} − mean z of {counts[names.index(source)]} {source}), t from 0 to 1"
-    )
-    return generate(model.generator, path), caption
-
-
-def first_seed_of_class(model: LoadedModel, class_index: int, seed: int, tries: int = 64) -> tuple[int, torch.Tensor]:
-    """The first seed >= `seed` whose image the judge puts in the class, and its (1, nz) z (one batch)."""
-    seeds = list(range(seed, seed + tries))
-    z = torch.cat([sample_noise(1, model.nz, model.noise, seed=s) for s in seeds])
-    with torch.inference_mode():
-        predicted = model.judge()(generate(model.generator, z)).argmax(1)
-    hits = (predicted == class_index).nonzero()
-    if len(hits) == 0:
-        raise UserError(f"none of seeds {seed}-{seed + tries - 1} draws that class: try another start seed")
-    index = int(hits[0])
-    return seeds[index], z[index : index + 1]
+    """dcgan.explore.class_vector_strip, its refusals shown to the visitor."""
+    try:
+        return explore.class_vector_strip(model, source, target, seed)
+    except DcganError as error:
+        raise UserError(error) from None
 
 
 def describe(state: VisitorState) -> str:
@@ -121,12 +86,9 @@ def describe(state: VisitorState) -> str:
     if not all(counts.values()):
         missing = ", ".join(group for group, count in counts.items() if not count)
         return f"Click samples to fill each group (A, B and C, up to {MAX_PICKS} each). Still empty: **{missing}**."
-    terms = " ".join(
-        f"{sign} (mean of {counts[group]} {group})" if counts[group] > 1 else f"{sign} {group}"
-        for sign, group in zip(("", "−", "+"), GROUPS, strict=True)
-    )
     return (
-        f"**{terms.strip()}**. Left: on the group averages; right: on the first exemplar of each group only. "
+        f"**{describe_arithmetic(counts)}**. "
+        "Left: on the group averages; right: on the first exemplar of each group only. "
         "Averaging cancels each exemplar's quirks, which is why the paper averaged three."
     )
 
