@@ -520,42 +520,41 @@ def build_parser() -> argparse.ArgumentParser:
         "figure", help="the paper's figures, as the app draws them", description="Draw one of the paper's figures."
     )
     figures = figure.add_subparsers(dest="figure", required=True)
-    walk = figures.add_parser(
+    walk = _figure_parser(
+        figures,
         "walk",
+        cmd_figure_walk,
         help="9 images along a direction or a z dimension",
         description="The paper's 'walking in the latent space' strip: the seed's z moved along a GANSpace "
         "direction (-3 to +3 sigma) or one z dimension swept over its range, 9 images side by side, "
         "with the metadata the app's export carries (model, seed, along, caption).",
     )
-    walk.add_argument("--model", required=True, help="model folder, run directory or Hugging Face Hub id")
     walk.add_argument("--seed", type=int, default=0, help="the z to start from (the app's walk seed)")
     walk.add_argument(
         "--along", default="direction 0", help='"direction K" (a GANSpace direction) or "z[D]" (one z dimension)'
     )
     walk.add_argument("--scale", type=int, help="upscale each pixel (default: ~128 px a frame, as the app's export)")
-    walk.add_argument("--out", required=True, type=Path, help="output .png")
-    walk.set_defaults(run=cmd_figure_walk)
-    between = figures.add_parser(
+    between = _figure_parser(
+        figures,
         "interpolate",
+        cmd_figure_interpolate,
         help="lerp and slerp between seed pairs",
         description="The paper's Figure 4, as the app's Interpolation tab draws it: row i joins seed A+i to "
         "seed B+i; the lerp rows above the slerp rows in one PNG, with the metadata the app's export "
         "carries (model, method, seeds, top_row, steps, rows).",
     )
-    between.add_argument("--model", required=True, help="model folder, run directory or Hugging Face Hub id")
     between.add_argument("--seeds", required=True, type=int, nargs=2, metavar=("A", "B"), help="the two seeds")
     between.add_argument("--steps", type=int, default=9, help="images along each path (default 9)")
     between.add_argument("--rows", type=int, default=4, help="seed pairs, one row each (default 4)")
-    between.add_argument("--out", required=True, type=Path, help="output .png")
-    between.set_defaults(run=cmd_figure_interpolate)
-    sums = figures.add_parser(
+    sums = _figure_parser(
+        figures,
         "arithmetic",
+        cmd_figure_arithmetic,
         help="A - B + C on averaged seeds' z, and its neighbourhood",
         description="The paper's Figure 7, as the app's Vector arithmetic tab computes it: each group's z's "
         "averaged; row 1 the three averages, rows 2-4 A - B + C on them (top left) and 8 small moves around "
         "it, with metadata (model, A, B, C, sum, layout).",
     )
-    sums.add_argument("--model", required=True, help="model folder, run directory or Hugging Face Hub id")
     for group in ARITHMETIC_GROUPS:
         sums.add_argument(
             f"--{group.lower()}",
@@ -565,8 +564,15 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"group {group}: seeds, like 1,2,3",
         )
     sums.add_argument("--scale", type=int, help="upscale each pixel (default: ~64 px an image)")
-    sums.add_argument("--out", required=True, type=Path, help="output .png")
-    sums.set_defaults(run=cmd_figure_arithmetic)
+    return parser
+
+
+def _figure_parser(figures, name: str, run, **texts: str) -> argparse.ArgumentParser:
+    """A `figure NAME` subcommand with what every figure takes: --model and --out (a .png)."""
+    parser = figures.add_parser(name, **texts)
+    parser.add_argument("--model", required=True, help="model folder, run directory or Hugging Face Hub id")
+    parser.add_argument("--out", required=True, type=Path, help="output .png")
+    parser.set_defaults(run=run)
     return parser
 
 
