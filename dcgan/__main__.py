@@ -32,18 +32,25 @@ from .explore import (
     STRIP_LENGTH,
     Explorer,
     Interpolation,
+    ablate,
+    ablation_metadata,
     arithmetic_images,
+    describe_ablation,
     describe_arithmetic,
+    inside_image,
+    inside_metadata,
     interpolation_export_scale,
     interpolation_images,
     interpolation_metadata,
     interpolation_paths,
+    look_at_channel,
+    look_inside,
     seeds_z,
     strip_images,
     strip_metadata,
     walk_along,
 )
-from .images import grid_image, save_gif, save_png, to_pil, to_uint8
+from .images import gradient_image, grid_image, rows_image, save_gif, save_png, to_pil, to_uint8, upscaled
 from .io_utils import atomic_write_text, disk_full
 from .latent import generate, interpolate, sample_noise
 from .metrics import evaluate, format_table
@@ -397,6 +404,52 @@ def cmd_figure_arithmetic(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_figure_inside(args: argparse.Namespace) -> int:
+    if Path(args.out).suffix.lower() != ".png":
+        raise DcganError(f"--out must end in .png, got {Path(args.out).name}")
+    explorer = Explorer.load(args.model, name=str(args.model))
+    source = "upload" if args.image else "generated"
+    look = look_inside(explorer, *inside_image(explorer, source, args.seed, args.image))
+    large, small = 192, 96  # px: the image and its saliency maps; each channel's overlay
+    rows = [[upscaled(to_uint8(look.image)[0], large), gradient_image(look.saliency), gradient_image(look.guided)]]
+    rows += [[upscaled(overlay, small) for _, overlay in channels[: args.channels]] for channels in look.layers]
+    metadata = inside_metadata(explorer, look)
+    metadata["layout"] = (
+        "row 1: the image, the saliency of D's score, its guided backprop; then one row per D layer: "
+        f"its {args.channels} most active channels over the image (red to yellow = stronger)"
+    )
+    if args.channel:
+        channel = look_at_channel(explorer, look.image, *args.channel)
+        top = grid_image(channel.top_samples, nrow=3, padding=2, scale=max(1, 64 // explorer.image_size))
+        maximised = upscaled(to_uint8(channel.maximised)[0], large)
+        rows.append([upscaled(channel.overlay, large), gradient_image(channel.guided), top, maximised])
+        metadata["channel"] = f"layer {channel.layer}, channel {channel.channel}"
+        metadata["layout"] += (
+            "; last row: that channel's activation, its guided backprop, the 9 of 2,000 samples that excite it "
+            "most, an input optimised to excite it"
+        )
+    save_png(rows_image(rows), args.out, {key: str(value) for key, value in metadata.items()})
+    print(f"wrote {args.out} (D says {metadata['verdict']} of {look.caption})")
+    return 0
+
+
+def cmd_figure_ablate(args: argparse.Namespace) -> int:
+    if Path(args.out).suffix.lower() != ".png":
+        raise DcganError(f"--out must end in .png, got {Path(args.out).name}")
+    if (args.channels is None) == (args.class_name is None):
+        raise DcganError("say which filters to zero: --channels 0,5,12 or --class NAME (not both)")
+    explorer = Explorer.load(args.model, name=str(args.model))
+    ablation = ablate(explorer, args.layer, args.channels, class_name=args.class_name, k=args.k, seed=args.seed)
+    scale = max(1, 64 // explorer.image_size)
+    before = grid_image(ablation.intact, nrow=4, padding=2, scale=scale)
+    after = grid_image(ablation.ablated, nrow=4, padding=2, scale=scale)
+    metadata = ablation_metadata(explorer, ablation)
+    metadata["layout"] = "left: G intact; right: the same noise with the filters zeroed"
+    save_png(rows_image([[before, after]], gap=8), args.out, {key: str(value) for key, value in metadata.items()})
+    print(f"wrote {args.out} ({describe_ablation(explorer, ablation)})")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     out = import_generator(args.source, args.out_dir, activation=args.activation, image_size=args.image_size)
     print(f"imported {args.source} -> {out} (load it with --model {out})")
@@ -564,6 +617,35 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"group {group}: seeds, like 1,2,3",
         )
     sums.add_argument("--scale", type=int, help="upscale each pixel (default: ~64 px an image)")
+    inside = _figure_parser(
+        figures,
+        "inside",
+        cmd_figure_inside,
+        help="what the discriminator sees in an image",
+        description="The paper's Figure 5, as the app's Inside tab draws it: D's verdict on an image (a seed's "
+        "sample, or --image), the saliency of its score plain and by guided backpropagation, and per D layer the "
+        "channels that fire most over the image; --channel adds one channel's view.",
+    )
+    inside.add_argument("--seed", type=int, default=0, help="look at this seed's generated sample (default 0)")
+    inside.add_argument("--image", type=Path, help="look at this image file instead of a generated sample")
+    inside.add_argument("--channels", type=int, default=8, help="most active channels shown per layer (default 8)")
+    inside.add_argument(
+        "--channel", type=int, nargs=2, metavar=("LAYER", "CHANNEL"), help="also show one D channel in detail"
+    )
+    forgetting = _figure_parser(
+        figures,
+        "ablate",
+        cmd_figure_ablate,
+        help="zero generator filters: the same noise before and after",
+        description="The paper's Figure 6 ('forgetting to draw'), as the app's Inside tab draws it: 16 samples "
+        "with G intact beside the same noise with some filters of one G layer zeroed: the ones named by "
+        "--channels, or the --k that go most with the judge's --class.",
+    )
+    forgetting.add_argument("--layer", type=int, required=True, help="the generator layer (0 = the first)")
+    forgetting.add_argument("--channels", type=seed_list, metavar="LIST", help="filters to zero, like 0,5,12")
+    forgetting.add_argument("--class", dest="class_name", help="zero the filters that go with this judge class")
+    forgetting.add_argument("--k", type=int, default=8, help="how many filters --class zeroes (default 8)")
+    forgetting.add_argument("--seed", type=int, default=0, help="the noise drawn (default 0)")
     return parser
 
 

@@ -15,12 +15,24 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .checkpoints import load_discriminator, load_generator
 from .classifier import JUDGE_DIR, load_judge
+from .data import load_image
 from .errors import DcganError
-from .features import channel_scores
+from .features import (
+    ablation_images,
+    channel_scores,
+    class_correlated_channels,
+    d_verdict_and_maps,
+    g_layers,
+    heatmap_overlay,
+    maximise_channel,
+    most_active_channels,
+    saliency,
+)
 from .latent import (
     arithmetic,
     class_mean_latents,
@@ -46,6 +58,10 @@ INTERPOLATION_METHODS = ("lerp", "slerp")
 ARITHMETIC_GROUPS = ("A", "B", "C")  # A - B + C
 NEIGHBOURHOOD_SCALE = 0.25  # the paper's 3x3 grids: the result plus small noise (times z's spread)
 CLASS_STEPS = 5  # images from the start to start + class vector
+INSIDE_LAYERS = 4  # D layers an inside look reports (the paper's D has 4 blocks)
+INSIDE_CHANNELS = 16  # most active channels reported per D layer
+TOP_SAMPLES = 9  # probe samples that excite a channel most (a 3x3 grid)
+ABLATION_SAMPLES = 16  # samples drawn before and after zeroing filters (a 4x4 grid)
 
 
 @dataclass
@@ -508,3 +524,198 @@ def first_seed_of_class(explorer: Explorer, class_index: int, seed: int, tries: 
         raise DcganError(f"none of seeds {seed}-{seed + tries - 1} draws that class: try another start seed")
     index = int(hits[0])
     return seeds[index], z[index : index + 1]
+
+
+# ---- inside the discriminator (the paper's Figure 5) ----------------------------------------------------------
+
+
+@dataclass
+class InsideLook:
+    """What D makes of one image: its verdict, where its score comes from, and what its layers fire on."""
+
+    image: torch.Tensor  # (nc, S, S) in [-1, 1]: what D saw
+    caption: str  # where the image came from ("generated, seed 3", "your image")
+    real_probability: float  # D's verdict
+    saliency: torch.Tensor  # (nc, S, S): d(D's logit)/d(image)
+    guided: torch.Tensor  # the same by guided backpropagation
+    layers: list[list[tuple[int, np.ndarray]]]  # per D layer: (channel, (S, S, 3) uint8 heat overlay), strongest first
+
+
+@dataclass
+class ChannelLook:
+    """One D channel on one image, and what it looks for in general."""
+
+    layer: int
+    channel: int
+    mean_activation: float  # on this image
+    best_probe_score: float  # the highest mean activation over the probe batch
+    overlay: np.ndarray  # (S, S, 3) uint8: its activation map over the image
+    guided: torch.Tensor  # (nc, S, S): guided backprop of its mean activation
+    plain: torch.Tensor  # (nc, S, S): the plain gradient
+    top_samples: torch.Tensor  # (TOP_SAMPLES, nc, S, S): the probe samples that excite it most, strongest first
+    maximised: torch.Tensor  # (nc, S, S): an input optimised to excite it
+
+
+def model_image(explorer: Explorer, path: str | Path, invert: bool = False) -> torch.Tensor:
+    """(1, nc, S, S) in [-1, 1]: an image file as the model sees it (centre-cropped, resized, maybe inverted);
+    DcganError for a file that is not a readable image."""
+    image = load_image(path, explorer.image_size, channels=explorer.generator.config.nc)
+    return -image if invert else image
+
+
+def inside_image(
+    explorer: Explorer, source: str, seed: int, path: str | Path | None = None
+) -> tuple[torch.Tensor, str]:
+    """(nc, S, S) in [-1, 1] and a caption: the seed's generated sample (source "generated"), or an image file."""
+    if source == "generated":
+        return generate(explorer.generator, sample_noise(1, explorer.nz, explorer.noise, seed=seed))[0], (
+            f"generated, seed {seed}"
+        )
+    if not path:
+        raise DcganError("upload an image (or take one from the dataset) first")
+    return model_image(explorer, path)[0], "your image"
+
+
+def look_inside(explorer: Explorer, image: torch.Tensor, caption: str = "") -> InsideLook:
+    """D's verdict on one image (nc, S, S), its saliency both ways, and per layer its most active channels."""
+    discriminator = explorer.discriminator()
+    probability, maps = d_verdict_and_maps(discriminator, image[None])
+    layers = [
+        [(c, heatmap_overlay(image, layer_map[0, c])) for c in most_active_channels(layer_map[0], INSIDE_CHANNELS)]
+        for layer_map in maps[:INSIDE_LAYERS]
+    ]
+    return InsideLook(
+        image=image,
+        caption=caption,
+        real_probability=float(probability[0]),
+        saliency=saliency(discriminator, image),
+        guided=saliency(discriminator, image, guided=True),
+        layers=layers,
+    )
+
+
+def look_at_channel(explorer: Explorer, image: torch.Tensor, layer: int, channel: int) -> ChannelLook:
+    """One D channel on one image (nc, S, S): its map, its gradients, the probe samples it likes best and
+    an input optimised for it."""
+    discriminator = explorer.discriminator()
+    _, maps = d_verdict_and_maps(discriminator, image[None])
+    if not 0 <= layer < min(len(maps), INSIDE_LAYERS):
+        raise DcganError(f"D's layers are 0-{min(len(maps), INSIDE_LAYERS) - 1}, not {layer}")
+    if not 0 <= channel < maps[layer].shape[1]:
+        raise DcganError(f"layer {layer} of D has channels 0-{maps[layer].shape[1] - 1}, not {channel}")
+    probe_images, probe_scores = explorer.probe()
+    top = torch.argsort(probe_scores[layer][:, channel], descending=True)[:TOP_SAMPLES]
+    return ChannelLook(
+        layer=layer,
+        channel=channel,
+        mean_activation=float(maps[layer][0, channel].mean()),
+        best_probe_score=float(probe_scores[layer][top[0], channel]),
+        overlay=heatmap_overlay(image, maps[layer][0, channel]),
+        guided=saliency(discriminator, image, layer, channel, guided=True),
+        plain=saliency(discriminator, image, layer, channel),
+        top_samples=probe_images[top],
+        maximised=maximise_channel(discriminator, layer, channel),
+    )
+
+
+def inside_metadata(explorer: Explorer, look: InsideLook) -> dict[str, object]:
+    """What an exported inside look carries (PNG text chunks)."""
+    return {
+        "model": explorer.name,
+        "image": look.caption,
+        "verdict": f"{100 * look.real_probability:.1f}% real",
+        "channels": "; ".join(
+            f"layer {layer}: " + ",".join(str(channel) for channel, _ in channels)
+            for layer, channels in enumerate(look.layers)
+        ),
+    }
+
+
+# ---- forgetting to draw (the paper's Figure 6) ----------------------------------------------------------------
+
+
+@dataclass
+class Ablation:
+    """The same noise drawn by G intact and with some filters of one layer zeroed."""
+
+    layer: int
+    channels: list[int]
+    how: str  # how the channels were chosen, in words
+    seed: int
+    intact: torch.Tensor  # (n, nc, S, S)
+    ablated: torch.Tensor  # (n, nc, S, S)
+
+    @property
+    def mean_change(self) -> float:
+        return float((self.intact - self.ablated).abs().mean())
+
+
+def generator_layer_widths(explorer: Explorer) -> list[int]:
+    """Output channels of each G layer whose filters can be zeroed (every block but the one drawing pixels)."""
+    return [_block_width(block) for block in g_layers(explorer.generator)]
+
+
+def _block_width(block: torch.nn.Module) -> int:
+    """Channels a block puts out: those of its last BatchNorm or convolution (0 when it has neither)."""
+    for module in reversed(list(block.modules())):
+        if isinstance(module, torch.nn.BatchNorm2d):
+            return module.num_features
+        if isinstance(module, (torch.nn.ConvTranspose2d, torch.nn.Conv2d)):
+            return module.out_channels
+    return 0
+
+
+def class_channels(explorer: Explorer, layer: int, class_name: str, k: int) -> list[int]:
+    """The k filters of a G layer whose activation goes most with the judge's probability of a class."""
+    judge = explorer.judge()
+    if judge is None or class_name not in judge.config.class_names:
+        raise DcganError(f"no class {class_name!r} for this model: leave the class empty and name channels")
+    index = judge.config.class_names.index(class_name)
+    return class_correlated_channels(explorer.generator, layer, judge, index, k=k)
+
+
+def ablate(
+    explorer: Explorer,
+    layer: int,
+    channels: list[int] | None = None,
+    class_name: str | None = None,
+    k: int = 8,
+    seed: int = 0,
+) -> Ablation:
+    """Zero `channels` of G layer `layer` (or, with `class_name`, the k filters that go with that class)
+    and draw ABLATION_SAMPLES samples from `seed` before and after."""
+    widths = generator_layer_widths(explorer)
+    if not 0 <= layer < len(widths):
+        raise DcganError(f"the generator has layers 0-{len(widths) - 1}, not {layer}")
+    if class_name:
+        channels = class_channels(explorer, layer, class_name, k)
+        how = f"the {k} channels most correlated with the judge's '{class_name}'"
+    else:
+        channels = sorted(set(channels or []))
+        bad = [c for c in channels if not 0 <= c < widths[layer]]
+        if not channels or bad:
+            raise DcganError(f"layer {layer} has channels 0-{widths[layer] - 1}; got {channels or 'none'}")
+        how = f"channels {', '.join(map(str, channels))}"
+    z = sample_noise(ABLATION_SAMPLES, explorer.nz, explorer.noise, seed=seed)
+    intact, ablated = ablation_images(explorer.generator, z, layer, channels)
+    return Ablation(layer=layer, channels=channels, how=how, seed=seed, intact=intact, ablated=ablated)
+
+
+def describe_ablation(explorer: Explorer, ablation: Ablation) -> str:
+    width = generator_layer_widths(explorer)[ablation.layer]
+    return (
+        f"Zeroed {ablation.how} of layer {ablation.layer} ({width} channels). "
+        f"Mean pixel change {ablation.mean_change:.3f}."
+    )
+
+
+def ablation_metadata(explorer: Explorer, ablation: Ablation) -> dict[str, object]:
+    """What an exported ablation carries (PNG text chunks)."""
+    return {
+        "model": explorer.name,
+        "layer": ablation.layer,
+        "channels": ",".join(map(str, ablation.channels)),
+        "chosen": ablation.how,
+        "seed": ablation.seed,
+        "caption": describe_ablation(explorer, ablation),
+    }

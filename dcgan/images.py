@@ -82,3 +82,31 @@ def save_gif(
         ),
     )
     return path
+
+
+def upscaled(pixels: np.ndarray, size: int) -> Image.Image:
+    """An (S, S, C) uint8 array shown at `size` x `size` px with crisp nearest-neighbour pixels."""
+    return to_pil(pixels).resize((size, size), Image.Resampling.NEAREST)
+
+
+def gradient_image(gradient: torch.Tensor, size: int = 192) -> Image.Image:
+    """A saliency map (nc, S, S) as a grey picture: |gradient| summed over channels, normalised to the
+    largest, square-rooted so faint structure stays visible, shown at `size` px."""
+    magnitude = gradient.detach().float().cpu().abs().sum(0)
+    magnitude = magnitude / magnitude.max().clamp_min(1e-12)
+    return upscaled((magnitude.sqrt() * 255).round().byte().numpy()[..., None], size)
+
+
+def rows_image(rows: Sequence[Sequence[Image.Image]], gap: int = 4, background: int = 255) -> Image.Image:
+    """Pictures laid out row by row, left-aligned, `gap` px apart (rows may differ in length and height)."""
+    widths = [sum(picture.width for picture in row) + gap * (len(row) + 1) for row in rows]
+    heights = [max(picture.height for picture in row) for row in rows]
+    canvas = Image.new("RGB", (max(widths), sum(heights) + gap * (len(rows) + 1)), (background,) * 3)
+    top = gap
+    for row, height in zip(rows, heights, strict=True):
+        left = gap
+        for picture in row:
+            canvas.paste(picture.convert("RGB"), (left, top))
+            left += picture.width + gap
+        top += height + gap
+    return canvas

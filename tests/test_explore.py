@@ -19,20 +19,26 @@ from dcgan.explore import (
     Explorer,
     Interpolation,
     WalkState,
+    ablate,
     arithmetic_images,
     arithmetic_latents,
+    describe_ablation,
     describe_arithmetic,
     describe_interpolation,
+    generator_layer_widths,
+    inside_image,
     interpolation_images,
     interpolation_metadata,
     interpolation_paths,
+    look_at_channel,
+    look_inside,
     path_norms,
     seeds_z,
     strip_images,
     walk_along,
     walk_z,
 )
-from dcgan.images import grid_image
+from dcgan.images import gradient_image, grid_image
 from dcgan.latent import sample_noise
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,3 +252,93 @@ def test_figure_arithmetic_writes_the_means_and_the_neighbourhood_with_metadata(
     assert bad.returncode == 2 and "must end in .png" in bad.stderr
     bad = subprocess.run(command[:7] + ["--a", "1,x"] + command[9:], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "comma-separated whole numbers" in bad.stderr
+
+
+def test_the_library_inside_look_and_ablation_are_the_apps(tmp_path):
+    """/inside_look and /ablate draw what look_inside and ablate compute for the same seed and filters."""
+    gradio_client = pytest.importorskip("gradio_client")
+    with running_app(tmp_path) as url:
+        client = gradio_client.Client(url, verbose=False)
+        verdict, shown, plain, guided, *galleries = client.predict("generated", 3, None, api_name="/inside_look")
+        before, after, caption = client.predict("layer 1 (16 channels)", "3, 0, 3", "", 8, api_name="/ablate")
+
+    explorer = Explorer.load(tmp_path / "checkpoints" / "tiny-fashion", name="tiny-fashion")
+    look = look_inside(explorer, *inside_image(explorer, "generated", 3))
+    assert verdict == f"D says: **{100 * look.real_probability:.1f}% real** (generated, seed 3)"
+    assert np.array_equal(np.asarray(Image.open(plain)), np.asarray(gradient_image(look.saliency)))
+    assert np.array_equal(np.asarray(Image.open(guided)), np.asarray(gradient_image(look.guided)))
+    shown_layers = [gallery["value"] for gallery in galleries if gallery["visible"]]
+    assert [[item["caption"] for item in items] for items in shown_layers] == [
+        [f"layer {layer} · ch {channel}" for channel, _ in channels] for layer, channels in enumerate(look.layers)
+    ]
+
+    ablation = ablate(explorer, 1, [3, 0, 3])
+    assert ablation.channels == [0, 3] and caption == describe_ablation(explorer, ablation)
+    assert np.array_equal(np.asarray(Image.open(before)), np.asarray(grid_image(ablation.intact, nrow=4, scale=2)))
+    assert np.array_equal(np.asarray(Image.open(after)), np.asarray(grid_image(ablation.ablated, nrow=4, scale=2)))
+
+
+def test_inside_and_ablation_are_plain_data_with_clear_refusals(tmp_path):
+    explorer = Explorer.load(tiny_model_folder(tmp_path / "tiny"))
+    image, caption = inside_image(explorer, "generated", 4)
+    look = look_inside(explorer, image, caption)
+    assert look.image.shape == (1, 32, 32) and look.saliency.shape == look.guided.shape == (1, 32, 32)
+    assert 0 < look.real_probability < 1 and len(look.layers) == 3
+    channel, overlay = look.layers[2][0]
+    assert overlay.shape == (32, 32, 3) and overlay.dtype == np.uint8
+    detail = look_at_channel(explorer, image, 2, channel)
+    assert detail.top_samples.shape == (9, 1, 32, 32) and detail.maximised.shape == (1, 32, 32)
+    _, scores = explorer.probe()
+    assert detail.best_probe_score == pytest.approx(float(scores[2][:, channel].max()))
+    with pytest.raises(DcganError, match="D's layers are 0-2, not 3"):
+        look_at_channel(explorer, image, 3, 0)
+    with pytest.raises(DcganError, match="upload an image"):
+        inside_image(explorer, "upload", 0, None)
+
+    assert generator_layer_widths(explorer) == [32, 16, 8]
+    ablation = ablate(explorer, 0, [1, 2], seed=7)
+    assert ablation.intact.shape == ablation.ablated.shape == (16, 1, 32, 32) and ablation.mean_change > 0
+    again = ablate(explorer, 0, [1, 2], seed=7)
+    assert torch.equal(again.ablated, ablation.ablated)  # the same seed and filters, the same pixels
+    assert torch.equal(ablate(explorer, 0, [5], seed=7).intact, ablation.intact)  # the same noise before
+    with pytest.raises(DcganError, match="layer 1 has channels 0-15"):
+        ablate(explorer, 1, [16])
+    with pytest.raises(DcganError, match="the generator has layers 0-2, not 3"):
+        ablate(explorer, 3, [0])
+    with pytest.raises(DcganError, match="no class 'Hat'"):
+        ablate(explorer, 0, class_name="Hat")
+
+
+def test_figure_inside_and_ablate_write_pngs_with_their_metadata(tmp_path):
+    folder = tiny_model_folder(tmp_path / "tiny")
+    inside_png, ablate_png = tmp_path / "inside.png", tmp_path / "ablate.png"
+    figure = [sys.executable, "-m", "dcgan", "figure"]
+    commands = [
+        figure + ["inside", "--model", str(folder), "--seed", "4", "--channel", "1", "2", "--out", str(inside_png)],
+        figure
+        + ["ablate", "--model", str(folder), "--layer", "0", "--channels", "1,2", "--seed", "7"]
+        + ["--out", str(ablate_png)],
+    ]
+    for command in commands:
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+
+    explorer = Explorer.load(folder)
+    look = look_inside(explorer, *inside_image(explorer, "generated", 4))
+    inside = Image.open(inside_png)
+    assert inside.text["image"] == "generated, seed 4" and inside.text["channel"] == "layer 1, channel 2"
+    assert inside.text["verdict"] == f"{100 * look.real_probability:.1f}% real"
+    assert inside.text["channels"].startswith("layer 0: " + ",".join(str(c) for c, _ in look.layers[0][:8]))
+    # Rows 4 px apart: the image and its two maps (192 px); 3 layers x 8 channels (96 px); the channel's row
+    # (192 px pictures and its 3x3 top samples, 3 * 34 + 2 px at scale 2).
+    assert inside.size == (4 + 8 * (96 + 4), 4 + (192 + 4) + 3 * (96 + 4) + (208 + 4))
+
+    ablation = ablate(explorer, 0, [1, 2], seed=7)
+    image = Image.open(ablate_png)
+    assert image.text["channels"] == "1,2" and image.text["seed"] == "7" and image.text["layer"] == "0"
+    left = np.asarray(image.convert("RGB"))[8 : 8 + 276, 8 : 8 + 276]  # (4 * 34 + 2) px at scale 2
+    assert np.array_equal(left, np.asarray(grid_image(ablation.intact, nrow=4, scale=2).convert("RGB")))
+
+    neither = figure + ["ablate", "--model", str(folder), "--layer", "0", "--out", str(ablate_png)]
+    bad = subprocess.run(neither, cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "--channels 0,5,12 or --class NAME" in bad.stderr

@@ -8,11 +8,20 @@ import torch
 
 from .. import explore
 from ..errors import DcganError
-from ..explore import CLASS_STEPS, arithmetic_images, describe_arithmetic, first_seed_of_class
+from ..explore import CLASS_STEPS, Explorer, arithmetic_images, describe_arithmetic, first_seed_of_class
 from ..latent import generate, sample_noise
-from .common import Refresh, UserError, current_model, image_output, picture, random_seed, seed_box, seed_from
+from .common import (
+    Refresh,
+    UserError,
+    current_model,
+    image_output,
+    picture,
+    random_seed,
+    seed_box,
+    seed_from,
+    shows_user_errors,
+)
 from .fairness import HEAVY_SLOTS, heavy_turn
-from .model_cache import LoadedModel
 from .session import GROUPS, MAX_PICKS, UPDATE_URL_JS, Pick, VisitorState, query_string
 
 BATCH_SIZE = 24  # samples in the gallery to pick from
@@ -26,18 +35,18 @@ def small(label: str, elem_id: str) -> gr.Image:
 # ---- plain functions ---------------------------------------------------------------------------------------
 
 
-def batch_z(model: LoadedModel, batch_seed: int) -> torch.Tensor:
+def batch_z(model: Explorer, batch_seed: int) -> torch.Tensor:
     """(24, nz): sample i of batch s is row i of seed s, so '#i of batch s' names one z for good."""
     return sample_noise(BATCH_SIZE, model.nz, model.noise, seed=batch_seed)
 
 
-def gallery_items(model: LoadedModel, batch_seed: int) -> list[tuple[object, str]]:
+def gallery_items(model: Explorer, batch_seed: int) -> list[tuple[object, str]]:
     images = generate(model.generator, batch_z(model, batch_seed))
     scale = max(1, 96 // model.image_size)
     return [(picture(model, images[i : i + 1], scale=scale), f"#{i}") for i in range(len(images))]
 
 
-def add_pick(model: LoadedModel, state: VisitorState, group: str, pick: Pick) -> str | None:
+def add_pick(model: Explorer, state: VisitorState, group: str, pick: Pick) -> str | None:
     """Add an exemplar to a group (dropping the oldest past 3); returns a note for the visitor, if any."""
     if group not in GROUPS:
         raise UserError(f"group must be one of {', '.join(GROUPS)}, not {group!r}")
@@ -51,7 +60,7 @@ def add_pick(model: LoadedModel, state: VisitorState, group: str, pick: Pick) ->
     return None
 
 
-def results(model: LoadedModel, state: VisitorState) -> dict[str, object]:
+def results(model: Explorer, state: VisitorState) -> dict[str, object]:
     """Every picture on the tab's right side, from one generator forward (dcgan.explore.arithmetic_images).
 
     Keys: "<G> picks", "<G> mean" for each group; and, when every group has an exemplar,
@@ -73,12 +82,8 @@ def results(model: LoadedModel, state: VisitorState) -> dict[str, object]:
     return out
 
 
-def class_vector_strip(model: LoadedModel, source: str, target: str, seed: int) -> tuple[torch.Tensor, str]:
-    """dcgan.explore.class_vector_strip, its refusals shown to the visitor."""
-    try:
-        return explore.class_vector_strip(model, source, target, seed)
-    except DcganError as error:
-        raise UserError(error) from None
+# The library's strip, its refusals (a class never drawn, no judge) shown to the visitor.
+class_vector_strip = shows_user_errors(explore.class_vector_strip)
 
 
 def describe(state: VisitorState) -> str:
@@ -152,12 +157,12 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
 
     result_outputs = [caption, *group_images, averaged, single, around]
 
-    def show(model: LoadedModel | None, state: VisitorState) -> list:
+    def show(model: Explorer | None, state: VisitorState) -> list:
         pictures = results(model, state) if model else {}
         names = [f"{g} {kind}" for g in GROUPS for kind in ("picks", "mean")] + ["averaged", "single", "neighbourhood"]
         return [describe(state), *[pictures.get(name) for name in names]]
 
-    def class_controls(model: LoadedModel | None) -> list:
+    def class_controls(model: Explorer | None) -> list:
         found = model.class_means() if model else None
         if found is None:
             return [gr.update(visible=False), gr.update(), gr.update()]

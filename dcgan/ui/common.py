@@ -18,9 +18,10 @@ import torch
 from PIL import Image
 
 from ..errors import DcganError
+from ..explore import Explorer
 from ..images import grid_image, save_gif, save_png
 from ..latent import generate
-from .model_cache import Catalog, LoadedModel, get_model
+from .model_cache import Catalog, get_model
 from .session import MAX_SEED, VisitorState, valid_seed
 
 LOG = logging.getLogger("dcgan.ui")
@@ -94,7 +95,7 @@ def bounded_int(value: float | int | None, low: int, high: int, name: str) -> in
     return int(number)
 
 
-def current_model(catalog: Catalog, state: VisitorState) -> LoadedModel:
+def current_model(catalog: Catalog, state: VisitorState) -> Explorer:
     """The visitor's model; a gr.Error with the library's message when there is none or it won't load."""
     if not state.model:
         raise UserError(NO_MODEL)
@@ -121,13 +122,13 @@ def random_seed() -> int:
     return random.SystemRandom().randrange(MAX_SEED)  # not the global RNG: handlers never touch it
 
 
-def picture(model: LoadedModel, images: torch.Tensor, nrow: int | None = None, scale: int | None = None) -> Image.Image:
+def picture(model: Explorer, images: torch.Tensor, nrow: int | None = None, scale: int | None = None) -> Image.Image:
     """Images (N, nc, S, S) in [-1, 1] -> one crisp (nearest-upscaled) PIL grid; no padding for one image."""
     padding = 0 if images.shape[0] == 1 else 2
     return grid_image(images, nrow=nrow, padding=padding, scale=scale or model.display_scale)
 
 
-def render(model: LoadedModel, z: torch.Tensor, **kwargs) -> Image.Image:
+def render(model: Explorer, z: torch.Tensor, **kwargs) -> Image.Image:
     """One generator forward for z (N, nz) -> a picture."""
     return picture(model, generate(model.generator, z.reshape(-1, model.nz)), **kwargs)
 

@@ -4,74 +4,56 @@ guided backpropagation), and "forgetting to draw": zeroing generator filters (it
 from __future__ import annotations
 
 import gradio as gr
-import numpy as np
-import torch
 from PIL import Image
 
+from .. import explore
 from ..errors import DcganError
-from ..features import (
-    ablation_images,
-    class_correlated_channels,
-    d_verdict_and_maps,
-    g_layers,
-    heatmap_overlay,
-    maximise_channel,
-    most_active_channels,
-    saliency,
+from ..explore import Explorer, InsideLook
+from ..images import gradient_image, upscaled
+from .common import (
+    Refresh,
+    UserError,
+    current_model,
+    image_output,
+    image_upload,
+    picture,
+    seed_box,
+    seed_from,
+    shows_user_errors,
 )
-from ..latent import sample_noise
-from .common import Refresh, UserError, current_model, image_output, image_upload, picture, seed_box, seed_from
 from .fairness import HEAVY_SLOTS, heavy_turn
-from .model_cache import LoadedModel
-from .projection import dataset_example, target_image
+from .projection import dataset_example
 from .session import VisitorState
-
-CHANNELS_SHOWN = 16  # most active channels per layer
-MAX_D_LAYERS = 4
-TOP_SAMPLES = 9
-ABLATION_GRID = 16
 
 
 def panel(label: str, elem_id: str) -> gr.Image:
     return image_output(label, height=220, elem_id=elem_id)
 
 
-# ---- plain functions ---------------------------------------------------------------------------------------
+def layer_galleries(look: InsideLook) -> list[list[tuple[Image.Image, str]]]:
+    """Per D layer, its most active channels' overlays, labelled 'layer l · ch c' (a click reads the label)."""
+    return [
+        [(upscaled(overlay, 96), f"layer {layer} · ch {channel}") for channel, overlay in channels]
+        for layer, channels in enumerate(look.layers)
+    ]
 
 
-def input_image(model: LoadedModel, source: str, seed: int, path: str | None) -> tuple[torch.Tensor, str]:
-    """(nc, S, S) in [-1, 1] and a caption: a generated sample, or an uploaded / dataset image."""
-    if source == "generated":
-        z = sample_noise(1, model.nz, model.noise, seed=seed)
-        with torch.inference_mode():
-            return model.generator.eval()(z)[0].float(), f"generated, seed {seed}"
-    if not path:
-        raise DcganError("upload an image (or take one from the dataset) first")
-    return target_image(model, path, invert=False)[0], "your image"
+def channel_of(caption: str) -> tuple[int, int]:
+    """'layer 2 · ch 17' -> (2, 17)."""
+    layer_text, channel_text = str(caption).split(" · ")
+    return int(layer_text.split()[1]), int(channel_text.split()[1])
 
 
-def crisp(array: np.ndarray, size: int = 96) -> Image.Image:
-    """An (S, S, 3) uint8 array shown at `size` px with nearest-neighbour upscaling."""
-    return Image.fromarray(array).resize((size, size), Image.Resampling.NEAREST)
+def channels_from(text: str) -> list[int]:
+    """'0, 5 12' -> [0, 5, 12]; a UserError for anything else."""
+    try:
+        return [int(part) for part in text.replace(",", " ").split()]
+    except ValueError:
+        raise UserError("channels are whole numbers separated by commas, e.g. 0, 5, 12") from None
 
 
-def gradient_picture(gradient: torch.Tensor, size: int = 192) -> Image.Image:
-    """A saliency map (nc, S, S) as a grey image: |gradient| summed over channels, normalised."""
-    magnitude = gradient.abs().sum(0)
-    magnitude = magnitude / magnitude.max().clamp_min(1e-12)
-    array = (magnitude.sqrt() * 255).round().byte().numpy()  # sqrt: faint structure stays visible
-    return Image.fromarray(array).resize((size, size), Image.Resampling.NEAREST)
-
-
-def layer_galleries(image: torch.Tensor, maps: list[torch.Tensor]) -> list[list[tuple[Image.Image, str]]]:
-    """Per D layer, the most active channels' maps overlaid on the image, labelled 'layer l · ch c'."""
-    galleries = []
-    for layer, layer_map in enumerate(maps[:MAX_D_LAYERS]):
-        channels = most_active_channels(layer_map[0], CHANNELS_SHOWN)
-        galleries.append(
-            [(crisp(heatmap_overlay(image, layer_map[0, c])), f"layer {layer} · ch {c}") for c in channels]
-        )
-    return galleries
+def layer_choices(model: Explorer) -> list[str]:
+    return [f"layer {i} ({width} channels)" for i, width in enumerate(explore.generator_layer_widths(model))]
 
 
 # ---- the tab -----------------------------------------------------------------------------------------------
@@ -109,7 +91,7 @@ def build(catalog, state: gr.State) -> Refresh:
             elem_id=f"inside-layer-{layer}",
             elem_classes=["pixelated"],
         )
-        for layer in range(MAX_D_LAYERS)
+        for layer in range(explore.INSIDE_LAYERS)
     ]
     channel_title = gr.Markdown("Click a channel above.", elem_id="inside-channel-title")
     with gr.Row(equal_height=False):
@@ -140,27 +122,23 @@ def build(catalog, state: gr.State) -> Refresh:
         with heavy_turn(request, "look inside D"):  # refused at once when over the visitor's share
             return _look(state, source_name, seed_value, path)
 
+    @shows_user_errors
     def _look(state: VisitorState, source_name: str, seed_value: float | None, path: str | None):
         model = current_model(catalog, state)
-        try:
-            discriminator = model.discriminator()
-            image, caption = input_image(model, source_name, seed_from(seed_value), path)
-        except DcganError as error:
-            raise UserError(error) from None
-        state.inside = {"source": source_name, "seed": seed_from(seed_value), "path": path}
-        probability, maps = d_verdict_and_maps(discriminator, image[None])
-        galleries = layer_galleries(image, maps)
+        seed_number = seed_from(seed_value)
+        look = explore.look_inside(model, *explore.inside_image(model, source_name, seed_number, path))
+        state.inside = {"source": source_name, "seed": seed_number, "path": path}
+        galleries = layer_galleries(look)
         updates = [
             gr.update(value=galleries[i], visible=True) if i < len(galleries) else gr.update(visible=False)
-            for i in range(MAX_D_LAYERS)
+            for i in range(explore.INSIDE_LAYERS)
         ]
-        text = f"D says: **{100 * float(probability[0]):.1f}% real** ({caption})"
         return (
             state,
-            text,
-            picture(model, image[None], scale=max(1, 192 // model.image_size)),
-            gradient_picture(saliency(discriminator, image)),
-            gradient_picture(saliency(discriminator, image, guided=True)),
+            f"D says: **{100 * look.real_probability:.1f}% real** ({look.caption})",
+            picture(model, look.image[None], scale=max(1, 192 // model.image_size)),
+            gradient_image(look.saliency),
+            gradient_image(look.guided),
             *updates,
         )
 
@@ -168,37 +146,30 @@ def build(catalog, state: gr.State) -> Refresh:
         with heavy_turn(request, "channel view"):  # ~0.7 s: an optimised input, two gradients
             return _pick_channel(state, event)
 
+    @shows_user_errors
     def _pick_channel(state: VisitorState, event: gr.SelectData):
         model = current_model(catalog, state)
         stored = state.inside
         if not stored:
             raise UserError("look inside D first")
-        layer_text, channel_text = str(event.value["caption"]).split(" · ")
-        layer, channel = int(layer_text.split()[1]), int(channel_text.split()[1])
         try:
-            image, _ = input_image(model, stored["source"], stored["seed"], stored["path"])
+            image, _ = explore.inside_image(model, stored["source"], stored["seed"], stored["path"])
         except DcganError:
             raise UserError("the image looked at is gone (uploads are kept for an hour): look inside D again") from None
-        discriminator = model.discriminator()
-        _, maps = d_verdict_and_maps(discriminator, image[None])
-        probe_images, probe_scores = model.probe()
-        top = torch.argsort(probe_scores[layer][:, channel], descending=True)[:TOP_SAMPLES]
-        scale, large = max(1, 64 // model.image_size), max(1, 192 // model.image_size)
+        channel = explore.look_at_channel(model, image, *channel_of(event.value["caption"]))
         return (
-            f"**layer {layer}, channel {channel}**: mean activation {float(maps[layer][0, channel].mean()):.3f} on "
-            f"this image; best of the probe batch {float(probe_scores[layer][top[0], channel]):.3f}",
-            crisp(heatmap_overlay(image, maps[layer][0, channel]), size=192),
-            gradient_picture(saliency(discriminator, image, layer, channel, guided=True)),
-            gradient_picture(saliency(discriminator, image, layer, channel)),
-            picture(model, probe_images[top], nrow=3, scale=scale),
-            picture(model, maximise_channel(discriminator, layer, channel)[None], scale=large),
+            f"**layer {channel.layer}, channel {channel.channel}**: mean activation {channel.mean_activation:.3f} on "
+            f"this image; best of the probe batch {channel.best_probe_score:.3f}",
+            upscaled(channel.overlay, 192),
+            gradient_image(channel.guided),
+            gradient_image(channel.plain),
+            picture(model, channel.top_samples, nrow=3, scale=max(1, 64 // model.image_size)),
+            picture(model, channel.maximised[None], scale=max(1, 192 // model.image_size)),
         )
 
+    @shows_user_errors
     def take_example(state: VisitorState) -> tuple:
-        try:
-            return dataset_example(current_model(catalog, state)), "upload"
-        except DcganError as error:
-            raise UserError(error) from None
+        return dataset_example(current_model(catalog, state)), "upload"
 
     def ablate(
         state: VisitorState, layer_name: str | None, text: str, class_name: str | None, k: float, request: gr.Request
@@ -206,40 +177,23 @@ def build(catalog, state: gr.State) -> Refresh:
         with heavy_turn(request, "ablation"):  # with a class: 512 samples through G and the judge
             return _ablate(state, layer_name, text, class_name, k)
 
+    @shows_user_errors
     def _ablate(state: VisitorState, layer_name: str | None, text: str, class_name: str | None, k: float):
         model = current_model(catalog, state)
-        layers = g_layers(model.generator)
-        layer = _layer_index(layer_name, len(layers))
-        width = _layer_width(model, layer)
-        if class_name:
-            judge = model.judge()
-            if judge is None or class_name not in judge.config.class_names:
-                raise UserError(f"no class {class_name!r} for this model: leave the class empty and name channels")
-            channels = class_correlated_channels(
-                model.generator, layer, judge, judge.config.class_names.index(class_name), k=int(k)
-            )
-            how = f"the {int(k)} channels most correlated with the judge's '{class_name}'"
-        else:
-            try:
-                channels = sorted({int(part) for part in text.replace(",", " ").split()})
-            except ValueError:
-                raise UserError("channels are whole numbers separated by commas, e.g. 0, 5, 12") from None
-            bad = [c for c in channels if not 0 <= c < width]
-            if not channels or bad:
-                raise UserError(f"layer {layer} has channels 0-{width - 1}; got {text!r}")
-            how = f"channels {', '.join(map(str, channels))}"
-        z = sample_noise(ABLATION_GRID, model.nz, model.noise, seed=0)
-        intact, ablated = ablation_images(model.generator, z, layer, channels)
+        channels = None if class_name else channels_from(text)
+        result = explore.ablate(model, _layer_index(layer_name), channels, class_name=class_name or None, k=int(k))
         scale = max(1, 64 // model.image_size)
-        changed = float((intact - ablated).abs().mean())
-        caption = f"Zeroed {how} of layer {layer} ({width} channels). Mean pixel change {changed:.3f}."
-        return picture(model, intact, nrow=4, scale=scale), picture(model, ablated, nrow=4, scale=scale), caption
+        return (
+            picture(model, result.intact, nrow=4, scale=scale),
+            picture(model, result.ablated, nrow=4, scale=scale),
+            explore.describe_ablation(model, result),
+        )
 
     def draw(state: VisitorState) -> tuple:
         if not state.model:
             return gr.update(), gr.update(visible=False), gr.update(visible=False)
         model = current_model(catalog, state)
-        names = [f"layer {i} ({_layer_width(model, i)} channels)" for i in range(len(g_layers(model.generator)))]
+        names = layer_choices(model)
         judge = model.judge()
         classes = [""] + list(judge.config.class_names) if judge is not None else []
         return (
@@ -270,22 +224,9 @@ def build(catalog, state: gr.State) -> Refresh:
     return Refresh(draw, [state], [g_layer, class_choice, k_class])
 
 
-def _layer_index(name: str | None, count: int) -> int:
+def _layer_index(name: str | None) -> int:
+    """'layer 2 (64 channels)' -> 2 (the library checks the range)."""
     try:
-        layer = int(str(name).split()[1])
+        return int(str(name).split()[1])
     except (IndexError, ValueError):
         raise UserError("pick a generator layer") from None
-    if not 0 <= layer < count:
-        raise UserError(f"the generator has layers 0-{count - 1}")
-    return layer
-
-
-def _layer_width(model: LoadedModel, layer: int) -> int:
-    """Output channels of a generator layer (from its last parameterised module)."""
-    block = g_layers(model.generator)[layer]
-    for module in reversed(list(block.modules())):
-        if isinstance(module, torch.nn.BatchNorm2d):
-            return module.num_features
-        if isinstance(module, (torch.nn.ConvTranspose2d, torch.nn.Conv2d)):
-            return module.out_channels
-    raise UserError(f"layer {layer} has no channels to zero")

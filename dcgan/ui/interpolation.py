@@ -9,6 +9,7 @@ import torch
 
 from ..explore import (
     INTERPOLATION_METHODS,
+    Explorer,
     Interpolation,
     describe_interpolation,
     interpolation_export_scale,
@@ -30,7 +31,6 @@ from .common import (
     seed_from,
     slug,
 )
-from .model_cache import LoadedModel
 from .session import UPDATE_URL_JS, InterpolationState, VisitorState, query_string
 
 # The plot's event waits this long in the browser: drawing a plotly figure holds the page's only thread
@@ -56,12 +56,12 @@ def interpolation(state: VisitorState) -> Interpolation:
     )
 
 
-def paths(model: LoadedModel, state: VisitorState) -> dict[str, torch.Tensor]:
+def paths(model: Explorer, state: VisitorState) -> dict[str, torch.Tensor]:
     """{method: (rows, steps, nz)} for lerp and slerp."""
     return interpolation_paths(model, interpolation(state))
 
 
-def norm_figure(model: LoadedModel, method_paths: dict[str, torch.Tensor]) -> go.Figure:
+def norm_figure(model: Explorer, method_paths: dict[str, torch.Tensor]) -> go.Figure:
     """||z|| along every path: lerp's dips in the middle (through the low-density inside of the shell
     where Gaussian z lives), slerp's stays on it."""
     typical = typical_norm(model)
@@ -99,7 +99,7 @@ def norm_figure(model: LoadedModel, method_paths: dict[str, torch.Tensor]) -> go
     return go.Figure(data=traces, layout=layout)
 
 
-def grid(model: LoadedModel, images: torch.Tensor, scale: int = 1) -> object:
+def grid(model: Explorer, images: torch.Tensor, scale: int = 1) -> object:
     """(rows, steps, nc, S, S) -> one picture, a row per seed pair. On screen at 1x: the browser
     upscales it (crisp, see image_output) and the PNG is 4x cheaper to make than at 2x."""
     rows, steps = images.shape[:2]

@@ -19,9 +19,7 @@ from ..explore import Explorer, shared_judge
 from ..hosting import HostLimits
 from ..registry import ModelEntry, is_model_folder, list_models
 
-# The per-model math lives in the library (dcgan/explore.py); the tabs still say LoadedModel.
-LoadedModel = Explorer
-__all__ = ["Catalog", "LoadedModel", "get_model", "shared_judge", "warm"]
+__all__ = ["Catalog", "get_model", "shared_judge", "warm"]
 
 MAX_LOADED = 4  # generators kept in memory (uploads by many visitors must not fill the RAM)
 
@@ -105,11 +103,11 @@ class Catalog:
         return None
 
 
-_loaded: OrderedDict[str, LoadedModel] = OrderedDict()
+_loaded: OrderedDict[str, Explorer] = OrderedDict()
 _loaded_lock = threading.Lock()
 
 
-def get_model(catalog: Catalog, name: str) -> LoadedModel:
+def get_model(catalog: Catalog, name: str) -> Explorer:
     """The loaded model for a picker/URL name, loading it (once) if needed. DcganError if it can't."""
     key = catalog.resolve(name)
     with _loaded_lock:

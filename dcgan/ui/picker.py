@@ -8,10 +8,11 @@ from pathlib import Path
 import gradio as gr
 
 from ..errors import DcganError
+from ..explore import Explorer
 from ..registry import import_upload
 from ..uploads import check_upload_fits, prune_uploads
 from .common import UserError
-from .model_cache import Catalog, LoadedModel, get_model
+from .model_cache import Catalog, get_model
 from .session import VisitorState, apply_query
 
 NO_MODEL_HELP = """
@@ -27,7 +28,7 @@ DCGAN Explorer found no model in `{checkpoints}` or `{runs}`. Any of these fixes
 """
 
 
-def facts_markdown(model: LoadedModel) -> str:
+def facts_markdown(model: Explorer) -> str:
     facts = model.facts
     parts = [
         f"**{model.name}**",

@@ -10,15 +10,24 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from ..data import load_dataset, load_image
+from ..data import load_dataset
 from ..errors import DcganError
+from ..explore import Explorer, model_image
 from ..hosting import openable_data
 from ..images import save_png, to_pil, to_uint8
 from ..latent import project_image
 from .arithmetic import add_pick
-from .common import Refresh, UserError, current_model, export_folder, image_output, image_upload, picture
+from .common import (
+    Refresh,
+    UserError,
+    current_model,
+    export_folder,
+    image_output,
+    image_upload,
+    picture,
+    shows_user_errors,
+)
 from .fairness import HEAVY_SLOTS, heavy_turn
-from .model_cache import LoadedModel
 from .session import GROUPS, UPDATE_URL_JS, Pick, VisitorState, WalkState
 
 DATASET_SAMPLE = 2000  # images read from the model's dataset when the visitor asks for one
@@ -31,19 +40,13 @@ def panel(label: str, elem_id: str) -> gr.Image:
 # ---- plain functions ---------------------------------------------------------------------------------------
 
 
-def target_image(model: LoadedModel, path: str, invert: bool) -> torch.Tensor:
-    """(1, nc, S, S) in [-1, 1]: the upload as the model sees it (centre-cropped, resized, maybe inverted)."""
-    target = load_image(path, model.image_size, channels=model.generator.config.nc)
-    return -target if invert else target
-
-
 @functools.lru_cache(maxsize=2)
 def dataset_images(data: str, image_size: int, channels: int) -> torch.Tensor:
     """A few thousand test images of the model's own dataset (read once per dataset; local files only)."""
     return load_dataset(data, image_size, channels=channels, split="test", limit=DATASET_SAMPLE, download=False).images
 
 
-def dataset_example(model: LoadedModel) -> str:
+def dataset_example(model: Explorer) -> str:
     """A random image of the model's dataset, written to a PNG the upload box can show."""
     data = str(model.facts.get("data", ""))
     if data in ("", "imported"):
@@ -101,7 +104,7 @@ def build(
         if not path:
             raise UserError("upload an image first (or take one from the model's dataset)")
         try:
-            target = target_image(model, path, inverted)
+            target = model_image(model, path, inverted)
         except DcganError as error:
             raise UserError(error) from None
         name = f"{Path(path).stem[:24]} #{len(state.projected) + 1}"
@@ -138,11 +141,9 @@ def build(
         handler.__name__ = f"use_in_{where}"
         return handler
 
+    @shows_user_errors
     def take_example(state: VisitorState) -> str:
-        try:
-            return dataset_example(current_model(catalog, state))
-        except DcganError as error:
-            raise UserError(error) from None
+        return dataset_example(current_model(catalog, state))
 
     outputs = [state, original, reconstruction, status, projected]
     running = project_button.click(

@@ -12,6 +12,7 @@ from ..explore import (
     STRIP_LENGTH,
     WALK_DIMS,
     WALK_DIRECTIONS,
+    Explorer,
     dim_limit,
     direction_limit,
     edited_z,
@@ -35,7 +36,7 @@ from .common import (
     seed_from,
     slug,
 )
-from .model_cache import Catalog, LoadedModel, get_model
+from .model_cache import Catalog, get_model
 from .session import UPDATE_URL_JS, VisitorState, WalkState, apply_query, query_string
 
 N_DIM_SLIDERS = WALK_DIMS
@@ -128,7 +129,7 @@ def describe_start(walk: WalkState) -> str:
 # ---- handlers ----------------------------------------------------------------------------------------------
 
 
-def _slider_updates(model: LoadedModel, walk: WalkState) -> list:
+def _slider_updates(model: Explorer, walk: WalkState) -> list:
     z_start = edited_z(model, walk)
     ranks = {dim: rank for rank, dim in enumerate(model.ranked_dimensions(), start=1)}
     limit = dim_limit(model)
