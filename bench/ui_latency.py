@@ -2,12 +2,16 @@
 
     python bench/ui_latency.py                  # the shipped default model, 50 slider moves
     python bench/ui_latency.py --moves 20 --model checkpoints/fashion-mnist-32
+    python bench/ui_latency.py --compare /tmp/old-checkout --rounds 2   # this tree vs another, alternating
 
 Starts `python app.py` as a user would (a subprocess on a free port), times it until the page
 is served, reads its resident memory, then drives Debian's chromium through playwright: drags a
 latent slider `--moves` times (timing each release until the new image has loaded in the page),
-runs 9-frame interpolations, and arithmetic results. Prints p50/p95/max per interaction beside
-the targets (slider p95 < 100 ms, interpolation < 300 ms, cold start < 8 s, memory < 1 GB).
+runs 9-frame interpolations, arithmetic results, inside-D looks and ablations. Prints p50/p95/max per
+interaction beside the targets (slider p95 < 100 ms, interpolation < 300 ms, cold start < 8 s, memory < 1 GB).
+With --compare, the app of another checkout (e.g. a `git worktree` at an older commit) is measured in
+alternating rounds with this one, and both are printed side by side with their ratio (the machine is
+shared and noisy: alternating spreads its noise over both).
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ from page_helpers import NEW_IMAGE_JS, image_src, wait_for_gradio_image  # noqa:
 from procs import free_port, resident_mb  # noqa: E402  (bench/procs.py)
 
 
-def start_app(port: int, model: str | None) -> tuple[subprocess.Popen, float]:
+def start_app(port: int, model: str | None, root: Path = ROOT) -> tuple[subprocess.Popen, float]:
+    """`python app.py` of the checkout at `root`, and its cold start in seconds (until the page is served)."""
     command = [sys.executable, "app.py", "--port", str(port)] + (["--model", model] if model else [])
     started = time.perf_counter()
     env = os.environ | {"DCGAN_RUNS": tempfile.mkdtemp(prefix="ui-latency-runs-")}  # --while-training's run goes here
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while time.perf_counter() - started < 120:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as response:
@@ -106,27 +111,36 @@ def start_training(page) -> None:
     page.wait_for_timeout(1000)
 
 
-def summary(name: str, values: list[float], target: str) -> str:
+INTERACTIONS = {  # what is timed -> its target
+    "latent slider release -> new image painted": "p95 < 100 ms",
+    "... -> the Gradio event's state update done": "-",
+    "interpolation (4 rows x 9 frames, lerp + slerp)": "< 300 ms",
+    "arithmetic result after a pick": "-",
+    "look inside D (verdict, saliency, 4 layers)": "-",
+    "ablation (zero filters, 16 samples before/after)": "-",
+}
+COLD_START = "cold start: `python app.py` -> page served"
+MEMORY = "resident memory of the app after the run (MB)"
+
+
+def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def summary(name: str, values: list[float], target: str) -> str:
+    p95 = percentile(values, 0.95)
     return f"| {name} | {len(values)} | {statistics.median(values):.0f} | {p95:.0f} | {max(values):.0f} | {target} |"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--moves", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=10, help="interpolations and arithmetic results timed")
-    parser.add_argument("--model", help="a model folder to open first (default: the shipped Fashion-MNIST model)")
-    parser.add_argument(
-        "--while-training",
-        action="store_true",
-        help="start the Train tab's job (its defaults: Fashion-MNIST, the paper's recipe), measure while it runs",
-    )
-    args = parser.parse_args(argv)
+def measure(root: Path, args: argparse.Namespace) -> dict[str, list[float]]:
+    """One app start from `root` and one browser session: every interaction's timings (ms), cold start, memory."""
     from playwright.sync_api import sync_playwright
 
+    times: dict[str, list[float]] = {name: [] for name in INTERACTIONS}
+    slider, settled, interpolation, arithmetic, inside, ablation = times.values()
     port = free_port()
-    process, cold_start = start_app(port, args.model)
+    process, cold_start = start_app(port, args.model, root)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -137,7 +151,6 @@ def main(argv: list[str] | None = None) -> int:
             page.wait_for_timeout(1000)  # let the first strip and rankings settle
             if args.while_training:
                 start_training(page)
-            slider, settled = [], []
             for move in range(args.moves):
                 fraction = 0.15 + 0.7 * ((move * 0.37) % 1.0)  # spread over the track, never the same twice
                 release = drag(page, f"#walk-dim-{move % 2}", fraction)
@@ -150,7 +163,6 @@ def main(argv: list[str] | None = None) -> int:
                 page.wait_for_timeout(150)  # a person pauses between moves; the strip redraw finishes
             page.get_by_role("tab", name="Interpolation").click()
             page.wait_for_function(NEW_IMAGE_JS, arg=["#interp-slerp", None], timeout=60_000)
-            interpolation = []
             for _ in range(args.repeats):
                 interpolation.append(timed_change(page, "#interp-slerp", page.locator("#interp-random").click))
                 page.wait_for_timeout(200)
@@ -162,32 +174,87 @@ def main(argv: list[str] | None = None) -> int:
                 thumbnails.nth(index).click()
                 page.wait_for_timeout(300)
             page.wait_for_function(NEW_IMAGE_JS, arg=["#arith-averaged", None], timeout=60_000)
-            arithmetic = []
             for i in range(args.repeats):
                 page.locator("#arith-group").get_by_label("C").check()
                 arithmetic.append(timed_change(page, "#arith-averaged", thumbnails.nth(3 + i % 20).click))
                 page.wait_for_timeout(200)
+            page.get_by_role("tab", name="Inside the networks").click()
+            for i in range(args.repeats):  # a new seed each time: a new picture
+                page.get_by_label("seed (generated)").fill(str(i + 1))
+                inside.append(timed_change(page, "#inside-guided", page.locator("#inside-run").click))
+                page.wait_for_timeout(600)  # the fairness limiter spaces a visitor's heavy requests
+            for i in range(args.repeats):
+                page.get_by_label("channels to zero (e.g. 0, 5, 12)").fill(f"{i}, {i + 1}")
+                ablation.append(timed_change(page, "#ablate-after", page.locator("#ablate-run").click))
+                page.wait_for_timeout(600)
             if args.while_training:
                 page.get_by_role("tab", name="Train").click()
                 page.locator("#train-stop").click()
                 page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('stopped')")
             browser.close()
-        memory = resident_mb(process.pid)
+        times[MEMORY] = [resident_mb(process.pid)]
     finally:
         process.terminate()
         process.wait(30)
+    times[COLD_START] = [1000 * cold_start]
+    return times
+
+
+def heading(args: argparse.Namespace) -> str:
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     training = "; while the app trains a model" if args.while_training else ""
     model = Path(args.model).name if args.model else "default model"
-    print(f"\n{time.strftime('%Y-%m-%d')}, {model}{training}; load {load}")
+    return f"\n{time.strftime('%Y-%m-%d')}, {model}{training}; load {load}"
+
+
+def print_one(times: dict[str, list[float]], args: argparse.Namespace) -> None:
+    print(heading(args))
     print("| interaction | n | p50 ms | p95 ms | max ms | target |")
     print("|---|---|---|---|---|---|")
-    print(summary("latent slider release -> new image painted", slider, "p95 < 100 ms"))
-    print(summary("... -> the Gradio event's state update done", settled, "-"))
-    print(summary("interpolation (4 rows x 9 frames, lerp + slerp)", interpolation, "< 300 ms"))
-    print(summary("arithmetic result after a pick", arithmetic, "-"))
-    print(f"| cold start: `python app.py` -> page served | 1 | {1000 * cold_start:.0f} | | | < 8000 ms |")
-    print(f"| resident memory of the app after the run | 1 | {memory:.0f} MB | | | < 1024 MB |")
+    for name, target in INTERACTIONS.items():
+        print(summary(name, times[name], target))
+    print(f"| {COLD_START} | 1 | {times[COLD_START][0]:.0f} | | | < 8000 ms |")
+    print(f"| {MEMORY} | 1 | {times[MEMORY][0]:.0f} | | | < 1024 MB |")
+
+
+def print_compared(before: dict[str, list[float]], after: dict[str, list[float]], args: argparse.Namespace) -> None:
+    print(heading(args) + f"; before = {args.compare}, after = {ROOT}, {args.rounds} alternating rounds")
+    print("| interaction | n | before p50 | after p50 | after/before | before p95 | after p95 | after/before |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in [*INTERACTIONS, COLD_START, MEMORY]:
+        old, new = before[name], after[name]
+        p50s = statistics.median(old), statistics.median(new)
+        p95s = percentile(old, 0.95), percentile(new, 0.95)
+        print(
+            f"| {name} | {len(new)} | {p50s[0]:.0f} | {p50s[1]:.0f} | {p50s[1] / p50s[0]:.2f} "
+            f"| {p95s[0]:.0f} | {p95s[1]:.0f} | {p95s[1] / p95s[0]:.2f} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--moves", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=10, help="interpolations, arithmetic results, looks timed")
+    parser.add_argument("--model", help="a model folder to open first (default: the shipped Fashion-MNIST model)")
+    parser.add_argument(
+        "--while-training",
+        action="store_true",
+        help="start the Train tab's job (its defaults: Fashion-MNIST, the paper's recipe), measure while it runs",
+    )
+    parser.add_argument("--compare", type=Path, help="another checkout to measure against this one (its app.py)")
+    parser.add_argument("--rounds", type=int, default=2, help="with --compare: alternating rounds of each")
+    args = parser.parse_args(argv)
+    if not args.compare:
+        print_one(measure(ROOT, args), args)
+        return 0
+    before: dict[str, list[float]] = {}
+    after: dict[str, list[float]] = {}
+    for round_number in range(args.rounds):
+        order = [(args.compare, before), (ROOT, after)]
+        for root, times in order if round_number % 2 == 0 else order[::-1]:  # ABBA: neither always goes first
+            for name, values in measure(root, args).items():
+                times.setdefault(name, []).extend(values)
+    print_compared(before, after, args)
     return 0
 
 
