@@ -37,6 +37,9 @@ from .explore import (
     arithmetic_images,
     describe_ablation,
     describe_arithmetic,
+    describe_forgetting,
+    forget_class,
+    forgetting_metadata,
     inside_image,
     inside_metadata,
     interpolation_export_scale,
@@ -439,14 +442,19 @@ def cmd_figure_ablate(args: argparse.Namespace) -> int:
     if (args.channels is None) == (args.class_name is None):
         raise DcganError("say which filters to zero: --channels 0,5,12 or --class NAME (not both)")
     explorer = Explorer.load(args.model, name=str(args.model))
-    ablation = ablate(explorer, args.layer, args.channels, class_name=args.class_name, k=args.k, seed=args.seed)
+    if args.class_name:
+        result = forget_class(explorer, args.class_name, args.layer, seed=args.seed)
+        caption, metadata = describe_forgetting(explorer, result), forgetting_metadata(explorer, result)
+    else:
+        if args.layer is None:
+            raise DcganError("--channels needs --layer (which generator layer they are in)")
+        result = ablate(explorer, args.layer, args.channels, seed=args.seed)
+        caption, metadata = describe_ablation(explorer, result), ablation_metadata(explorer, result)
     scale = max(1, 64 // explorer.image_size)
-    before = grid_image(ablation.intact, nrow=4, padding=2, scale=scale)
-    after = grid_image(ablation.ablated, nrow=4, padding=2, scale=scale)
-    metadata = ablation_metadata(explorer, ablation)
-    metadata["layout"] = "left: G intact; right: the same noise with the filters zeroed"
-    save_png(rows_image([[before, after]], gap=8), args.out, {key: str(value) for key, value in metadata.items()})
-    print(f"wrote {args.out} ({describe_ablation(explorer, ablation)})")
+    grids = [grid_image(images, nrow=4, padding=2, scale=scale) for images in result.intact_ablated_difference()]
+    metadata["layout"] = "left: G intact; middle: the same noise with the filters zeroed; right: |left - middle|"
+    save_png(rows_image([grids], gap=8), args.out, {key: str(value) for key, value in metadata.items()})
+    print(f"wrote {args.out} ({caption})")
     return 0
 
 
@@ -637,14 +645,21 @@ def build_parser() -> argparse.ArgumentParser:
         "ablate",
         cmd_figure_ablate,
         help="zero generator filters: the same noise before and after",
-        description="The paper's Figure 6 ('forgetting to draw'), as the app's Inside tab draws it: 16 samples "
-        "with G intact beside the same noise with some filters of one G layer zeroed: the ones named by "
-        "--channels, or the --k that go most with the judge's --class.",
+        description="The paper's Figure 6 ('forgetting to draw'), as the app's Inside tab draws it: samples "
+        "with G intact beside the same noise with some filters of one G layer zeroed, and their difference: the "
+        "filters named by --channels, or, with --class, those a linear probe on the layer's feature maps finds "
+        "for that class (drawn on samples of the class).",
     )
-    forgetting.add_argument("--layer", type=int, required=True, help="the generator layer (0 = the first)")
+    forgetting.add_argument(
+        "--layer", type=int, help="the generator layer (0 = the first; with --class, default: the last hidden one)"
+    )
     forgetting.add_argument("--channels", type=seed_list, metavar="LIST", help="filters to zero, like 0,5,12")
-    forgetting.add_argument("--class", dest="class_name", help="zero the filters that go with this judge class")
-    forgetting.add_argument("--k", type=int, default=8, help="how many filters --class zeroes (default 8)")
+    forgetting.add_argument(
+        "--class",
+        dest="class_name",
+        help="zero the filters a logistic-regression probe finds for this judge class (the paper's way), "
+        "and report the share of the class's samples still judged that class, beside random filters",
+    )
     forgetting.add_argument("--seed", type=int, default=0, help="the noise drawn (default 0)")
     return parser
 

@@ -25,10 +25,11 @@ from .errors import DcganError
 from .features import (
     ablation_images,
     channel_scores,
-    class_correlated_channels,
     d_verdict_and_maps,
     g_layers,
     heatmap_overlay,
+    layer_features,
+    linear_probe,
     maximise_channel,
     most_active_channels,
     saliency,
@@ -62,6 +63,10 @@ INSIDE_LAYERS = 4  # D layers an inside look reports (the paper's D has 4 blocks
 INSIDE_CHANNELS = 16  # most active channels reported per D layer
 TOP_SAMPLES = 9  # probe samples that excite a channel most (a 3x3 grid)
 ABLATION_SAMPLES = 16  # samples drawn before and after zeroing filters (a 4x4 grid)
+PROBE_SAMPLES = 2000  # samples the forgetting probe is fitted on
+FORGET_SHOWN = 8  # samples of the class shown before and after
+FORGET_SCORED = 200  # samples of the class the judge re-reads after zeroing (the share that still reads as it)
+RANDOM_SETS = 5  # random filter sets of the same size, the baseline the share is compared to
 
 
 @dataclass
@@ -635,19 +640,29 @@ def inside_metadata(explorer: Explorer, look: InsideLook) -> dict[str, object]:
 
 
 @dataclass
-class Ablation:
+class BeforeAfter:
     """The same noise drawn by G intact and with some filters of one layer zeroed."""
 
-    layer: int
-    channels: list[int]
-    how: str  # how the channels were chosen, in words
-    seed: int
-    intact: torch.Tensor  # (n, nc, S, S)
+    intact: torch.Tensor  # (n, nc, S, S) in [-1, 1]
     ablated: torch.Tensor  # (n, nc, S, S)
 
     @property
     def mean_change(self) -> float:
         return float((self.intact - self.ablated).abs().mean())
+
+    def intact_ablated_difference(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The three rows of the figure; the difference |intact - ablated| as images in [-1, 1] (black where
+        nothing changed, white where a pixel went from one end of the range to the other)."""
+        return self.intact, self.ablated, (self.intact - self.ablated).abs() - 1
+
+
+@dataclass
+class Ablation(BeforeAfter):
+    """Filters named by number."""
+
+    layer: int
+    channels: list[int]
+    seed: int
 
 
 def generator_layer_widths(explorer: Explorer) -> list[int]:
@@ -665,46 +680,23 @@ def _block_width(block: torch.nn.Module) -> int:
     return 0
 
 
-def class_channels(explorer: Explorer, layer: int, class_name: str, k: int) -> list[int]:
-    """The k filters of a G layer whose activation goes most with the judge's probability of a class."""
-    judge = explorer.judge()
-    if judge is None or class_name not in judge.config.class_names:
-        raise DcganError(f"no class {class_name!r} for this model: leave the class empty and name channels")
-    index = judge.config.class_names.index(class_name)
-    return class_correlated_channels(explorer.generator, layer, judge, index, k=k)
-
-
-def ablate(
-    explorer: Explorer,
-    layer: int,
-    channels: list[int] | None = None,
-    class_name: str | None = None,
-    k: int = 8,
-    seed: int = 0,
-) -> Ablation:
-    """Zero `channels` of G layer `layer` (or, with `class_name`, the k filters that go with that class)
-    and draw ABLATION_SAMPLES samples from `seed` before and after."""
+def ablate(explorer: Explorer, layer: int, channels: list[int], seed: int = 0) -> Ablation:
+    """Zero `channels` of G layer `layer` and draw ABLATION_SAMPLES samples from `seed` before and after."""
     widths = generator_layer_widths(explorer)
     if not 0 <= layer < len(widths):
         raise DcganError(f"the generator has layers 0-{len(widths) - 1}, not {layer}")
-    if class_name:
-        channels = class_channels(explorer, layer, class_name, k)
-        how = f"the {k} channels most correlated with the judge's '{class_name}'"
-    else:
-        channels = sorted(set(channels or []))
-        bad = [c for c in channels if not 0 <= c < widths[layer]]
-        if not channels or bad:
-            raise DcganError(f"layer {layer} has channels 0-{widths[layer] - 1}; got {channels or 'none'}")
-        how = f"channels {', '.join(map(str, channels))}"
+    channels = sorted(set(channels))
+    if not channels or not all(0 <= c < widths[layer] for c in channels):
+        raise DcganError(f"layer {layer} has channels 0-{widths[layer] - 1}; got {channels or 'none'}")
     z = sample_noise(ABLATION_SAMPLES, explorer.nz, explorer.noise, seed=seed)
     intact, ablated = ablation_images(explorer.generator, z, layer, channels)
-    return Ablation(layer=layer, channels=channels, how=how, seed=seed, intact=intact, ablated=ablated)
+    return Ablation(layer=layer, channels=channels, seed=seed, intact=intact, ablated=ablated)
 
 
 def describe_ablation(explorer: Explorer, ablation: Ablation) -> str:
     width = generator_layer_widths(explorer)[ablation.layer]
     return (
-        f"Zeroed {ablation.how} of layer {ablation.layer} ({width} channels). "
+        f"Zeroed channels {', '.join(map(str, ablation.channels))} of layer {ablation.layer} ({width} channels). "
         f"Mean pixel change {ablation.mean_change:.3f}."
     )
 
@@ -715,7 +707,98 @@ def ablation_metadata(explorer: Explorer, ablation: Ablation) -> dict[str, objec
         "model": explorer.name,
         "layer": ablation.layer,
         "channels": ",".join(map(str, ablation.channels)),
-        "chosen": ablation.how,
         "seed": ablation.seed,
         "caption": describe_ablation(explorer, ablation),
+    }
+
+
+@dataclass
+class Forgetting(BeforeAfter):
+    """The paper's Figure 6 on a labelled model: a logistic regression on one G layer's feature maps predicts
+    whether the judge sees a class; the filters with positive weight are zeroed; samples of that class are
+    drawn again from the same noise. The number that says whether it worked: the share of the class's samples
+    the judge still calls that class, beside the same for random filter sets of the same size."""
+
+    class_name: str
+    layer: int
+    seed: int
+    channels: list[int]  # the filters zeroed: positive probe weight
+    class_samples: int  # of PROBE_SAMPLES samples, those the judge called the class (FORGET_SHOWN of them drawn)
+    still_share: float  # of up to FORGET_SCORED class samples, the share still called the class after zeroing
+    random_still_share: float  # the same after zeroing random filter sets of the same size (mean of RANDOM_SETS)
+
+
+def forget_class(explorer: Explorer, class_name: str, layer: int | None = None, seed: int = 0) -> Forgetting:
+    """Fit the probe on G layer `layer` (default: the last hidden one, the paper's "second highest"), zero the
+    filters that go with `class_name`, and measure what is left of the class (see Forgetting)."""
+    judge = explorer.judge()
+    if judge is None:
+        raise DcganError("forgetting a class needs a classifier for this model's data (the Fashion-MNIST judge)")
+    names = list(judge.config.class_names)
+    if class_name not in names:
+        raise DcganError(f"pick a class from the list ({', '.join(names)}), not {class_name!r}")
+    widths = generator_layer_widths(explorer)
+    layer = len(widths) - 1 if layer is None else layer
+    if not 0 <= layer < len(widths):
+        raise DcganError(f"the generator has layers 0-{len(widths) - 1}, not {layer}")
+    z = sample_noise(PROBE_SAMPLES, explorer.nz, explorer.noise, seed=seed)
+    images, features = layer_features(explorer.generator, layer, z)
+    with torch.inference_mode():
+        called = torch.cat([judge(part).argmax(1) for part in images.split(500)]) == names.index(class_name)
+    if int(called.sum()) < 2 or int(called.sum()) > PROBE_SAMPLES - 2:
+        raise DcganError(
+            f"of {PROBE_SAMPLES} samples from seed {seed}, {int(called.sum())} are a {class_name}: "
+            "the probe needs some with and some without it; pick another class"
+        )
+    channels = [int(c) for c in (linear_probe(features, called) > 0).nonzero().flatten()]
+    class_z = z[called][:FORGET_SCORED]
+
+    def still_called(zeroed: list[int]) -> tuple[torch.Tensor, float]:
+        _, after = ablation_images(explorer.generator, class_z, layer, zeroed)
+        with torch.inference_mode():
+            share = float((judge(after).argmax(1) == names.index(class_name)).float().mean())
+        return after, share
+
+    ablated, still_share = still_called(channels)
+    draw = torch.Generator().manual_seed(seed)
+    random_sets = [torch.randperm(widths[layer], generator=draw)[: len(channels)].tolist() for _ in range(RANDOM_SETS)]
+    random_share = sum(still_called(chosen)[1] for chosen in random_sets) / RANDOM_SETS
+    return Forgetting(
+        class_name=class_name,
+        layer=layer,
+        seed=seed,
+        channels=channels,
+        class_samples=int(called.sum()),
+        intact=images[called][:FORGET_SHOWN],
+        ablated=ablated[:FORGET_SHOWN],
+        still_share=still_share,
+        random_still_share=random_share,
+    )
+
+
+def describe_forgetting(explorer: Explorer, forgetting: Forgetting) -> str:
+    """The result in words a class can read (markdown)."""
+    width = generator_layer_widths(explorer)[forgetting.layer]
+    scored = min(forgetting.class_samples, FORGET_SCORED)
+    return (
+        f"A linear probe on layer {forgetting.layer}'s {width} filters picked the **{len(forgetting.channels)}** "
+        f"that go with *{forgetting.class_name}*; zeroing them, the judge still calls "
+        f"**{100 * forgetting.still_share:.0f}%** of {scored} {forgetting.class_name} samples a "
+        f"{forgetting.class_name}, against **{100 * forgetting.random_still_share:.0f}%** after zeroing "
+        f"{len(forgetting.channels)} random filters ({RANDOM_SETS} random sets). The lower the first number is "
+        "beside the second, the more those filters draw the class."
+    )
+
+
+def forgetting_metadata(explorer: Explorer, forgetting: Forgetting) -> dict[str, object]:
+    """What an exported figure carries (PNG text chunks)."""
+    return {
+        "model": explorer.name,
+        "class": forgetting.class_name,
+        "layer": forgetting.layer,
+        "seed": forgetting.seed,
+        "channels": ",".join(map(str, forgetting.channels)),
+        "still_share": f"{forgetting.still_share:.3f}",
+        "random_still_share": f"{forgetting.random_still_share:.3f}",
+        "caption": describe_forgetting(explorer, forgetting),
     }

@@ -5,7 +5,8 @@ what the generator's filters draw. Library code only: forward hooks and autograd
   guided backpropagation (Springenberg et al. 2014, as the paper used), the samples that excite a
   channel most, and an input optimised to excite it.
 - G: zeroing chosen channels of a layer ("forgetting to draw"), and finding the channels that go
-  with a class (correlation with a classifier's probability), as the paper found window filters.
+  with a class the paper's way: a logistic-regression probe on the layer's feature maps (the paper's
+  found the filters that draw windows in bedrooms).
 
 Every hook is removed when the call returns, also when it raises.
 """
@@ -13,14 +14,14 @@ Every hook is removed when the call returns, also when it raises.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import nn
 
-from .latent import generate, sample_noise
+from .latent import generate
 
 # ---- hooks ---------------------------------------------------------------------------------------------------
 
@@ -208,24 +209,37 @@ def ablation_images(
 
 
 @torch.inference_mode()
-def class_correlated_channels(
-    generator: nn.Module,
-    layer: int,
-    classify: Callable[[torch.Tensor], torch.Tensor],
-    class_index: int,
-    k: int = 8,
-    n: int = 512,
-    seed: int = 0,
-) -> list[int]:
-    """The k channels of a G layer whose mean activation correlates most with a classifier's
-    probability of `class_index` over n samples: the filters that draw that class."""
-    z = sample_noise(n, generator.config.nz, generator.config.noise, seed=seed)
+def layer_features(
+    generator: nn.Module, layer: int, z: torch.Tensor, batch_size: int = 500
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (n, nc, S, S) for z (n, nz), and (n, C): each sample's mean activation of every filter of G layer
+    `layer` (its feature maps averaged over space)."""
     generator.eval()
+    images, features = [], []
     with captured_outputs([g_layers(generator)[layer]]) as outputs:
-        images = generator(z)
-    activations = outputs[0].float().mean(dim=(2, 3))  # (n, C)
-    probability = classify(images).softmax(1)[:, class_index]
-    a = activations - activations.mean(0)
-    p = probability - probability.mean()
-    correlation = (a * p[:, None]).sum(0) / (a.norm(dim=0) * p.norm()).clamp_min(1e-8)
-    return [int(c) for c in torch.argsort(correlation, descending=True)[:k]]
+        for part in z.split(batch_size):
+            images.append(generator(part).float().cpu())
+            features.append(outputs[0].float().mean(dim=(2, 3)).cpu())
+    return torch.cat(images), torch.cat(features)
+
+
+def linear_probe(features: torch.Tensor, labels: torch.Tensor, l2: float = 1e-2) -> torch.Tensor:
+    """(C,) weights of a logistic regression predicting `labels` (n,) in {0, 1} from features (n, C),
+    standardised so weights compare across filters; L2-regularised so that a filter no sample needs stays
+    near 0. A positive weight: the filter is more active when the class is there (the paper's probe)."""
+    scaled = (features - features.mean(0)) / features.std(0).clamp_min(1e-6)
+    targets = labels.float()
+    weights = torch.zeros(scaled.shape[1], requires_grad=True)
+    bias = torch.zeros(1, requires_grad=True)
+    optimiser = torch.optim.LBFGS([weights, bias], max_iter=200, line_search_fn="strong_wolfe")
+
+    def loss() -> torch.Tensor:
+        optimiser.zero_grad()
+        value = nn.functional.binary_cross_entropy_with_logits(scaled @ weights + bias, targets)
+        value = value + l2 * (weights**2).sum()
+        value.backward()
+        return value
+
+    with torch.enable_grad():
+        optimiser.step(loss)
+    return weights.detach()

@@ -253,16 +253,23 @@ def test_inside_the_networks_verdict_saliency_and_ablation(client, tmp_path):
     with pytest.raises(Exception, match="notes.png: .*use a .png/.jpg/.webp/.bmp image") as caught:
         client.predict("upload", 0, gradio_client.handle_file(str(tmp_path / "notes.png")), api_name="/inside_look")
     assert "Traceback" not in str(caught.value)
-    before, after, caption = client.predict("layer 1 (16 channels)", "0, 3", "", 8, api_name="/ablate")
+    before, after, difference, caption = client.predict("layer 1 (16 channels)", "0, 3", "", 0, api_name="/ablate")
     assert "channels 0, 3 of layer 1" in caption
-    assert not np.array_equal(pixels(before), pixels(after))
+    assert not np.array_equal(pixels(before), pixels(after)) and pixels(difference).shape == pixels(before).shape
+    assert np.array_equal(
+        pixels(client.predict("layer 1 (16 channels)", "0", "", 0, api_name="/ablate")[0]), pixels(before)
+    )
+    assert not np.array_equal(
+        pixels(client.predict("layer 1 (16 channels)", "0", "", 1, api_name="/ablate")[0]), pixels(before)
+    )
     with pytest.raises(Exception, match="layer 1 has channels 0-15"):
-        client.predict("layer 1 (16 channels)", "99", "", 8, api_name="/ablate")
+        client.predict("layer 1 (16 channels)", "99", "", 0, api_name="/ablate")
     with pytest.raises(Exception, match="whole numbers"):
-        client.predict("layer 1 (16 channels)", "all of them", "", 8, api_name="/ablate")
-    before_class, after_class, caption = client.predict("layer 0 (32 channels)", "", "Trouser", 4, api_name="/ablate")
-    assert "the 4 channels most correlated with the judge's 'Trouser'" in caption
-    assert np.array_equal(pixels(before_class), pixels(before))  # the same noise before and after
+        client.predict("layer 1 (16 channels)", "all of them", "", 0, api_name="/ablate")
+    *_, caption = client.predict("layer 0 (32 channels)", "", "Shirt", 0, api_name="/ablate")
+    assert "A linear probe on layer 0's 32 filters picked the" in caption and "random filters" in caption
+    with pytest.raises(Exception, match="0 are a Trouser"):  # this untrained model draws no trousers
+        client.predict("layer 0 (32 channels)", "", "Trouser", 0, api_name="/ablate")
 
 
 def test_training_tab_streams_a_job_that_becomes_a_model(client, app_root, tmp_path, monkeypatch):

@@ -14,7 +14,9 @@ from PIL import Image
 from dcgan.errors import DcganError
 from dcgan.explore import (
     ARITHMETIC_GROUPS,
+    FORGET_SHOWN,
     INTERPOLATION_METHODS,
+    PROBE_SAMPLES,
     STRIP_LENGTH,
     Explorer,
     Interpolation,
@@ -24,7 +26,10 @@ from dcgan.explore import (
     arithmetic_latents,
     describe_ablation,
     describe_arithmetic,
+    describe_forgetting,
     describe_interpolation,
+    forget_class,
+    forgetting_metadata,
     generator_layer_widths,
     inside_image,
     interpolation_images,
@@ -38,6 +43,7 @@ from dcgan.explore import (
     walk_along,
     walk_z,
 )
+from dcgan.features import ablation_images, layer_features, linear_probe
 from dcgan.images import gradient_image, grid_image
 from dcgan.latent import sample_noise
 
@@ -260,7 +266,7 @@ def test_the_library_inside_look_and_ablation_are_the_apps(tmp_path):
     with running_app(tmp_path) as url:
         client = gradio_client.Client(url, verbose=False)
         verdict, shown, plain, guided, *galleries = client.predict("generated", 3, None, api_name="/inside_look")
-        before, after, caption = client.predict("layer 1 (16 channels)", "3, 0, 3", "", 8, api_name="/ablate")
+        *ablated, caption = client.predict("layer 1 (16 channels)", "3, 0, 3", "", 2, api_name="/ablate")
 
     explorer = Explorer.load(tmp_path / "checkpoints" / "tiny-fashion", name="tiny-fashion")
     look = look_inside(explorer, *inside_image(explorer, "generated", 3))
@@ -272,10 +278,10 @@ def test_the_library_inside_look_and_ablation_are_the_apps(tmp_path):
         [f"layer {layer} · ch {channel}" for channel, _ in channels] for layer, channels in enumerate(look.layers)
     ]
 
-    ablation = ablate(explorer, 1, [3, 0, 3])
+    ablation = ablate(explorer, 1, [3, 0, 3], seed=2)
     assert ablation.channels == [0, 3] and caption == describe_ablation(explorer, ablation)
-    assert np.array_equal(np.asarray(Image.open(before)), np.asarray(grid_image(ablation.intact, nrow=4, scale=2)))
-    assert np.array_equal(np.asarray(Image.open(after)), np.asarray(grid_image(ablation.ablated, nrow=4, scale=2)))
+    for app_picture, images in zip(ablated, ablation.intact_ablated_difference(), strict=True):  # before, after, diff
+        assert np.array_equal(np.asarray(Image.open(app_picture)), np.asarray(grid_image(images, nrow=4, scale=2)))
 
 
 def test_inside_and_ablation_are_plain_data_with_clear_refusals(tmp_path):
@@ -305,19 +311,42 @@ def test_inside_and_ablation_are_plain_data_with_clear_refusals(tmp_path):
         ablate(explorer, 1, [16])
     with pytest.raises(DcganError, match="the generator has layers 0-2, not 3"):
         ablate(explorer, 3, [0])
-    with pytest.raises(DcganError, match="no class 'Hat'"):
-        ablate(explorer, 0, class_name="Hat")
+    intact, ablated, difference = ablation.intact_ablated_difference()
+    assert torch.allclose(difference, (intact - ablated).abs() - 1) and difference.min() >= -1
+
+
+def test_forgetting_a_class_zeroes_the_probes_filters_and_measures_against_random_ones(tmp_path):
+    explorer = Explorer.load(tiny_model_folder(tmp_path / "tiny"))
+    forgetting = forget_class(explorer, "Shirt", layer=0, seed=0)  # the untrained tiny model: Shirts and Bags
+    z = sample_noise(PROBE_SAMPLES, explorer.nz, explorer.noise, seed=0)
+    images, features = layer_features(explorer.generator, 0, z)
+    shirts = explorer.judge()(images).argmax(1) == 6
+    assert forgetting.class_samples == int(shirts.sum()) > 0
+    assert forgetting.channels == (linear_probe(features, shirts) > 0).nonzero().flatten().tolist()
+    assert 0 < len(forgetting.channels) < 32
+    assert torch.equal(forgetting.intact, images[shirts][:FORGET_SHOWN])  # drawn where the class is
+    _, expected = ablation_images(explorer.generator, z[shirts][:FORGET_SHOWN], 0, forgetting.channels)
+    assert torch.equal(forgetting.ablated, expected)
+    assert 0 <= forgetting.still_share <= 1 and 0 <= forgetting.random_still_share <= 1
+    text = describe_forgetting(explorer, forgetting)
+    assert f"picked the **{len(forgetting.channels)}**" in text and f"{100 * forgetting.still_share:.0f}%" in text
+    assert forgetting_metadata(explorer, forgetting)["class"] == "Shirt"
+    with pytest.raises(DcganError, match="0 are a Trouser"):
+        forget_class(explorer, "Trouser")
+    with pytest.raises(DcganError, match="pick a class from the list"):
+        forget_class(explorer, "Hat")
 
 
 def test_figure_inside_and_ablate_write_pngs_with_their_metadata(tmp_path):
     folder = tiny_model_folder(tmp_path / "tiny")
-    inside_png, ablate_png = tmp_path / "inside.png", tmp_path / "ablate.png"
+    inside_png, ablate_png, forget_png = tmp_path / "inside.png", tmp_path / "ablate.png", tmp_path / "forget.png"
     figure = [sys.executable, "-m", "dcgan", "figure"]
     commands = [
         figure + ["inside", "--model", str(folder), "--seed", "4", "--channel", "1", "2", "--out", str(inside_png)],
         figure
         + ["ablate", "--model", str(folder), "--layer", "0", "--channels", "1,2", "--seed", "7"]
         + ["--out", str(ablate_png)],
+        figure + ["ablate", "--model", str(folder), "--class", "Shirt", "--out", str(forget_png)],
     ]
     for command in commands:
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -340,5 +369,9 @@ def test_figure_inside_and_ablate_write_pngs_with_their_metadata(tmp_path):
     assert np.array_equal(left, np.asarray(grid_image(ablation.intact, nrow=4, scale=2).convert("RGB")))
 
     neither = figure + ["ablate", "--model", str(folder), "--layer", "0", "--out", str(ablate_png)]
+    forgotten = Image.open(forget_png)
+    assert forgotten.text["class"] == "Shirt" and forgotten.text["layer"] == "2"  # the last hidden layer
+    assert forgotten.text["caption"].startswith("A linear probe on layer 2's 8 filters picked the")
+    assert forgotten.size[1] == 8 + (2 * 34 + 2) * 2 + 8  # 8 samples of the class, 4 a row, three grids
     bad = subprocess.run(neither, cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "--channels 0,5,12 or --class NAME" in bad.stderr

@@ -7,9 +7,10 @@ from dcgan.config import ModelConfig
 from dcgan.features import (
     ablation_images,
     channel_scores,
-    class_correlated_channels,
     d_verdict_and_maps,
     heatmap_overlay,
+    layer_features,
+    linear_probe,
     maximise_channel,
     most_active_channels,
     saliency,
@@ -100,14 +101,17 @@ class TwoChannelGenerator(nn.Module):
         return torch.tanh(self.blocks[1](h[:, 2:3])).expand(-1, 1, 32, 32)
 
 
-def test_class_correlated_channels_find_the_channel_that_draws_the_class():
-    def bright_or_dark(images):
-        brightness = images.mean(dim=(1, 2, 3))
-        return torch.stack([-5 * brightness, 5 * brightness], dim=1)
-
+def test_the_linear_probe_weights_the_filter_that_draws_the_label():
     g = TwoChannelGenerator()
-    assert class_correlated_channels(g, 0, bright_or_dark, class_index=1, k=1, n=256) == [2]
-    assert class_correlated_channels(g, 0, bright_or_dark, class_index=0, k=4, n=256)[-1] == 2
+    z = torch.randn(512, 4, generator=torch.Generator().manual_seed(0))
+    images, features = layer_features(g, 0, z)
+    assert images.shape == (512, 1, 32, 32) and features.shape == (512, 4)
+    assert torch.equal(features[:, 2], z[:, 0])  # the layer's channel 2 is z[0]
+    bright = images.mean(dim=(1, 2, 3)) > 0  # channel 2 alone makes an image bright
+    weights = linear_probe(features, bright)
+    assert int(weights.argmax()) == 2 and weights[2] > 0
+    assert weights[[0, 1, 3]].abs().max() < 0.2 * weights[2]  # the others say nothing about brightness
+    assert torch.equal((linear_probe(features, ~bright) > 0).nonzero().flatten(), (weights < 0).nonzero().flatten())
     assert hook_count(g) == 0
 
 

@@ -205,6 +205,14 @@ def test_inside_the_networks_channel_click_and_ablation(page):
     before = wait_for_image(page, "#ablate-before")
     after = wait_for_image(page, "#ablate-after")
     assert before != after
+    wait_for_image(page, "#ablate-difference")
+    page.locator("#ablate-class input").click()
+    page.get_by_role("option", name="Shirt", exact=True).click()  # the untrained tiny model draws shirts
+    page.locator("#ablate-run").click()
+    page.wait_for_function(
+        "() => document.querySelector('#ablate-caption').innerText.includes('linear probe')", timeout=60_000
+    )
+    assert wait_for_image(page, "#ablate-after", not_src=after) != after
     shot(page, "inside")
 
 
