@@ -414,7 +414,8 @@ def cmd_figure_inside(args: argparse.Namespace) -> int:
     source = "upload" if args.image else "generated"
     look = look_inside(explorer, *inside_image(explorer, source, args.seed, args.image))
     large, small = 192, 96  # px: the image and its saliency maps; each channel's overlay
-    rows = [[upscaled(to_uint8(look.image)[0], large), gradient_image(look.saliency), gradient_image(look.guided)]]
+    image = upscaled(to_uint8(look.image)[0], large)
+    rows = [[image, gradient_image(look.saliency), gradient_image(look.guided, signed=True)]]
     rows += [[upscaled(overlay, small) for _, overlay in channels[: args.channels]] for channels in look.layers]
     metadata = inside_metadata(explorer, look)
     metadata["layout"] = (
@@ -425,11 +426,12 @@ def cmd_figure_inside(args: argparse.Namespace) -> int:
         channel = look_at_channel(explorer, look.image, *args.channel)
         top = grid_image(channel.top_samples, nrow=3, padding=2, scale=max(1, 64 // explorer.image_size))
         maximised = upscaled(to_uint8(channel.maximised)[0], large)
-        rows.append([upscaled(channel.overlay, large), gradient_image(channel.guided), top, maximised])
+        guided = [gradient_image(gradient, signed=True) for gradient in (channel.guided, channel.guided_untrained)]
+        rows.append([upscaled(channel.overlay, large), *guided, top, maximised])
         metadata["channel"] = f"layer {channel.layer}, channel {channel.channel}"
         metadata["layout"] += (
-            "; last row: that channel's activation, its guided backprop, the 9 of 2,000 samples that excite it "
-            "most, an input optimised to excite it"
+            "; last row: that channel's activation, its guided backprop, the same for an untrained D of the same "
+            "architecture, the 9 of 2,000 samples that excite it most, an input optimised to excite it"
         )
     save_png(rows_image(rows), args.out, {key: str(value) for key, value in metadata.items()})
     print(f"wrote {args.out} (D says {metadata['verdict']} of {look.caption})")

@@ -47,7 +47,7 @@ from .latent import (
     sample_noise,
     slerp,
 )
-from .models import Generator
+from .models import Discriminator, Generator, init_weights
 from .registry import model_facts
 
 N_DIRECTIONS = 10  # GANSpace components kept per model; the walk shows the first few as sliders
@@ -62,6 +62,7 @@ CLASS_STEPS = 5  # images from the start to start + class vector
 INSIDE_LAYERS = 4  # D layers an inside look reports (the paper's D has 4 blocks)
 INSIDE_CHANNELS = 16  # most active channels reported per D layer
 TOP_SAMPLES = 9  # probe samples that excite a channel most (a 3x3 grid)
+SMOOTHING = 16  # noisy copies averaged per saliency map (SmoothGrad): one gradient at 32-64 px is speckle
 ABLATION_SAMPLES = 16  # samples drawn before and after zeroing filters (a 4x4 grid)
 PROBE_SAMPLES = 2000  # samples the forgetting probe is fitted on
 FORGET_SHOWN = 8  # samples of the class shown before and after
@@ -113,6 +114,7 @@ class Explorer:
     _direction_labels: list[str] | None = field(default=None, repr=False)
     _class_means: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
     _discriminator: torch.nn.Module | None = field(default=None, repr=False)
+    _untrained: torch.nn.Module | None = field(default=None, repr=False)
     _probe: tuple[torch.Tensor, list[torch.Tensor]] | None = field(default=None, repr=False)
 
     @classmethod
@@ -214,6 +216,19 @@ class Explorer:
             if self._discriminator is None:
                 self._discriminator = load_discriminator(self.key, device="cpu")
             return self._discriminator
+
+    def untrained_discriminator(self) -> torch.nn.Module:
+        """A discriminator of the same architecture with the paper's random init (seed 0), never trained: the
+        paper's baseline for what D's features show (Figure 5: trained filters beside random ones)."""
+        config = self.discriminator().config
+        with self._lock:
+            if self._untrained is None:
+                with torch.random.fork_rng(devices=[]):  # the global RNG is not ours to move
+                    torch.manual_seed(0)
+                    untrained = Discriminator(config)
+                    init_weights(untrained)
+                self._untrained = untrained.eval()
+            return self._untrained
 
     def probe(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """A fixed batch of PROBE_SIZE generated images (seed 0) and D's per-layer (N, C) channel scores
@@ -541,7 +556,7 @@ class InsideLook:
     image: torch.Tensor  # (nc, S, S) in [-1, 1]: what D saw
     caption: str  # where the image came from ("generated, seed 3", "your image")
     real_probability: float  # D's verdict
-    saliency: torch.Tensor  # (nc, S, S): d(D's logit)/d(image)
+    saliency: torch.Tensor  # (nc, S, S): d(D's logit)/d(image), SmoothGrad over SMOOTHING noisy copies
     guided: torch.Tensor  # the same by guided backpropagation
     layers: list[list[tuple[int, np.ndarray]]]  # per D layer: (channel, (S, S, 3) uint8 heat overlay), strongest first
 
@@ -555,8 +570,9 @@ class ChannelLook:
     mean_activation: float  # on this image
     best_probe_score: float  # the highest mean activation over the probe batch
     overlay: np.ndarray  # (S, S, 3) uint8: its activation map over the image
-    guided: torch.Tensor  # (nc, S, S): guided backprop of its mean activation
-    plain: torch.Tensor  # (nc, S, S): the plain gradient
+    guided: torch.Tensor  # (nc, S, S): guided backprop of its mean activation (SmoothGrad)
+    guided_untrained: torch.Tensor  # the same channel of an untrained D of the same architecture, the same image
+    plain: torch.Tensor  # (nc, S, S): the plain gradient (SmoothGrad)
     top_samples: torch.Tensor  # (TOP_SAMPLES, nc, S, S): the probe samples that excite it most, strongest first
     maximised: torch.Tensor  # (nc, S, S): an input optimised to excite it
 
@@ -593,8 +609,8 @@ def look_inside(explorer: Explorer, image: torch.Tensor, caption: str = "") -> I
         image=image,
         caption=caption,
         real_probability=float(probability[0]),
-        saliency=saliency(discriminator, image),
-        guided=saliency(discriminator, image, guided=True),
+        saliency=saliency(discriminator, image, smooth=SMOOTHING),
+        guided=saliency(discriminator, image, guided=True, smooth=SMOOTHING),
         layers=layers,
     )
 
@@ -616,8 +632,11 @@ def look_at_channel(explorer: Explorer, image: torch.Tensor, layer: int, channel
         mean_activation=float(maps[layer][0, channel].mean()),
         best_probe_score=float(probe_scores[layer][top[0], channel]),
         overlay=heatmap_overlay(image, maps[layer][0, channel]),
-        guided=saliency(discriminator, image, layer, channel, guided=True),
-        plain=saliency(discriminator, image, layer, channel),
+        guided=saliency(discriminator, image, layer, channel, guided=True, smooth=SMOOTHING),
+        guided_untrained=saliency(
+            explorer.untrained_discriminator(), image, layer, channel, guided=True, smooth=SMOOTHING
+        ),
+        plain=saliency(discriminator, image, layer, channel, smooth=SMOOTHING),
         top_samples=probe_images[top],
         maximised=maximise_channel(discriminator, layer, channel),
     )

@@ -89,12 +89,21 @@ def upscaled(pixels: np.ndarray, size: int) -> Image.Image:
     return to_pil(pixels).resize((size, size), Image.Resampling.NEAREST)
 
 
-def gradient_image(gradient: torch.Tensor, size: int = 192) -> Image.Image:
-    """A saliency map (nc, S, S) as a grey picture: |gradient| summed over channels, normalised to the
-    largest, square-rooted so faint structure stays visible, shown at `size` px."""
-    magnitude = gradient.detach().float().cpu().abs().sum(0)
+def gradient_image(gradient: torch.Tensor, size: int = 192, signed: bool = False) -> Image.Image:
+    """A saliency map (nc, S, S) as a picture of `size` px, smoothly upscaled (a gradient has no crisp pixels).
+
+    signed=False: |gradient| summed over channels, grey, normalised to the largest and square-rooted so faint
+    structure stays visible. signed=True: the gradient itself around mid-grey (lighter: more of this colour
+    would raise the target; darker: less), in the image's own channels: how guided backprop is usually shown.
+    """
+    gradient = gradient.detach().float().cpu()
+    if signed:
+        scaled = gradient / gradient.abs().max().clamp_min(1e-12)  # [-1, 1], like an image
+        return to_pil(to_uint8(scaled)[0]).resize((size, size), Image.Resampling.BICUBIC)
+    magnitude = gradient.abs().sum(0)
     magnitude = magnitude / magnitude.max().clamp_min(1e-12)
-    return upscaled((magnitude.sqrt() * 255).round().byte().numpy()[..., None], size)
+    grey = to_pil((magnitude.sqrt() * 255).round().byte().numpy()[..., None])
+    return grey.resize((size, size), Image.Resampling.BICUBIC)
 
 
 def rows_image(rows: Sequence[Sequence[Image.Image]], gap: int = 4, background: int = 255) -> Image.Image:

@@ -272,7 +272,7 @@ def test_the_library_inside_look_and_ablation_are_the_apps(tmp_path):
     look = look_inside(explorer, *inside_image(explorer, "generated", 3))
     assert verdict == f"D says: **{100 * look.real_probability:.1f}% real** (generated, seed 3)"
     assert np.array_equal(np.asarray(Image.open(plain)), np.asarray(gradient_image(look.saliency)))
-    assert np.array_equal(np.asarray(Image.open(guided)), np.asarray(gradient_image(look.guided)))
+    assert np.array_equal(np.asarray(Image.open(guided)), np.asarray(gradient_image(look.guided, signed=True)))
     shown_layers = [gallery["value"] for gallery in galleries if gallery["visible"]]
     assert [[item["caption"] for item in items] for items in shown_layers] == [
         [f"layer {layer} · ch {channel}" for channel, _ in channels] for layer, channels in enumerate(look.layers)
@@ -296,6 +296,12 @@ def test_inside_and_ablation_are_plain_data_with_clear_refusals(tmp_path):
     assert detail.top_samples.shape == (9, 1, 32, 32) and detail.maximised.shape == (1, 32, 32)
     _, scores = explorer.probe()
     assert detail.best_probe_score == pytest.approx(float(scores[2][:, channel].max()))
+    trained, untrained = explorer.discriminator().state_dict(), explorer.untrained_discriminator().state_dict()
+    assert {k: v.shape for k, v in trained.items()} == {k: v.shape for k, v in untrained.items()}
+    assert not torch.equal(trained["blocks.0.0.weight"], untrained["blocks.0.0.weight"])
+    assert float(untrained["blocks.0.0.weight"].std()) == pytest.approx(0.02, rel=0.1)  # the paper's init
+    assert detail.guided_untrained.shape == detail.guided.shape
+    assert not torch.allclose(detail.guided_untrained, detail.guided)
     with pytest.raises(DcganError, match="D's layers are 0-2, not 3"):
         look_at_channel(explorer, image, 3, 0)
     with pytest.raises(DcganError, match="upload an image"):
@@ -359,8 +365,8 @@ def test_figure_inside_and_ablate_write_pngs_with_their_metadata(tmp_path):
     assert inside.text["verdict"] == f"{100 * look.real_probability:.1f}% real"
     assert inside.text["channels"].startswith("layer 0: " + ",".join(str(c) for c, _ in look.layers[0][:8]))
     # Rows 4 px apart: the image and its two maps (192 px); 3 layers x 8 channels (96 px); the channel's row
-    # (192 px pictures and its 3x3 top samples, 3 * 34 + 2 px at scale 2).
-    assert inside.size == (4 + 8 * (96 + 4), 4 + (192 + 4) + 3 * (96 + 4) + (208 + 4))
+    # (four 192 px pictures and its 3x3 top samples, 3 * 34 + 2 px at scale 2).
+    assert inside.size == (4 + 4 * (192 + 4) + (208 + 4), 4 + (192 + 4) + 3 * (96 + 4) + (208 + 4))
 
     ablation = ablate(explorer, 0, [1, 2], seed=7)
     image = Image.open(ablate_png)

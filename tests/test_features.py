@@ -5,6 +5,7 @@ from torch import nn
 
 from dcgan.config import ModelConfig
 from dcgan.features import (
+    SMOOTH_SIGMA,
     ablation_images,
     channel_scores,
     d_verdict_and_maps,
@@ -59,6 +60,12 @@ def test_saliency_plain_and_guided():
         assert d((image + 1e-2 * plain.sign())[None]) > d(image[None])
     channel = saliency(d, image, layer=1, channel=3)
     assert channel.shape == image.shape and not torch.allclose(channel, plain)
+    # SmoothGrad: the mean of the gradients at 8 seeded noisy copies, the same every time.
+    noise = torch.randn((8, *image.shape), generator=torch.Generator().manual_seed(5))
+    copies = [saliency(d, image + SMOOTH_SIGMA * n, layer=1, channel=3, guided=True) for n in noise]
+    smoothed = saliency(d, image, layer=1, channel=3, guided=True, smooth=8, seed=5)
+    assert torch.allclose(smoothed, torch.stack(copies).mean(0), atol=1e-6)
+    assert not torch.allclose(smoothed, saliency(d, image, layer=1, channel=3, guided=True), atol=1e-6)
     assert hook_count(d) == 0 and all(type(m) is not nn.Module for m in d.modules())
     assert any(isinstance(m, nn.LeakyReLU) for m in d.modules())  # the original keeps its activations
 

@@ -94,9 +94,17 @@ def build(catalog, state: gr.State) -> Refresh:
         for layer in range(explore.INSIDE_LAYERS)
     ]
     channel_title = gr.Markdown("Click a channel above.", elem_id="inside-channel-title")
+    gr.Markdown(
+        "What to look for (the paper's Figure 5 compares trained filters with random ones): guided backprop shows "
+        "where more (lighter) or less (darker) ink would make the channel fire. A trained D's channel picks out "
+        "parts and edges (a sleeve's outline, a sole); the same channel of an **untrained** D of the same shape "
+        "passes back a blurred copy of the whole image, whatever the channel. Each map is averaged over 16 "
+        "slightly noisy copies of the image (SmoothGrad), or it is speckle at this size."
+    )
     with gr.Row(equal_height=False):
         channel_large = panel("its activation, large", elem_id="inside-channel")
         channel_guided = panel("guided backprop of this channel", elem_id="inside-channel-guided")
+        channel_untrained = panel("the same, untrained D", elem_id="inside-channel-untrained")
         channel_plain = panel("plain gradient of this channel", elem_id="inside-channel-plain")
         channel_top = panel("the 9 generated samples that excite it most (of 2,000)", elem_id="inside-channel-top")
         channel_max = panel("an input optimised to excite it", elem_id="inside-channel-max")
@@ -145,7 +153,7 @@ def build(catalog, state: gr.State) -> Refresh:
             f"D says: **{100 * look.real_probability:.1f}% real** ({look.caption})",
             picture(model, look.image[None], scale=max(1, 192 // model.image_size)),
             gradient_image(look.saliency),
-            gradient_image(look.guided),
+            gradient_image(look.guided, signed=True),
             *updates,
         )
 
@@ -168,7 +176,8 @@ def build(catalog, state: gr.State) -> Refresh:
             f"**layer {channel.layer}, channel {channel.channel}**: mean activation {channel.mean_activation:.3f} on "
             f"this image; best of the probe batch {channel.best_probe_score:.3f}",
             upscaled(channel.overlay, 192),
-            gradient_image(channel.guided),
+            gradient_image(channel.guided, signed=True),
+            gradient_image(channel.guided_untrained, signed=True),
             gradient_image(channel.plain),
             picture(model, channel.top_samples, nrow=3, scale=max(1, 64 // model.image_size)),
             picture(model, channel.maximised[None], scale=max(1, 192 // model.image_size)),
@@ -222,7 +231,15 @@ def build(catalog, state: gr.State) -> Refresh:
         api_name="inside_look",
         concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
     )
-    channel_outputs = [channel_title, channel_large, channel_guided, channel_plain, channel_top, channel_max]
+    channel_outputs = [
+        channel_title,
+        channel_large,
+        channel_guided,
+        channel_untrained,
+        channel_plain,
+        channel_top,
+        channel_max,
+    ]
     for gallery in layer_views:
         gallery.select(pick_channel, state, channel_outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS)
     example_button.click(take_example, state, [upload, source], api_name="inside_dataset_example")
