@@ -104,11 +104,16 @@ def differs_from_paper(knob: Knob, value: Any) -> bool:
     return knob.paper is not UNSTATED and value != knob.paper
 
 
+def family_default(knob: Knob, family: str) -> Any:
+    """The value a field takes when left unset, in this model family."""
+    return knob.family_default.get(family) if knob.family_default else knob.default
+
+
 def resolve_family_defaults(config: Any) -> None:
     """Fields left None that have per-family defaults get their family's value (in place)."""
     for knob in knobs(type(config), exposed_only=False):
         if knob.family_default is not None and getattr(config, knob.name) is None:
-            setattr(config, knob.name, knob.family_default.get(config.family))
+            setattr(config, knob.name, family_default(knob, config.family))
 
 
 @dataclass
