@@ -243,7 +243,7 @@ class TrainConfig:
         paper=2e-4,
     )
     beta1: float = option(0.5, "Adam beta1; 0.9 made the paper's training oscillate", label="Adam beta1", paper=0.5)
-    beta2: float = option(0.999, "Adam beta2", label="Adam beta2")
+    beta2: float = option(0.999, "Adam beta2, the decay of its average of squared gradients", label="Adam beta2")
     epochs: int | None = option(
         None,
         "passes over the data (total, also when resuming); Fashion-MNIST: 1 epoch = 469 steps of 128, "
