@@ -7,6 +7,7 @@ Unknown keys are an error (a typo must not silently fall back to a default).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import typing
@@ -54,7 +55,8 @@ def option(default: Any, help: str, **knob: Any) -> Any:
     return field(default=default, metadata={"knob": Knob(help, **knob)})
 
 
-def knobs(cls: type, exposed_only: bool = True) -> list[Knob]:
+@functools.cache  # every ModelConfig resolves its family defaults through this
+def knobs(cls: type, exposed_only: bool = True) -> tuple[Knob, ...]:
     """The Knobs of a config dataclass's fields, in field order, with name, default and value type."""
     hints = typing.get_type_hints(cls)
     found = []
@@ -69,7 +71,7 @@ def knobs(cls: type, exposed_only: bool = True) -> list[Knob]:
                 knob, name=config_field.name, default=config_field.default, label=label, type=value_type
             )
         )
-    return found
+    return tuple(found)
 
 
 def knob_of(cls: type, name: str) -> Knob:
