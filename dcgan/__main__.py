@@ -23,6 +23,7 @@ from . import distributed
 from .cards import publish
 from .checkpoints import load_generator, load_run_config
 from .config import ModelConfig, TrainConfig
+from .config_flags import add_config_flags, config_values
 from .convert import import_generator
 from .data import ImageDataset
 from .errors import DcganError
@@ -63,93 +64,7 @@ IDX_DATASETS = ("fashion-mnist", "mnist")
 
 
 def _add_train_args(parser: argparse.ArgumentParser) -> None:
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", default="fashion-mnist", help="fashion-mnist, mnist, or a folder of images / IDX files")
-    data.add_argument("--limit", type=int, help="use only the first N training images (quick experiments)")
-    data.add_argument("--augment", action="store_true", help="random flips and 2-pixel shifts (small datasets)")
-
-    model = parser.add_argument_group("model")
-    model.add_argument(
-        "--family",
-        choices=["paper", "tutorial"],
-        default="paper",
-        help="paper: all-conv DCGAN (32/64/128 px); tutorial: TensorFlow tutorial's 28x28 net",
-    )
-    model.add_argument(
-        "--image-size",
-        type=int,
-        help="32, 64 or 128 (paper); 28 (tutorial). Default: 32 for (fashion-)mnist, 64 for folders",
-    )
-    model.add_argument("--channels", type=int, choices=[1, 3], help="1 grayscale, 3 RGB (default: the data's own)")
-    model.add_argument("--nz", type=int, default=100, help="latent size (paper: 100)")
-    model.add_argument("--ngf", type=int, default=64, help="generator width (paper: 128 for 64px LSUN; 64 is common)")
-    model.add_argument("--ndf", type=int, default=64, help="discriminator width")
-    model.add_argument(
-        "--upsample",
-        choices=["transposed", "resize"],
-        default="transposed",
-        help="transposed conv (paper) or nearest-resize + conv (no checkerboard artefacts)",
-    )
-    model.add_argument("--noise", choices=["normal", "uniform"], default="normal", help="distribution of z")
-    model.add_argument("--no-g-batchnorm", action="store_true", help="drop BatchNorm from G (paper: keep it)")
-    model.add_argument("--no-d-batchnorm", action="store_true", help="drop BatchNorm from D (paper: keep it)")
-    model.add_argument(
-        "--d-dropout", type=float, help="dropout after each D activation (default 0; the tutorial family uses 0.3)"
-    )
-
-    train = parser.add_argument_group("training")
-    length = train.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, help="passes over the data (total, also when resuming)")
-    length.add_argument("--steps", type=int, help="training steps (total); one step = one D and one G update")
-    train.add_argument("--batch-size", type=int, default=128, help="paper: 128")
-    train.add_argument("--lr", type=float, help="learning rate of both nets (paper: 2e-4)")
-    train.add_argument("--lr-g", type=float, default=2e-4, help="generator learning rate")
-    train.add_argument("--lr-d", type=float, default=2e-4, help="discriminator learning rate (TTUR: make it higher)")
-    train.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 (paper: 0.5; 0.9 oscillates)")
-    train.add_argument("--beta2", type=float, default=0.999, help="Adam beta2")
-    train.add_argument(
-        "--label-smoothing",
-        type=float,
-        default=0.0,
-        help="one-sided: real labels become 1 - this (e.g. 0.1); fakes stay 0",
-    )
-    train.add_argument(
-        "--g-loss",
-        choices=["nonsaturating", "minimax"],
-        default="nonsaturating",
-        help="nonsaturating: max log D(G(z)) (strong early gradients); minimax: min log(1 - D(G(z)))",
-    )
-    train.add_argument(
-        "--ema",
-        type=float,
-        default=0.0,
-        help="draw samples (and publish) a moving average of G's weights with this decay, e.g. 0.999 (paper: off)",
-    )
-    train.add_argument("--seed", type=int, default=0, help="seeds init, data order, noise and the fixed grid")
-    train.add_argument("--sample-every", type=int, default=200, help="steps between fixed-noise sample grids")
-    train.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints")
-    train.add_argument("--max-loss", type=float, default=100.0, help="stop as diverged when a loss exceeds this")
-    train.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
-    train.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory layout")
-    train.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
-    train.add_argument(
-        "--sync-bn",
-        action="store_true",
-        default=None,
-        help="under torchrun: BatchNorm statistics over the global batch (then N processes train the weights one "
-        "process would). Off by default, as is usual with DDP: each process normalises its own slice, which "
-        "needs no extra communication and is as good once a slice holds 32+ images; turn it on for small "
-        "slices or to reproduce a one-process run",
-    )
-    train.add_argument(
-        "--compile",
-        action="store_true",
-        help="torch.compile G and D (needs a C++ compiler on the CPU, Triton on GPUs). Off by default because on "
-        "this project's 2-core CPU it never pays: the first compile takes ~20 s (a few seconds once inductor's cache "
-        "holds the same shapes) and the steps then run at 0.95-0.97x the speed, 32 and 64 px "
-        "(bench/train_throughput.py --compile). Fusing BatchNorm and activations can pay on a GPU in runs of "
-        "thousands of steps: measure there first",
-    )
+    add_config_flags(parser)  # one per config field, from its declaration in dcgan/config.py
     parser.add_argument("--out", type=Path, help="run directory (default: runs/<data>-<time>)")
     parser.add_argument(
         "--resume",
@@ -160,52 +75,17 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, ImageDataset]:
-    is_idx = args.data in IDX_DATASETS
-    image_size = args.image_size or (28 if args.family == "tutorial" else 32 if is_idx else 64)
     if args.epochs is None and args.steps is None:
         raise DcganError("say how long to train: --epochs N or --steps N")
-    dropout = args.d_dropout if args.d_dropout is not None else (0.3 if args.family == "tutorial" else 0.0)
-    model = ModelConfig(
-        family=args.family,
-        image_size=image_size,
-        nc=args.channels or 1,
-        nz=args.nz,
-        ngf=args.ngf,
-        ndf=args.ndf,
-        upsample=args.upsample,
-        noise=args.noise,
-        g_batchnorm=not args.no_g_batchnorm,
-        d_batchnorm=not args.no_d_batchnorm,
-        d_dropout=dropout,
-    )  # validated before the (slow) data load
+    model_values = config_values(ModelConfig, args)
+    if args.image_size is None and args.data in IDX_DATASETS and args.family == "paper":
+        model_values["image_size"] = 32  # the paper family's size nearest (fashion-)mnist's 28
+    # nc: a placeholder until the data is loaded; validated before that (slow) load
+    model = ModelConfig(**{"nc": 1} | model_values)
     # Loaded here so that, without --channels, the model gets the data's own channel count.
-    dataset = datasets.load_dataset(args.data, image_size, channels=args.channels, limit=args.limit)
+    dataset = datasets.load_dataset(args.data, model.image_size, channels=args.nc, limit=args.limit)
     model = dataclasses.replace(model, nc=dataset.images.shape[1])
-    train = TrainConfig(
-        data=args.data,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        lr_g=args.lr or args.lr_g,
-        lr_d=args.lr or args.lr_d,
-        beta1=args.beta1,
-        beta2=args.beta2,
-        epochs=args.epochs,
-        steps=args.steps,
-        label_smoothing=args.label_smoothing,
-        g_loss=args.g_loss,
-        augment=args.augment,
-        ema=args.ema,
-        seed=args.seed,
-        sample_every=args.sample_every,
-        checkpoint_every=args.checkpoint_every,
-        max_loss=args.max_loss,
-        device=args.device,
-        channels_last=not args.no_channels_last,
-        amp=not args.no_amp,
-        sync_bn=bool(args.sync_bn),
-        compile=args.compile,
-    )
-    return model, train, dataset
+    return model, TrainConfig(**config_values(TrainConfig, args)), dataset
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -7,27 +7,30 @@ and writes README.md from what the run recorded: nothing in the card is typed by
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, load_generator
-from .config import ModelConfig, RunConfig, TrainConfig
+from .config import UNSTATED, Knob, RunConfig, differs_from_paper, family_default, format_value, knobs
+from .config_flags import flag_name
 from .errors import DcganError
 from .images import grid_image, save_png
 from .latent import generate, sample_noise
 from .metrics import table_rows
 
-# TrainConfig/ModelConfig field -> CLI flag, for fields whose flag is not simply --field-name.
-FLAG_NAMES = {
-    "nc": "--channels",
-    "g_batchnorm": "--no-g-batchnorm",
-    "d_batchnorm": "--no-d-batchnorm",
-    "channels_last": "--no-channels-last",
-    "amp": "--no-amp",
-}
-NOT_FLAGS = {"layers", "activation", "device"}
+# Their CLI defaults depend on the data, so a command that reproduces a run always states them.
+ALWAYS_IN_COMMAND = {"data", "image_size", "nc"}
+
+
+def _settings(run_config: RunConfig) -> list[tuple[Knob, object, object]]:
+    """(knob, value, the value it takes when left unset) of every exposed setting, model first."""
+    family = run_config.model.family
+    rows = []
+    for config in (run_config.model, run_config.train):
+        if config is not None:
+            rows += [(knob, getattr(config, knob.name), family_default(knob, family)) for knob in knobs(type(config))]
+    return rows
 
 
 def train_command(run_config: RunConfig) -> str:
@@ -35,20 +38,25 @@ def train_command(run_config: RunConfig) -> str:
     if run_config.train is None:
         raise DcganError("this model has no training section in config.json (imported?)")
     parts = ["python -m dcgan train"]
-    defaults = [(run_config.model, ModelConfig()), (run_config.train, TrainConfig())]
-    for config, default in defaults:
-        for field in dataclasses.fields(config):
-            value, default_value = getattr(config, field.name), getattr(default, field.name)
-            always = {"data", "image_size", "nc"} | ({"d_dropout"} if run_config.model.family == "tutorial" else set())
-            if field.name in NOT_FLAGS or (value == default_value and field.name not in always):
-                continue  # (the CLI's tutorial family defaults to dropout 0.3, the dataclass to 0)
-            flag = FLAG_NAMES.get(field.name, "--" + field.name.replace("_", "-"))
-            if isinstance(value, bool):
-                if flag.startswith("--no-") == (not value):
-                    parts.append(flag)
-            elif value is not None:
-                parts.append(f"{flag} {value}")
+    for knob, value, default in _settings(run_config):
+        if not knob.in_command or value is None or (value == default and knob.name not in ALWAYS_IN_COMMAND):
+            continue
+        # a bool that differs from its default is its flag alone (--no-amp, --augment)
+        parts.append(flag_name(knob) if isinstance(value, bool) else f"{flag_name(knob)} {value}")
     return " ".join(parts)
+
+
+def settings_table(run_config: RunConfig) -> str:
+    """Markdown: the paper's recipe beside this run's values, and every other setting this run changed."""
+    rows = ["| setting | this model | the paper | what it does |", "|---|---|---|---|"]
+    for knob, value, default in _settings(run_config):
+        if knob.paper is UNSTATED and value == default:
+            continue
+        paper = "" if knob.paper is UNSTATED else format_value(knob.paper)
+        shown = f"**{format_value(value)}**" if differs_from_paper(knob, value) else format_value(value)
+        what = knob.help.replace("|", "/")  # a pipe would end the cell
+        rows.append(f"| {knob.label} | {shown} | {paper} | {what} |")
+    return "\n".join(rows)
 
 
 def run_summary(run_dir: Path) -> dict[str, float]:
@@ -136,6 +144,7 @@ def model_card(
             f"- last 100 steps: loss_D {summary['loss_d']:.3f}, loss_G {summary['loss_g']:.3f}, "
             f"D(x) {summary['d_real']:.2f}, D(G(z)) {summary['d_fake']:.2f}, {summary['images_per_s']:.0f} images/s",
         ]
+    lines += ["", "## Settings", "", "Values in bold differ from the paper's.", "", settings_table(run_config)]
     lines += ["", "## Samples", "", f"![64 samples, seed 0]({(relative_assets / 'samples.png').as_posix()})", ""]
     if (assets / "progress.gif").is_file():
         lines += [f"![the fixed-noise grid through training]({(relative_assets / 'progress.gif').as_posix()})", ""]

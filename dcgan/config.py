@@ -7,8 +7,10 @@ Unknown keys are an error (a typo must not silently fall back to a default).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,101 @@ from .limits import check_integer, check_model_config
 FAMILIES = ("paper", "tutorial", "chain")
 PAPER_SIZES = (32, 64, 128)
 
+UNSTATED = object()  # a Knob's `paper` when the paper does not say
+
+
+@dataclass(frozen=True)
+class Knob:
+    """What one config field tells its readers, declared once beside the field (see `option`):
+    `python -m dcgan train` builds its flags from it (dcgan/config_flags.py), the Train tab its form,
+    and model cards their settings table."""
+
+    help: str
+    label: str = ""  # a short name for forms and cards (default: the field's name, spaced)
+    choices: tuple = ()
+    flag: str = ""  # the CLI flag when it is not --field-name (a True-by-default switch: --no-...)
+    paper: Any = UNSTATED  # the DCGAN paper's value, for cards and help text
+    exposed: bool = True  # False: not a user knob (no flag, no form, no card row)
+    group: str = ""  # the --help section ("data", "model", "training"); default: by dataclass
+    family_default: dict[str, Any] | None = None  # None in the field resolves per family
+    families: tuple[str, ...] = ()  # a knob of these families only; the others fix its value
+    from_data: bool = False  # the CLI's default is the data's own (the flag defaults to None)
+    exclusive: str = ""  # flags sharing this name are mutually exclusive
+    resume_override: bool = False  # on --resume, the flag (when given) overrides the run's value
+    in_command: bool = True  # False: where a run ran, not what it learned (not in a card's command)
+    # filled in by `knobs()`:
+    name: str = ""
+    default: Any = None
+    type: type = str
+
+
+def option(default: Any, help: str, **knob: Any) -> Any:
+    """A dataclass field with its Knob: `image_size: int = option(64, "pixels per side", paper=64)`."""
+    return field(default=default, metadata={"knob": Knob(help, **knob)})
+
+
+@functools.cache  # every ModelConfig resolves its family defaults through this
+def knobs(cls: type, exposed_only: bool = True) -> tuple[Knob, ...]:
+    """The Knobs of a config dataclass's fields, in field order, with name, default and value type."""
+    hints = typing.get_type_hints(cls)
+    found = []
+    for config_field in dataclasses.fields(cls):
+        knob = config_field.metadata.get("knob")
+        if knob is None or (exposed_only and not knob.exposed):
+            continue
+        label = knob.label or config_field.name.replace("_", " ")
+        value_type = _value_type(hints[config_field.name])
+        found.append(
+            dataclasses.replace(
+                knob, name=config_field.name, default=config_field.default, label=label, type=value_type
+            )
+        )
+    return tuple(found)
+
+
+def knob_of(cls: type, name: str) -> Knob:
+    """One field's Knob (KeyError for a field without one)."""
+    return {knob.name: knob for knob in knobs(cls, exposed_only=False)}[name]
+
+
+def _value_type(hint: Any) -> type:
+    # `int | None` -> int: a field that may be unset still has one type when set
+    args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    value_type = args[0] if args else hint
+    return typing.get_origin(value_type) or value_type
+
+
+def help_text(knob: Knob) -> str:
+    """A knob's help, with the paper's value when the paper gives one."""
+    paper = "" if knob.paper is UNSTATED else f" (paper: {format_value(knob.paper)})"
+    return knob.help + paper
+
+
+def format_value(value: Any) -> str:
+    """How a setting reads in help and cards: on/off for switches, 2e-4 not 0.0002."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float) and value and abs(value) < 1e-3:
+        mantissa, exponent = f"{value:e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def differs_from_paper(knob: Knob, value: Any) -> bool:
+    return knob.paper is not UNSTATED and value != knob.paper
+
+
+def family_default(knob: Knob, family: str) -> Any:
+    """The value a field takes when left unset, in this model family."""
+    return knob.family_default.get(family) if knob.family_default else knob.default
+
+
+def resolve_family_defaults(config: Any) -> None:
+    """Fields left None that have per-family defaults get their family's value (in place)."""
+    for knob in knobs(type(config), exposed_only=False):
+        if knob.family_default is not None and getattr(config, knob.name) is None:
+            setattr(config, knob.name, family_default(knob, config.family))
+
 
 @dataclass
 class ModelConfig:
@@ -27,34 +124,79 @@ class ModelConfig:
 
     family: "paper" (all-conv, Radford et al.), "tutorial" (TensorFlow tutorial, 28x28,
     dense first layer), or "chain" (a generator imported from another project,
-    described layer by layer in `layers`).
+    described layer by layer in `layers`). image_size and d_dropout left None take the
+    family's value (tutorial: 28 px, dropout 0.3; else 64 px, no dropout).
     """
 
-    family: str = "paper"
-    image_size: int = 64
-    nc: int = 3  # image channels
-    nz: int = 100  # latent size
-    ngf: int = 64  # generator width (channels of its last hidden layer)
-    ndf: int = 64  # discriminator width (channels of its first layer)
-    upsample: str = "transposed"  # or "resize": nearest x2 then 3x3 conv (no checkerboard)
-    noise: str = "normal"  # z ~ N(0, 1) or "uniform" U(-1, 1)
-    g_batchnorm: bool = True  # paper: BN in G except at its output
-    d_batchnorm: bool = True  # paper: BN in D except at its input
-    d_dropout: float = 0.0  # dropout after each D activation (tutorial family: 0.3)
-    activation: str = "relu"  # G's hidden activation: "relu" (paper) or "leakyrelu"
+    family: str = option(
+        "paper",
+        "paper: all-conv G and D (the DCGAN paper), 32/64/128 px. "
+        "tutorial: TensorFlow's 28x28 DCGAN, with a dense first layer and dropout in D",
+        choices=("paper", "tutorial"),  # "chain" only comes from imports
+    )
+    image_size: int | None = option(
+        None,
+        "pixels per side: 32, 64 or 128 (paper family), 28 (tutorial). 32 suits Fashion-MNIST (28 padded up); "
+        "64 is the paper's size, 4x the compute of 32",
+        label="image size",
+        paper=64,
+        family_default={"paper": 64, "tutorial": 28, "chain": 64},
+        families=("paper",),
+    )
+    nc: int = option(
+        3, "image channels: 1 grayscale, 3 RGB", label="channels", flag="--channels", choices=(1, 3), from_data=True
+    )
+    nz: int = option(100, "latent size: the number of dims of z", paper=100)
+    ngf: int = option(64, "G's width (channels of its last hidden layer); 32-64 train fast on a CPU", paper=128)
+    ndf: int = option(64, "D's width (channels of its first layer); keep it close to G's, or D wins too easily")
+    upsample: str = option(
+        "transposed",
+        "transposed convs can leave checkerboard artefacts; resize (nearest x2, then a 3x3 conv) avoids them",
+        label="upsampling",
+        choices=("transposed", "resize"),
+        paper="transposed",
+        families=("paper",),
+    )
+    noise: str = option(
+        "normal",
+        "distribution of z: normal N(0, 1), the usual choice today, or uniform U(-1, 1), the paper's code",
+        choices=("normal", "uniform"),
+        paper="uniform",
+    )
+    g_batchnorm: bool = option(
+        True,
+        "BatchNorm in G except its output layer; without it training often collapses",
+        label="BatchNorm in G",
+        flag="--no-g-batchnorm",
+        paper=True,
+    )
+    d_batchnorm: bool = option(
+        True, "BatchNorm in D except its input layer", label="BatchNorm in D", flag="--no-d-batchnorm", paper=True
+    )
+    d_dropout: float | None = option(
+        None,
+        "dropout after each D activation; default 0, in the tutorial family 0.3",
+        label="dropout in D",
+        paper=0.0,
+        family_default={"paper": 0.0, "tutorial": 0.3, "chain": 0.0},
+    )
+    activation: str = option("relu", "G's hidden activation: relu (paper) or leakyrelu (imports)", exposed=False)
     # family "chain" only: one dict per ConvTranspose2d, from z (1x1) to the image:
     # {"out_channels", "kernel", "stride", "padding", "output_padding", "bias", "batchnorm"}
-    layers: list[dict[str, Any]] | None = None
+    layers: list[dict[str, Any]] | None = option(None, "an imported generator's layers", exposed=False)
 
     def __post_init__(self) -> None:
+        if self.family not in FAMILIES:  # before the family's defaults are looked up
+            raise DcganError(f"family must be one of {FAMILIES}, got {self.family!r}")
+        resolve_family_defaults(self)
         self.validate()
 
     def validate(self) -> None:
         """DcganError unless this config is sane AND affordable: checked before anything is built."""
-        for name in ("image_size", "nc", "nz", "ngf", "ndf"):
-            check_integer(name, getattr(self, name))  # JSON may say 64.0 or "64"; size arithmetic needs ints
         if self.family not in FAMILIES:
             raise DcganError(f"family must be one of {FAMILIES}, got {self.family!r}")
+        for name in ("image_size", "nc", "nz", "ngf", "ndf"):
+            check_integer(name, getattr(self, name))  # JSON may say 64.0 or "64"; size arithmetic needs ints
         if self.family == "paper" and self.image_size not in PAPER_SIZES:
             raise DcganError(
                 f"the paper family makes {PAPER_SIZES} pixel images, got image_size={self.image_size}; "
@@ -87,31 +229,82 @@ class ModelConfig:
 class TrainConfig:
     """The paper's recipe as defaults, plus the knobs the source texts discuss."""
 
-    data: str = "fashion-mnist"  # a dataset name or a path (IDX file pair folder or image folder)
-    limit: int | None = None  # use only the first N training images
-    batch_size: int = 128
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    epochs: int | None = None  # train for this many epochs, or
-    steps: int | None = None  # this many steps (one step = one D update + one G update)
-    label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
-    g_loss: str = "nonsaturating"  # or "minimax" (the original log(1 - D(G(z))))
-    augment: bool = False  # random flips and small shifts (for small datasets)
-    ema: float = 0.0  # decay of a moving average of G's weights that draws the samples; 0: off (the paper)
-    seed: int = 0
-    sample_every: int = 200  # steps between fixed-noise sample grids
-    checkpoint_every: int = 500  # steps between checkpoints
-    n_fixed: int = 64  # size of the fixed-noise grid
-    max_loss: float = 100.0  # a loss above this (or NaN/inf) stops the run as diverged
-    device: str | None = None  # None: CUDA when available, else CPU
-    channels_last: bool = True  # faster convs on CPU and GPU
-    amp: bool = True  # bf16 autocast, CUDA only (slower on CPU)
-    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch, not each rank's slice
-    # torch.compile G and D: a one-off compile (~20 s on a CPU) for fused BatchNorm/activations; on our
-    # 2-core CPU the steps were no faster (bench/train_throughput.py --compile), so it is off by default
-    compile: bool = False
+    data: str = option("fashion-mnist", "fashion-mnist, mnist, or a folder of images / IDX files", group="data")
+    limit: int | None = option(None, "use only the first N training images (quick experiments)", group="data")
+    batch_size: int = option(128, "images per step", label="batch size", paper=128)
+    lr_g: float = option(
+        2e-4,
+        "G's Adam learning rate; the usual 1e-3 made the paper's training unstable",
+        label="G learning rate",
+        paper=2e-4,
+    )
+    lr_d: float = option(
+        2e-4,
+        "D's Adam learning rate; a higher one than G's is TTUR (Heusel et al. 2017)",
+        label="D learning rate",
+        paper=2e-4,
+    )
+    beta1: float = option(0.5, "Adam beta1; 0.9 made the paper's training oscillate", label="Adam beta1", paper=0.5)
+    beta2: float = option(0.999, "Adam beta2, the decay of its average of squared gradients", label="Adam beta2")
+    epochs: int | None = option(
+        None,
+        "passes over the data (total, also when resuming); Fashion-MNIST: 1 epoch = 469 steps of 128, "
+        "~7 min on 2 CPU cores",
+        exclusive="length",
+    )
+    steps: int | None = option(None, "training steps (total); one step = one D and one G update", exclusive="length")
+    label_smoothing: float = option(
+        0.0,
+        "one-sided: real labels become 1 - this (e.g. 0.1), which keeps D from over-confidence "
+        "(Salimans et al. 2016); fakes stay 0",
+        label="label smoothing",
+        paper=0.0,
+    )
+    g_loss: str = option(
+        "nonsaturating",
+        "nonsaturating: G maximises log D(G(z)), strong gradients early; minimax: the original, "
+        "G minimises log(1 - D(G(z)))",
+        label="G loss",
+        choices=("nonsaturating", "minimax"),
+        paper="nonsaturating",
+    )
+    augment: bool = option(
+        False, "random flips and 2-pixel shifts: helps small datasets (a few thousand images)", group="data"
+    )
+    ema: float = option(
+        0.0,
+        "draw samples (and publish) from a moving average of G's weights with this decay, e.g. 0.999: "
+        "smoother, often better; 0: off",
+        label="EMA of G",
+        paper=0.0,
+    )
+    seed: int = option(0, "seeds init, data order, noise and the fixed grid")
+    sample_every: int = option(200, "steps between fixed-noise sample grids")
+    checkpoint_every: int = option(500, "steps between checkpoints")
+    n_fixed: int = option(64, "size of the fixed-noise grid", exposed=False)
+    max_loss: float = option(100.0, "stop as diverged when a loss exceeds this (or is NaN/inf)")
+    device: str | None = option(None, "cpu, cuda, cuda:1 (default: CUDA when available)", in_command=False)
+    channels_last: bool = option(
+        True, "channels-last memory layout, for faster convs on CPU and GPU", flag="--no-channels-last"
+    )
+    amp: bool = option(True, "bf16 autocast, on CUDA only (slower on CPU)", flag="--no-amp")
+    sync_bn: bool = option(
+        False,
+        "under torchrun: BatchNorm statistics over the global batch (then N processes train the weights one "
+        "process would). Off by default, as is usual with DDP: each process normalises its own slice, which "
+        "needs no extra communication and is as good once a slice holds 32+ images; turn it on for small "
+        "slices or to reproduce a one-process run",
+        resume_override=True,
+    )
+    compile: bool = option(
+        False,
+        "torch.compile G and D (needs a C++ compiler on the CPU, Triton on GPUs). Off by default because on "
+        "this project's 2-core CPU it never pays: the first compile takes ~20 s (a few seconds once inductor's "
+        "cache holds the same shapes) and the steps then run at 0.95-0.97x the speed, 32 and 64 px "
+        "(bench/train_throughput.py --compile). Fusing BatchNorm and activations can pay on a GPU in runs of "
+        "thousands of steps: measure there first",
+        resume_override=True,
+    )
 
     def __post_init__(self) -> None:
         if self.g_loss not in ("nonsaturating", "minimax"):

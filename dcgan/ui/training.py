@@ -19,7 +19,7 @@ import gradio as gr
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..config import ModelConfig, TrainConfig
+from ..config import Knob, ModelConfig, TrainConfig, help_text, knobs
 from ..data import IMAGE_EXTENSIONS, extract_image_zip, load_dataset, zip_image_members
 from ..errors import DcganError
 from ..hosting import HostLimits, data_roots, inside_data_roots
@@ -34,26 +34,82 @@ REFRESH_SECONDS = 2.0
 FASHION_MNIST_TRAIN_IMAGES = 60_000
 OWNER_STORAGE_KEY = "dcgan-train-owner"  # the localStorage entry that holds this browser's job key
 
-# One line of "why" per knob: shown under each control.
-WHY = {
-    "family": "paper: all-conv G and D (the DCGAN paper). tutorial: TensorFlow's 28x28 DCGAN, a dense first layer.",
-    "image_size": "32 suits Fashion-MNIST (28 padded up); 64 is the paper's size (4x the compute).",
-    "ngf": "G's width. The paper used 128 at 64 px; 32-64 train fast on a CPU.",
-    "ndf": "D's width. Keep it close to G's, or D wins too easily.",
-    "upsample": "transposed convs (paper) can leave checkerboard artefacts; resize + conv avoids them.",
-    "g_batchnorm": "Paper: BatchNorm in G except its output layer; without it training often collapses.",
-    "d_batchnorm": "Paper: BatchNorm in D except its input layer.",
-    "noise": "Paper: z ~ uniform(-1, 1) in its code; N(0, 1) is the common choice today.",
-    "label_smoothing": "One-sided: real labels 1 -> 0.9 keeps D from over-confidence (Salimans et al. 2016).",
-    "g_loss": "nonsaturating: G maximises log D(G(z)), strong gradients early (paper). minimax: the original.",
-    "lr_g": "Paper: 2e-4 (the usual 1e-3 made training unstable).",
-    "lr_d": "Paper: 2e-4. A higher D rate is TTUR (Heusel et al. 2017).",
-    "beta1": "Paper: 0.5 (0.9 made training oscillate).",
-    "batch_size": "Paper: 128.",
-    "epochs": "Passes over the data. Fashion-MNIST: 1 epoch = 469 steps of 128, ~7 min on 2 CPU cores.",
-    "augment": "Random flips and 2-pixel shifts: helps small datasets (a few thousand images).",
-    "ema": "Samples from a moving average of G's weights (e.g. 0.999): smoother, often better. 0: off (paper).",
+# The form's knobs, in the order of the /train_start API's parameters (its callers pass them by position).
+# Each is a config field: its label, info text, choices and starting value come from the field's
+# declaration in dcgan/config.py.
+FORM = (
+    "family", "image_size", "ngf", "ndf", "upsample", "g_batchnorm", "d_batchnorm", "noise",
+    "g_loss", "label_smoothing", "lr_g", "lr_d", "beta1", "batch_size", "epochs", "augment", "ema",
+)  # fmt: skip
+CONFIG_CLASSES = (ModelConfig, TrainConfig)
+
+# How a knob looks, where not as its type says (choices: a radio; a bool: a checkbox; else a number box).
+WIDGETS = {
+    # 32 px: Fashion-MNIST's (the form's first data); 128 px is beyond a CPU's patience
+    "image_size": dict(kind="radio", choices=[32, 64], value=32),
+    "ngf": dict(kind="slider", minimum=8, maximum=128, step=8, elem_id="train-ngf"),
+    "ndf": dict(kind="slider", minimum=8, maximum=128, step=8, elem_id="train-ndf"),
+    "label_smoothing": dict(kind="slider", minimum=0, maximum=0.3, step=0.05),
+    "lr_g": dict(elem_id="train-lr-g"),
+    "batch_size": dict(kind="dropdown", choices=[32, 64, 128, 256], elem_id="train-batch"),
+    "epochs": dict(value=5, precision=0, minimum=1, maximum=200, elem_id="train-epochs"),
+    "ema": dict(choices=[0.0, 0.99, 0.999], elem_id="train-ema"),  # a radio of typical decays
 }
+COMPONENTS = {"radio": gr.Radio, "checkbox": gr.Checkbox, "number": gr.Number, "slider": gr.Slider}
+COMPONENTS["dropdown"] = gr.Dropdown
+
+
+def form_knob(name: str) -> Knob:
+    """The config field behind a form knob."""
+    return next(knob for cls in CONFIG_CLASSES for knob in knobs(cls) if knob.name == name)
+
+
+def widget_spec(name: str) -> tuple[str, dict]:
+    """(component kind, its keyword arguments) for a form knob: the field's label, help, choices and
+    default, then WIDGETS' presentation."""
+    knob = form_knob(name)
+    options = dict(WIDGETS.get(name, {}))
+    default_kind = "checkbox" if knob.type is bool else "radio" if knob.choices or "choices" in options else "number"
+    kind = options.pop("kind", default_kind)
+    spec = dict(label=knob.label, info=help_text(knob), value=knob.default)
+    if knob.choices:
+        spec["choices"] = list(knob.choices)
+    return kind, spec | options
+
+
+def knob_widget(name: str) -> gr.components.Component:
+    kind, spec = widget_spec(name)
+    return COMPONENTS[kind](**spec)
+
+
+# The form's layout: knobs side by side in a row (the recipe radio comes before the training rows).
+ARCHITECTURE_ROWS = (
+    ("family",),
+    ("image_size",),
+    ("ngf", "ndf"),
+    ("upsample",),
+    ("g_batchnorm", "d_batchnorm"),
+    ("noise",),
+)
+TRAINING_ROWS = (
+    ("g_loss",),
+    ("label_smoothing",),
+    ("lr_g", "lr_d"),
+    ("beta1", "batch_size"),
+    ("epochs", "augment"),
+    ("ema",),
+)
+
+
+def place_knobs(rows: tuple[tuple[str, ...], ...], widgets: dict) -> None:
+    """Build each knob's widget, in rows, into `widgets` by field name."""
+    for row in rows:
+        if len(row) == 1:
+            widgets[row[0]] = knob_widget(row[0])
+            continue
+        with gr.Row():
+            for name in row:
+                widgets[name] = knob_widget(name)
 
 
 # Starting points for the knobs. "fast on this CPU": what reached a fixed Fashion-MNIST FID soonest on
@@ -64,7 +120,7 @@ RECIPES = {
     "paper": {"batch_size": 128, "lr_g": 2e-4, "lr_d": 2e-4, "ema": 0.0},
     "fast on this CPU": {"batch_size": 32, "lr_g": 3e-4, "lr_d": 3e-4, "ema": 0.999},
 }
-WHY["recipe"] = "paper: batch 128, lr 2e-4, no EMA. fast on this CPU: batch 32, lr 3e-4, EMA 0.999 (FID 35 ~3x sooner)."
+RECIPE_INFO = "paper: batch 128, lr 2e-4, no EMA. fast on this CPU: batch 32, lr 3e-4, EMA 0.999 (FID 35 ~3x sooner)."
 
 
 def server_folders() -> list[str]:
@@ -88,33 +144,23 @@ def resolve_server_folder(choice: str | None) -> str:
 def configs(settings: dict) -> tuple[ModelConfig, TrainConfig]:
     """The form's values -> validated configs (DcganError with the reason otherwise)."""
     family = settings["family"]
-    model = ModelConfig(
-        family=family,
-        image_size=28 if family == "tutorial" else int(settings["image_size"]),
-        nc=1,  # replaced by the data's channel count
-        ngf=int(settings["ngf"]),
-        ndf=int(settings["ndf"]),
-        upsample=settings["upsample"] if family == "paper" else "transposed",
-        noise=settings["noise"],
-        g_batchnorm=bool(settings["g_batchnorm"]),
-        d_batchnorm=bool(settings["d_batchnorm"]),
-        d_dropout=0.3 if family == "tutorial" else 0.0,
-    )
-    train = TrainConfig(
-        data=settings["data"],
-        batch_size=int(settings["batch_size"]),
-        lr_g=float(settings["lr_g"]),
-        lr_d=float(settings["lr_d"]),
-        beta1=float(settings["beta1"]),
-        epochs=int(settings["epochs"]) if settings.get("steps") is None else None,
-        steps=settings.get("steps"),
-        label_smoothing=float(settings["label_smoothing"]),
-        g_loss=settings["g_loss"],
-        augment=bool(settings["augment"]),
-        ema=float(settings.get("ema") or 0.0),
-        checkpoint_every=500,
-    )
-    return model, train
+    # a knob of other families (image size, upsampling) is left to this family's own value
+    model_values = {
+        name: value for name, value in form_values(ModelConfig, settings).items()
+        if not form_knob(name).families or family in form_knob(name).families
+    }  # fmt: skip
+    model = ModelConfig(**{"nc": 1} | model_values)  # nc: replaced by the data's channel count
+    train_values = form_values(TrainConfig, settings)
+    if settings.get("steps") is not None:
+        train_values.pop("epochs", None)  # steps asked for instead (the API's callers and tests)
+    return model, TrainConfig(**{"checkpoint_every": 500} | train_values)
+
+
+def form_values(config_class: type, settings: dict) -> dict:
+    """The fields of `config_class` in `settings`, as their field's type (a slider sends 64.0 for ngf)."""
+    return {
+        knob.name: knob.type(settings[knob.name]) for knob in knobs(config_class) if settings.get(knob.name) is not None
+    }
 
 
 def planned_steps(settings: dict, image_count: int) -> tuple[int, str]:
@@ -271,47 +317,14 @@ def build(catalog, state: gr.State) -> gr.Timer:
                 elem_id="train-folder",
             )
             archive = gr.File(label=f"a .zip of images (up to {UPLOAD_LIMIT})", file_types=[".zip"], visible=False)
+            widgets: dict[str, gr.components.Component] = {}
             with gr.Accordion("architecture", open=True):
-                family = gr.Radio(["paper", "tutorial"], value="paper", label="family", info=WHY["family"])
-                image_size = gr.Radio([32, 64], value=32, label="image size", info=WHY["image_size"])
-                with gr.Row():
-                    ngf = gr.Slider(8, 128, value=64, step=8, label="ngf", info=WHY["ngf"], elem_id="train-ngf")
-                    ndf = gr.Slider(8, 128, value=64, step=8, label="ndf", info=WHY["ndf"], elem_id="train-ndf")
-                upsample = gr.Radio(
-                    ["transposed", "resize"], value="transposed", label="upsampling", info=WHY["upsample"]
-                )
-                with gr.Row():
-                    g_bn = gr.Checkbox(value=True, label="BatchNorm in G", info=WHY["g_batchnorm"])
-                    d_bn = gr.Checkbox(value=True, label="BatchNorm in D", info=WHY["d_batchnorm"])
-                noise = gr.Radio(["normal", "uniform"], value="normal", label="noise", info=WHY["noise"])
+                place_knobs(ARCHITECTURE_ROWS, widgets)
             with gr.Accordion("training", open=True):
                 recipe = gr.Radio(
-                    list(RECIPES), value="paper", label="recipe", info=WHY["recipe"], elem_id="train-recipe"
+                    list(RECIPES), value="paper", label="recipe", info=RECIPE_INFO, elem_id="train-recipe"
                 )
-                g_loss = gr.Radio(
-                    ["nonsaturating", "minimax"], value="nonsaturating", label="G loss", info=WHY["g_loss"]
-                )
-                smoothing = gr.Slider(0, 0.3, value=0, step=0.05, label="label smoothing", info=WHY["label_smoothing"])
-                with gr.Row():
-                    lr_g = gr.Number(value=2e-4, label="G learning rate", info=WHY["lr_g"], elem_id="train-lr-g")
-                    lr_d = gr.Number(value=2e-4, label="D learning rate", info=WHY["lr_d"])
-                with gr.Row():
-                    beta1 = gr.Number(value=0.5, label="Adam beta1", info=WHY["beta1"])
-                    batch = gr.Dropdown(
-                        [32, 64, 128, 256], value=128, label="batch size", info=WHY["batch_size"], elem_id="train-batch"
-                    )
-                with gr.Row():
-                    epochs = gr.Number(
-                        value=5,
-                        precision=0,
-                        minimum=1,
-                        maximum=200,
-                        label="epochs",
-                        info=WHY["epochs"],
-                        elem_id="train-epochs",
-                    )
-                    augment = gr.Checkbox(value=False, label="augment", info=WHY["augment"])
-                ema = gr.Radio([0.0, 0.99, 0.999], value=0.0, label="EMA of G", info=WHY["ema"], elem_id="train-ema")
+                place_knobs(TRAINING_ROWS, widgets)
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="train-start")
                 pause = gr.Button("Pause", elem_id="train-pause")
@@ -356,21 +369,19 @@ def build(catalog, state: gr.State) -> gr.Timer:
     recipe.input(
         lambda name: tuple(RECIPES[name][key] for key in ("batch_size", "lr_g", "lr_d", "ema")),
         recipe,
-        [batch, lr_g, lr_d, ema],
+        [widgets[name] for name in ("batch_size", "lr_g", "lr_d", "ema")],
         api_visibility="private",
         queue=False,
     )
 
     # Named parameters, not *values: they are the /train_start API's, and the key stays optional there.
+    # Each knob's parameter is named after its config field (FORM).
     def on_start(
         kind, folder_choice, zip_file, family, image_size, ngf, ndf, upsample, g_batchnorm, d_batchnorm, noise,
         g_loss, label_smoothing, lr_g, lr_d, beta1, batch_size, epochs, augment, ema, owner_key=None,
     ):  # fmt: skip
-        settings = dict(
-            family=family, image_size=image_size, ngf=ngf, ndf=ndf, upsample=upsample, g_batchnorm=g_batchnorm,
-            d_batchnorm=d_batchnorm, noise=noise, g_loss=g_loss, label_smoothing=label_smoothing, lr_g=lr_g,
-            lr_d=lr_d, beta1=beta1, batch_size=batch_size, epochs=epochs, augment=augment, ema=ema,
-        )  # fmt: skip
+        arguments = locals()
+        settings = {name: arguments[name] for name in FORM}
         key = owner_key if isinstance(owner_key, str) and owner_key.strip() else new_owner_key()
         budget = JobBudget.from_limits(catalog.limits)
         try:
@@ -424,11 +435,8 @@ def build(catalog, state: gr.State) -> gr.Timer:
         )
 
     outputs = [status, warnings, latest, film_position, film, plot, gif]
-    knobs = [family, image_size, ngf, ndf, upsample, g_bn, d_bn, noise, g_loss, smoothing, lr_g, lr_d, beta1]
-    knobs += [batch, epochs, augment, ema]
-    start.click(
-        on_start, [data_kind, folder, archive, *knobs, owner_key], [*outputs, owner_key], api_name="train_start"
-    )
+    form = [widgets[name] for name in FORM]
+    start.click(on_start, [data_kind, folder, archive, *form, owner_key], [*outputs, owner_key], api_name="train_start")
     controllers = [owner_key, host_token]
     pause.click(control("pause"), controllers, outputs, api_name="train_pause")
     resume.click(control("resume"), controllers, outputs, api_name="train_resume")
