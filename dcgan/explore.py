@@ -430,6 +430,28 @@ def path_norms(method_paths: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return {method: method_paths[method].norm(dim=2) for method in INTERPOLATION_METHODS}
 
 
+def path_contrast(method_images: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """{method: (steps,)} each frame's contrast, the standard deviation of its pixels, averaged over the rows:
+    what "lerp's middle images are washed out" means, as a number per frame."""
+    return {method: images.flatten(2).std(dim=2).mean(dim=0) for method, images in method_images.items()}
+
+
+def describe_contrast(contrast: dict[str, torch.Tensor]) -> str:
+    """A markdown table: the contrast of every frame for lerp and slerp, and the middle frame's against the ends'."""
+    steps = len(contrast["lerp"])
+    header = "| contrast (pixel std) | " + " | ".join(f"t={t:.2f}" for t in torch.linspace(0, 1, steps).tolist())
+    lines = [header + " |", "|---" * (steps + 1) + "|"]
+    for method in INTERPOLATION_METHODS:
+        lines.append(f"| {method} | " + " | ".join(f"{value:.2f}" for value in contrast[method].tolist()) + " |")
+    middle = steps // 2
+    changes = {
+        method: 100 * (float(values[middle]) / float((values[0] + values[-1]) / 2) - 1)
+        for method, values in contrast.items()
+    }
+    summary = ", ".join(f"{method} {change:+.0f}%" for method, change in changes.items())
+    return "\n".join(lines) + f"\n\nThe middle frame's contrast against the ends': {summary}."
+
+
 def typical_norm(explorer: Explorer) -> float:
     """||z|| of a typical sample: sqrt(nz) for N(0, 1), sqrt(nz / 3) for U(-1, 1)."""
     return math.sqrt(explorer.nz if explorer.noise == "normal" else explorer.nz / 3)

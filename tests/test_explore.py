@@ -26,6 +26,7 @@ from dcgan.explore import (
     arithmetic_latents,
     describe_ablation,
     describe_arithmetic,
+    describe_contrast,
     describe_forgetting,
     describe_interpolation,
     forget_class,
@@ -37,6 +38,7 @@ from dcgan.explore import (
     interpolation_paths,
     look_at_channel,
     look_inside,
+    path_contrast,
     path_norms,
     seeds_z,
     strip_images,
@@ -137,7 +139,12 @@ def test_the_library_interpolation_is_the_apps(tmp_path):
 
     explorer = Explorer.load(tmp_path / "checkpoints" / "tiny-fashion", name="tiny-fashion")
     interpolation = Interpolation(seed_a=3, seed_b=8, steps=5, rows=3)
-    assert app_caption == describe_interpolation(interpolation)
+    images = interpolation_images(explorer, interpolation_paths(explorer, interpolation))
+    contrast = path_contrast(images)
+    assert app_caption == describe_interpolation(interpolation) + "\n\n" + describe_contrast(contrast)
+    assert torch.allclose(contrast["lerp"], images["lerp"].flatten(2).std(dim=2).mean(dim=0))
+    lerp_row = f"| lerp | {' | '.join(f'{value:.2f}' for value in contrast['lerp'].tolist())} |"
+    assert lerp_row in app_caption and "| contrast (pixel std) | t=0.00 | t=0.25 |" in app_caption
     strips = interpolation_pixels(explorer, interpolation)  # the app sends them at 1x
     assert np.array_equal(np.asarray(Image.open(app_lerp)), strips["lerp"])
     assert np.array_equal(np.asarray(Image.open(app_slerp)), strips["slerp"])

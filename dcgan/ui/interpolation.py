@@ -11,11 +11,13 @@ from ..explore import (
     INTERPOLATION_METHODS,
     Explorer,
     Interpolation,
+    describe_contrast,
     describe_interpolation,
     interpolation_export_scale,
     interpolation_images,
     interpolation_metadata,
     interpolation_paths,
+    path_contrast,
     path_norms,
     typical_norm,
 )
@@ -138,8 +140,8 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         model = current_model(catalog, state)
         images = interpolation_images(model, paths(model, state))
         lerp_grid, slerp_grid = grid(model, images["lerp"]), grid(model, images["slerp"])
-        top_row = describe_interpolation(interpolation(state))
-        return (state, settings.seed_a, settings.seed_b, top_row, lerp_grid, slerp_grid, query_string(state))
+        text = describe_interpolation(interpolation(state)) + "\n\n" + describe_contrast(path_contrast(images))
+        return (state, settings.seed_a, settings.seed_b, text, lerp_grid, slerp_grid, query_string(state))
 
     def draw_plot(state: VisitorState):
         if not state.model:
