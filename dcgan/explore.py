@@ -547,12 +547,30 @@ def class_vector_strip(explorer: Explorer, source: str, target: str, seed: int) 
             raise DcganError(f"this model never clearly draws a {name}: no class vector for it")
     vector = means[names.index(target)] - means[names.index(source)]
     start_seed, start = first_seed_of_class(explorer, names.index(source), seed)
-    path = start + torch.linspace(0, 1, CLASS_STEPS)[:, None] * vector
+    amounts = torch.linspace(0, 1, CLASS_STEPS)
+    images = generate(explorer.generator, start + amounts[:, None] * vector)
+    readout = judge_readout(explorer, images)
+    reached = [t for t, (name, _) in zip(amounts.tolist(), readout, strict=True) if name == target]
+    verdict = f"it reads as a {target} from t = {reached[0]:.2f}" if reached else f"it never reads as a {target}"
     caption = (
         f"seed {start_seed} (the first seed from {seed} on that the judge calls a {source}) + t × (mean z of "
-        f"{counts[names.index(target)]} {target} − mean z of {counts[names.index(source)]} {source}), t from 0 to 1"
+        f"{counts[names.index(target)]} {target} − mean z of {counts[names.index(source)]} {source}), t from 0 to 1."
+        f"\n\nThe judge reads each frame as: "
+        + " → ".join(f"{name} {100 * confidence:.0f}%" for name, confidence in readout)
+        + f": **{verdict}**."
     )
-    return generate(explorer.generator, path), caption
+    return images, caption
+
+
+def judge_readout(explorer: Explorer, images: torch.Tensor) -> list[tuple[str, float]]:
+    """What the judge calls each image (N, nc, S, S), and how sure it is: so a class vector's success is read,
+    not guessed. DcganError without a judge."""
+    judge = explorer.judge()
+    if judge is None:
+        raise DcganError("reading images as classes needs a classifier (the Fashion-MNIST judge)")
+    with torch.inference_mode():
+        confidence, predicted = judge(images).softmax(1).max(1)
+    return [(judge.config.class_names[int(c)], float(p)) for c, p in zip(predicted, confidence, strict=True)]
 
 
 def first_seed_of_class(explorer: Explorer, class_index: int, seed: int, tries: int = 64) -> tuple[int, torch.Tensor]:

@@ -208,6 +208,15 @@ def test_fashion_models_get_class_labels_and_class_vectors(app_root, client):
     strip, caption = client.predict(drawn[0], drawn[1], 3, api_name="/class_vector")
     assert f"mean z of {int(counts[names.index(drawn[1])])} {drawn[1]}" in caption
     assert pixels(strip).shape[1] > 4 * pixels(strip).shape[0]  # five images in a row
+    from dcgan.explore import class_vector_strip, judge_readout
+
+    images, library_caption = class_vector_strip(model, drawn[0], drawn[1], 3)
+    assert caption == library_caption
+    readout = judge_readout(model, images)
+    assert len(readout) == 5 and readout[0][0] == drawn[0]  # the strip starts on a seed of the source class
+    assert " → ".join(f"{name} {100 * p:.0f}%" for name, p in readout) in caption
+    reached = [i for i, (name, _) in enumerate(readout) if name == drawn[1]]
+    assert (f"reads as a {drawn[1]} from t = {reached[0] / 4:.2f}" if reached else "never reads as") in caption
     with pytest.raises(Exception, match="Spaceship is not in the list of choices"):  # Gradio checks first
         client.predict("Spaceship", drawn[1], 3, api_name="/class_vector")
 
