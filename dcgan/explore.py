@@ -551,7 +551,7 @@ def class_vector_strip(explorer: Explorer, source: str, target: str, seed: int) 
     images = generate(explorer.generator, start + amounts[:, None] * vector)
     readout = judge_readout(explorer, images)
     reached = [t for t, (name, _) in zip(amounts.tolist(), readout, strict=True) if name == target]
-    verdict = f"it reads as a {target} from t = {reached[0]:.2f}" if reached else f"it never reads as a {target}"
+    verdict = f"it reads as {target} from t = {reached[0]:.2f}" if reached else f"it never reads as {target}"
     caption = (
         f"seed {start_seed} (the first seed from {seed} on that the judge calls a {source}) + t × (mean z of "
         f"{counts[names.index(target)]} {target} − mean z of {counts[names.index(source)]} {source}), t from 0 to 1."

@@ -216,7 +216,7 @@ def test_fashion_models_get_class_labels_and_class_vectors(app_root, client):
     assert len(readout) == 5 and readout[0][0] == drawn[0]  # the strip starts on a seed of the source class
     assert " → ".join(f"{name} {100 * p:.0f}%" for name, p in readout) in caption
     reached = [i for i, (name, _) in enumerate(readout) if name == drawn[1]]
-    assert (f"reads as a {drawn[1]} from t = {reached[0] / 4:.2f}" if reached else "never reads as") in caption
+    assert (f"reads as {drawn[1]} from t = {reached[0] / 4:.2f}" if reached else "never reads as") in caption
     with pytest.raises(Exception, match="Spaceship is not in the list of choices"):  # Gradio checks first
         client.predict("Spaceship", drawn[1], 3, api_name="/class_vector")
 
