@@ -30,6 +30,10 @@ from .hosting import HostLimits
 from .train import Trainer, TrainEvent
 
 COLLAPSE_DIVERSITY = 0.25  # fixed-grid diversity below this share of its best so far: collapse warning
+# ... or below this share of the training images' own diversity: a run that collapsed before it ever became
+# diverse (e.g. to one grey checkerboard for every z) has no better "best" to fall from. A trained Fashion-MNIST
+# model's samples are about as diverse as the data (ratio ~1.0), a collapsed grid near 0.
+COLLAPSE_OF_DATA = 0.3
 COLLAPSE_CLASS_SHARE = 0.5  # more than half of the fixed samples in one class: collapse warning
 WARN_AFTER = 0.2  # no collapse warnings in the first 20% of a run: early samples are noise, which looks collapsed
 D_WINS_D_FAKE = 0.02  # mean D(G(z)) below this over the last 200 steps: G gets no gradient
@@ -121,6 +125,7 @@ class TrainingJob:
     warnings: list[str] = field(default_factory=list)
     progress_gif: str | None = None
     best_diversity: float = 0.0
+    data_diversity: float | None = None  # of as many training images as the fixed grid holds; read once
     owner_digest: str | None = field(default=None, init=False)  # None: only the host may control the job
     stop_reason: str = ""  # why the watchdog stopped it, put before the trainer's own message
     started_at: float = 0.0
@@ -221,9 +226,18 @@ class TrainingJob:
     def _check_collapse(self, step: int, images: torch.Tensor) -> None:
         diversity = grid_diversity(images)
         self.best_diversity = max(self.best_diversity, diversity)
+        if self.data_diversity is None:
+            self.data_diversity = grid_diversity(self.trainer.dataset.images[: len(images)])
         if step < WARN_AFTER * self.trainer.total_steps or len(self.grids) < 3:
             return
-        if diversity < COLLAPSE_DIVERSITY * self.best_diversity:
+        if diversity < COLLAPSE_OF_DATA * self.data_diversity:
+            self.warnings.append(
+                f"step {step}: possible mode collapse: the fixed samples look alike, "
+                f"{diversity / self.data_diversity:.0%} as diverse as the training images (a healthy run's are "
+                "about as diverse as its data). If it lasts, G has collapsed onto a few outputs, or has not "
+                "started to learn: try a lower learning rate, or start again with another seed"
+            )
+        elif diversity < COLLAPSE_DIVERSITY * self.best_diversity:
             share = diversity / self.best_diversity
             self.warnings.append(
                 f"step {step}: possible mode collapse: the fixed samples are {share:.0%} as diverse as at their best"

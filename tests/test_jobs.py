@@ -72,6 +72,28 @@ def test_collapse_warning_when_every_fixed_sample_is_one_class(tmp_path):
     assert min(early) >= 6  # nothing in the first 20% of the run, when every sample is noise
 
 
+def test_collapse_warning_when_every_z_draws_the_same_image(tmp_path):
+    """A deliberately collapsed run: G's first layer, the only one z enters, is zeroed and frozen, so every z
+    draws the same image while the rest of G trains. Its grids were never diverse, so only the comparison
+    with the training images' own diversity can catch it."""
+    make = trainer(tmp_path / "run", steps=30)
+
+    def collapsed():
+        run = make()
+        first = run.generator.blocks[0][0]  # ConvTranspose2d from z (nz x 1 x 1) to 4 x 4
+        first.weight.data.zero_()
+        first.weight.requires_grad_(False)
+        return run
+
+    job = JobManager().start(collapsed, "collapsed")
+    job.wait(timeout=120)
+    snapshot = job.snapshot()
+    look_alike = [w for w in snapshot.warnings if "the fixed samples look alike, 0% as diverse" in w]
+    assert look_alike and snapshot.status == "done"
+    assert min(int(w.split(":")[0].split()[1]) for w in look_alike) >= 6  # not in the first 20% of the run
+    assert job.data_diversity == pytest.approx(grid_diversity(blobs().images[:16]))
+
+
 def test_grid_diversity():
     same = torch.ones(5, 1, 8, 8)
     assert grid_diversity(same) == 0.0
