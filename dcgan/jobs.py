@@ -206,9 +206,11 @@ class TrainingJob:
             elif event.kind == "paused":
                 self.status = "paused"
             elif event.kind in ("done", "stopped", "diverged"):
-                self.status, self.message = event.kind, event.message
-                if event.kind == "stopped" and self.stop_reason:
-                    self.message = f"{self.stop_reason}; {event.message}"
+                # The trainer's own words ("resume with --resume") are for the command line; the page says
+                # what happened in its own (ui/training.py), so only a diverged run's reason and the
+                # watchdog's are kept.
+                self.status = event.kind
+                self.message = event.message if event.kind == "diverged" else self.stop_reason
                 if event.kind == "diverged":
                     self.warnings.append(event.message)
                 self.progress_gif = str(event.path) if event.path else None

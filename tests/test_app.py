@@ -4,6 +4,7 @@ One app (with a tiny model the test makes) serves the whole module; each test op
 client, i.e. its own visitor session.
 """
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -317,8 +318,30 @@ def test_training_tab_streams_a_job_that_becomes_a_model(client, app_root, tmp_p
         client.predict(owner_key, api_name="/train_stop")  # the starter's key (tests/test_job_ownership.py)
     assert MANAGER.job.wait(timeout=60)
     status = client.predict(0, True, api_name="/train_status")[0]
-    assert "stopped" in status and "pick `run: blobs-" in status
+    assert "Training stopped after" in status and "pick **run: blobs-" in status and "--resume" not in status
     run_name = MANAGER.snapshot().name
     choice, facts, *_ = client.predict(f"run: {run_name}", api_name="/pick_model")
     assert "ngf 8" in facts
     assert "model=run" in client.predict(4, api_name="/walk_seed")[-1]
+
+
+def test_training_curves_are_smoothed_lines_over_faint_raw_values():
+    from dcgan.jobs import JobSnapshot
+    from dcgan.ui.training import curves, describe, moving_average
+
+    assert moving_average([1.0, 2.0, 3.0, 4.0, 5.0], 2) == [1.0, 1.5, 2.5, 3.5, 4.5]
+    noisy = [
+        {"step": step, "loss_d": 1.0 + (-1) ** step, "loss_g": 2.0, "d_real": 0.5, "d_fake": 0.5, "images_per_s": 9.0}
+        for step in range(1, 301)
+    ]
+    fields = {field.name for field in dataclasses.fields(JobSnapshot)}
+    base = dict.fromkeys(fields) | {"name": "run-1", "status": "done", "step": 300, "total_steps": 300}
+    base |= {"metrics": noisy, "grids": [], "warnings": [], "message": "", "yours": False, "owned": False}
+    traces = curves(JobSnapshot(**base)).to_dict()["data"]
+    raw, smooth = traces[0], traces[1]  # loss_d: faint raw values, then the smoothed line in the legend
+    assert raw["opacity"] == 0.25 and raw["showlegend"] is False and smooth["name"] == "loss_d"
+    assert max(raw["y"]) == 2.0 and min(raw["y"]) == 0.0  # the raw values jump between 0 and 2 ...
+    assert all(abs(value - 1.0) < 0.11 for value in smooth["y"][10:])  # ... the smoothed line shows their mean
+    text = describe(JobSnapshot(**base))
+    assert "the generator learned for all 300 steps" in text and "pick **run: run-1**" in text
+    assert "--resume" not in text

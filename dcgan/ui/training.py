@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -254,15 +255,35 @@ def budget_text(limits: HostLimits) -> str:
     return text + "Only the browser that starts a job (or the host) can pause, resume or stop it."
 
 
+CURVE_COLOURS = {"loss_d": "#e4572e", "loss_g": "#2e86ab", "d_real": "#4c9f38", "d_fake": "#a23b72"}
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """Each value replaced by the mean of the `window` values ending at it (fewer at the start)."""
+    sums = np.cumsum([0.0, *values])
+    return [float(sums[i + 1] - sums[max(0, i + 1 - window)]) / min(i + 1, window) for i in range(len(values))]
+
+
 def curves(snapshot: JobSnapshot | None) -> go.Figure:
-    """Losses, D's outputs and throughput against steps (thinned to ~600 points)."""
+    """Losses, D's outputs and throughput against steps: each a smoothed line over its raw values, drawn faint
+    (a GAN's per-step values jump so much that the raw lines alone are a solid band). Thinned to ~600 points."""
     figure = make_subplots(rows=1, cols=3, subplot_titles=("losses", "D(x) and D(G(z))", "images / s"))
     rows = snapshot.metrics if snapshot else []
-    rows = rows[:: max(1, len(rows) // 600)]
-    steps = [row["step"] for row in rows]
+    window = max(1, min(100, len(rows) // 30))  # smoothing: ~1/30 of the run, at most 100 steps
+    keep = slice(None, None, max(1, len(rows) // 600))
+    steps = [row["step"] for row in rows][keep]
     for column, keys in ((1, ("loss_d", "loss_g")), (2, ("d_real", "d_fake")), (3, ("images_per_s",))):
         for key in keys:
-            figure.add_trace(go.Scatter(x=steps, y=[row[key] for row in rows], name=key, mode="lines"), 1, column)
+            raw = [row[key] for row in rows]
+            colour = CURVE_COLOURS.get(key, "#666666")
+            faint = {"color": colour, "width": 1}
+            figure.add_trace(
+                go.Scatter(x=steps, y=raw[keep], name=key, mode="lines", line=faint, opacity=0.25, showlegend=False),
+                1,
+                column,
+            )
+            smooth = go.Scatter(x=steps, y=moving_average(raw, window)[keep], name=key, mode="lines")
+            figure.add_trace(smooth.update(line={"color": colour, "width": 2}), 1, column)
     figure.update_layout(height=280, margin=dict(l=30, r=10, t=30, b=30), legend=dict(orientation="h"))
     return figure
 
@@ -274,12 +295,25 @@ def describe(snapshot: JobSnapshot | None) -> str:
     speed = f", {snapshot.metrics[-1]['images_per_s']:.0f} images/s" if snapshot.metrics else ""
     text = f"**{snapshot.name}**: {snapshot.status}, step {snapshot.step} of {snapshot.total_steps}{speed}{eta}."
     if snapshot.message:
-        text += f" {snapshot.message}."
+        text += f" {snapshot.message[0].upper()}{snapshot.message[1:]}."
     if snapshot.status in ("done", "stopped"):
-        text += f" The run is a model now: pick `run: {snapshot.name}` in the model list above (↻ list)."
+        text += "\n\n" + finished_in_words(snapshot)
     if snapshot.status in ("running", "paused"):
         text += "\n\n" + who_controls(snapshot) + time_left(snapshot)
     return text
+
+
+def finished_in_words(snapshot: JobSnapshot) -> str:
+    """What a finished run means for a student, and what to do next."""
+    if snapshot.status == "done":
+        ended = f"Training is finished: the generator learned for all {snapshot.total_steps:,} steps."
+    else:
+        ended = f"Training stopped after {snapshot.step:,} of {snapshot.total_steps:,} steps."
+    return (
+        f"{ended} What it learned is saved as a model: pick **run: {snapshot.name}** in the model list at the "
+        "top (press ↻ list first) and walk its latent space in the other tabs. To train it for longer, start a "
+        "new run with more epochs."
+    )
 
 
 def who_controls(snapshot: JobSnapshot) -> str:
