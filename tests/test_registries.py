@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
+import pytest
 import torch
 
 from dcgan import metrics
@@ -47,3 +50,52 @@ def test_results_without_a_registered_metric_still_make_a_table(monkeypatch):
     old["floor"] |= {"memorised_fraction": 0.01, "median_nn_pixel": 1.0, "median_nn_feature": 1.0}
     labels = [row[0] for row in table_rows(old)]
     assert labels[0] == "FID (lower is better)" and "new" not in labels and len(labels) == 8
+
+
+# ----------------------------------------------------------------------------- tabs
+
+
+def _hello_tab(context):
+    """A whole tab in a few lines: a box the model change redraws, and one endpoint."""
+    import gradio as gr
+
+    from dcgan.ui.common import Refresh
+    from dcgan.ui.tabs import TabView
+
+    box = gr.Textbox(label="hello", elem_id="hello-box")
+    gr.Button("again").click(lambda state: f"hello {state.model}", context.state, box, api_name="hello")
+    return TabView(Refresh(lambda state: f"hello {state.model}", [context.state], [box]))
+
+
+def _tabs_of(demo) -> list[tuple[str, str]]:
+    config = demo.get_config_file()
+    return [(c["props"]["id"], c["props"]["label"]) for c in config["components"] if c["type"] == "tabitem"]
+
+
+def test_a_registered_tab_is_built_wired_and_linked_with_no_other_edit(tmp_path, monkeypatch):
+    pytest.importorskip("gradio")
+    from browser.app_server import tiny_model_folder
+
+    from dcgan.ui import build_app, tabs
+    from dcgan.ui.session import DEFAULT_TAB, VisitorState, apply_query, query_string
+
+    tiny_model_folder(tmp_path / "checkpoints" / "tiny-fashion")
+    folders = (tmp_path / "checkpoints", tmp_path / "runs", tmp_path / "uploads")
+    before = _tabs_of(build_app(*folders, warm_default=False))
+    monkeypatch.setattr(tabs, "TABS", [*tabs.TABS, tabs.TabSpec("hello", "Hello", _hello_tab)])
+    demo = build_app(*folders, warm_default=False)
+
+    assert _tabs_of(demo) == [*before, ("hello", "Hello")]  # the others unchanged, in their order
+    assert before[0][0] == DEFAULT_TAB == tabs.TABS[0].id
+    config = demo.get_config_file()
+    assert "hello" in {dependency["api_name"] for dependency in config["dependencies"]}
+    assert any(c["props"].get("elem_id") == "hello-box" for c in config["components"])
+    # the model-change redraw reaches the new tab's box too
+    box_id = next(c["id"] for c in config["components"] if c["props"].get("elem_id") == "hello-box")
+    redraws = [d for d in config["dependencies"] if d["api_name"] != "hello" and box_id in d["outputs"]]
+    assert len(redraws) >= 2 and all(d["trigger_only_on_success"] for d in redraws)  # model change, page load
+
+    state = VisitorState(model="tiny-fashion", tab="hello")
+    assert "tab=hello" in query_string(state)
+    restored = VisitorState()
+    assert apply_query(restored, dict(parse_qsl(query_string(state)))) == [] and restored.tab == "hello"
