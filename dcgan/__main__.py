@@ -49,12 +49,12 @@ from .latent import generate, interpolate, sample_noise
 from .metrics import evaluate, format_table
 from .train import Trainer
 
-IDX_DATASETS = ("fashion-mnist", "mnist")
-
 
 def _add_train_args(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
-    data.add_argument("--data", default="fashion-mnist", help="fashion-mnist, mnist, or a folder of images / IDX files")
+    data.add_argument(
+        "--data", default="fashion-mnist", help=f"{datasets.names_help()}, or a folder of images / IDX files"
+    )
     data.add_argument("--limit", type=int, help="use only the first N training images (quick experiments)")
     data.add_argument("--augment", action="store_true", help="random flips and 2-pixel shifts (small datasets)")
 
@@ -68,7 +68,7 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
     model.add_argument(
         "--image-size",
         type=int,
-        help="32, 64 or 128 (paper); 28 (tutorial). Default: 32 for (fashion-)mnist, 64 for folders",
+        help="32, 64 or 128 (paper); 28 (tutorial). Default: the dataset's (32 for (fashion-)mnist, 64 for folders)",
     )
     model.add_argument("--channels", type=int, choices=[1, 3], help="1 grayscale, 3 RGB (default: the data's own)")
     model.add_argument("--nz", type=int, default=100, help="latent size (paper: 100)")
@@ -150,8 +150,8 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, ImageDataset]:
-    is_idx = args.data in IDX_DATASETS
-    image_size = args.image_size or (28 if args.family == "tutorial" else 32 if is_idx else 64)
+    default_size = datasets.dataset_spec(args.data).image_size  # the registry's, for the paper family
+    image_size = args.image_size or (28 if args.family == "tutorial" else default_size)
     if args.epochs is None and args.steps is None:
         raise DcganError("say how long to train: --epochs N or --steps N")
     dropout = args.d_dropout if args.d_dropout is not None else (0.3 if args.family == "tutorial" else 0.0)
@@ -219,7 +219,7 @@ def _train(args: argparse.Namespace, place: distributed.Distributed | None) -> i
         )
     else:
         model, train, dataset = _configs_from_args(args)
-        name = Path(args.data).name if args.data not in IDX_DATASETS else args.data
+        name = args.data if datasets.is_registered_dataset(args.data) else Path(args.data).name
         out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         if (out / "training_state.safetensors").exists():
             raise DcganError(f"{out} already holds a run: pick another --out, or continue it with --resume {out}")

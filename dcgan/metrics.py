@@ -35,7 +35,7 @@ from torch import nn
 
 from .checkpoints import load_generator, load_tensors, save_tensors
 from .classifier import JUDGE_DIR, judge_id, load_judge
-from .data import IDX_FILES, _idx_file, _known_dataset, cache_dir, load_dataset
+from .data import cache_dir, has_test_split, load_dataset, uses_judge
 from .errors import DcganError
 from .latent import generate, sample_noise
 
@@ -114,18 +114,15 @@ class RandomFeatures(nn.Module):
 def feature_extractor(
     kind: str = "auto", data: str = "fashion-mnist", judge_path: str | Path | None = None
 ) -> FeatureExtractor:
-    """The judge, random-network features, or ("auto") the judge for Fashion-MNIST and random ones otherwise."""
+    """The judge, random-network features, or ("auto") the judge where the dataset registry says it applies
+    (Fashion-MNIST) and random ones otherwise."""
     if kind == "auto":
-        kind = "judge" if _canonical(data) == "fashion-mnist" else "random"
+        kind = "judge" if uses_judge(str(data)) else "random"
     if kind == "judge":
         return JudgeFeatures.load(judge_path)
     if kind == "random":
         return RandomFeatures()
     raise DcganError(f'features must be "auto", "judge" or "random", got {kind!r}')
-
-
-def _canonical(data: str) -> str:
-    return _known_dataset(str(data)) or str(data)
 
 
 @torch.inference_mode()
@@ -367,11 +364,7 @@ def load_real_images(data: str, nc: int, image_size: int, n: int, seed: int = 0)
             f"({kinds[channels]}): evaluate a model against the data it was trained on"
         )
     rng = torch.Generator().manual_seed(seed)
-    folder = Path(str(data)).expanduser()
-    is_idx = _known_dataset(str(data)) is not None or any(
-        _idx_file(folder, stem) for pair in IDX_FILES.values() for stem in pair
-    )
-    if is_idx:
+    if has_test_split(str(data)):
         test = load_dataset(data, image_size, channels=None, split="test").images
         test = test[torch.randperm(len(test), generator=rng)[:n].sort().values] if n < len(test) else test
         floor_index = torch.randperm(len(pool), generator=rng)[:n].sort().values

@@ -99,3 +99,65 @@ def test_a_registered_tab_is_built_wired_and_linked_with_no_other_edit(tmp_path,
     assert "tab=hello" in query_string(state)
     restored = VisitorState()
     assert apply_query(restored, dict(parse_qsl(query_string(state)))) == [] and restored.tab == "hello"
+
+
+# ----------------------------------------------------------------------------- datasets
+
+
+def _tiny_noise(request):
+    """64 random 32x32 grey images, made in memory (seeded); load_dataset fits size and channels."""
+    from dcgan.data import ImageDataset
+
+    images = torch.rand(64, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return ImageDataset(images, None, None, request.name)
+
+
+@pytest.fixture
+def tiny_noise():
+    from dcgan.data import DatasetSpec, register_dataset, unregister_dataset
+
+    spec = register_dataset(DatasetSpec("tiny-noise", _tiny_noise, image_size=32, channels=1))  # the one call
+    yield spec
+    unregister_dataset(spec.name)
+
+
+def test_a_registered_dataset_trains_from_the_cli_with_no_other_edit(tiny_noise, tmp_path, capsys):
+    from dcgan.__main__ import build_parser, main
+    from dcgan.checkpoints import load_run_config
+
+    run = tmp_path / "run"
+    args = ["train", "--data", "Tiny_Noise", "--steps", "2", "--batch-size", "16", "--nz", "8", "--ngf", "8"]
+    assert main([*args, "--ndf", "8", "--sample-every", "1", "--out", str(run)]) == 0
+    assert (run / "model.safetensors").is_file() and (run / "training_state.safetensors").is_file()
+    _, config = load_run_config(run)
+    assert config.model.image_size == 32 and config.model.nc == 1  # the registered defaults
+    assert "images: 64" in capsys.readouterr().out
+    assert main(["train", "--resume", str(run), "--steps", "3"]) == 0  # a resume finds the data by name too
+    subparsers = next(action for action in build_parser()._actions if action.dest == "command")
+    assert "tiny-noise" in subparsers.choices["train"].format_help()  # --data's help lists it
+
+
+def test_the_registry_answers_what_callers_ask(tiny_noise):
+    from dcgan.data import dataset_spec, is_registered_dataset, load_dataset, registered_datasets, uses_judge
+    from dcgan.metrics import feature_extractor
+
+    assert [spec.name for spec in registered_datasets()][:2] == ["fashion-mnist", "mnist"]
+    assert is_registered_dataset("tiny-noise") and not is_registered_dataset("/some/folder")
+    assert uses_judge("Fashion_MNIST") and not uses_judge("tiny-noise") and not uses_judge("mnist")
+    assert dataset_spec("/some/folder").image_size == 64 and dataset_spec("emoji").channels == 3
+    assert feature_extractor("auto", "tiny-noise").name.startswith("random")
+    # load_dataset fits a loader's images to what was asked: size, channels, limit
+    assert load_dataset("tiny-noise", 16, channels=3, limit=10).images.shape == (10, 3, 16, 16)
+
+
+def test_the_train_tab_offers_the_registered_app_datasets(monkeypatch):
+    pytest.importorskip("gradio")
+    from dcgan.data import DatasetSpec, register_dataset, unregister_dataset
+    from dcgan.ui import training
+
+    assert list(training.app_datasets()) == ["fashion-mnist"]
+    register_dataset(DatasetSpec("tiny-noise", _tiny_noise, image_size=32, in_app=True))
+    try:
+        assert list(training.app_datasets()) == ["fashion-mnist", "tiny-noise"]
+    finally:
+        unregister_dataset("tiny-noise")
