@@ -272,7 +272,7 @@ def build(catalog, state: gr.State) -> gr.Timer:
             named = app_datasets()
             data_kind = gr.Radio(
                 [*named, "server folder", "uploaded .zip"],
-                value=next(iter(named)),
+                value=next(iter(named), "server folder"),
                 label="data",
                 elem_id="train-data",
             )
