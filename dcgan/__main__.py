@@ -60,8 +60,6 @@ from .latent import generate, interpolate, sample_noise
 from .metrics import evaluate, format_table
 from .train import Trainer
 
-IDX_DATASETS = ("fashion-mnist", "mnist")
-
 
 def _add_train_args(parser: argparse.ArgumentParser) -> None:
     add_config_flags(parser)  # one per config field, from its declaration in dcgan/config.py
@@ -78,8 +76,8 @@ def _configs_from_args(args: argparse.Namespace) -> tuple[ModelConfig, TrainConf
     if args.epochs is None and args.steps is None:
         raise DcganError("say how long to train: --epochs N or --steps N")
     model_values = config_values(ModelConfig, args)
-    if args.image_size is None and args.data in IDX_DATASETS and args.family == "paper":
-        model_values["image_size"] = 32  # the paper family's size nearest (fashion-)mnist's 28
+    if args.image_size is None and args.family == "paper":
+        model_values["image_size"] = datasets.dataset_spec(args.data).image_size  # the registry's: 32 for mnist
     # nc: a placeholder until the data is loaded; validated before that (slow) load
     model = ModelConfig(**{"nc": 1} | model_values)
     # Loaded here so that, without --channels, the model gets the data's own channel count.
@@ -109,7 +107,7 @@ def _train(args: argparse.Namespace, place: distributed.Distributed | None) -> i
         )
     else:
         model, train, dataset = _configs_from_args(args)
-        name = Path(args.data).name if args.data not in IDX_DATASETS else args.data
+        name = args.data if datasets.is_registered_dataset(args.data) else Path(args.data).name
         out = args.out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         if (out / "training_state.safetensors").exists():
             raise DcganError(f"{out} already holds a run: pick another --out, or continue it with --resume {out}")

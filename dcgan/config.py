@@ -229,7 +229,7 @@ class ModelConfig:
 class TrainConfig:
     """The paper's recipe as defaults, plus the knobs the source texts discuss."""
 
-    data: str = option("fashion-mnist", "fashion-mnist, mnist, or a folder of images / IDX files", group="data")
+    data: str = option("fashion-mnist", "a dataset's name, or a folder of images / IDX files", group="data")
     limit: int | None = option(None, "use only the first N training images (quick experiments)", group="data")
     batch_size: int = option(128, "images per step", label="batch size", paper=128)
     lr_g: float = option(

@@ -8,6 +8,7 @@ import argparse
 from typing import Any
 
 from .config import Knob, ModelConfig, TrainConfig, format_value, help_text, knob_of, knobs
+from .data import names_help
 
 GROUPS = ("data", "model", "training")  # --help sections, in this order
 DEFAULT_GROUPS = {ModelConfig: "model", TrainConfig: "training"}
@@ -20,6 +21,8 @@ def flag_name(knob: Knob) -> str:
 def flag_options(knob: Knob) -> dict[str, Any]:
     """add_argument's keyword arguments for one knob."""
     text = help_text(knob)
+    if knob.name == "data":  # the registered names are known only at run time (dcgan/dataset_registry.py)
+        text += f" (names: {names_help()})"
     if knob.type is bool and knob.default:  # a switch that is on: its flag turns it off (--no-amp)
         return dict(dest=knob.name, action="store_false", help=f"turn off {text}")
     if knob.type is bool:

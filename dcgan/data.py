@@ -1,5 +1,8 @@
 """Image sources -> float tensors (N, C, H, W) in [-1, 1]: IDX files (MNIST, Fashion-MNIST) and image folders.
 
+Datasets known by name are registered (dcgan/dataset_registry.py; the built-in ones at the end of this
+file); load_dataset reads a name through its registered loader and anything else as a folder.
+
 Fashion-MNIST is looked for, in order, in an explicit path, the cache, Debian's package
 `dataset-fashion-mnist` (/usr/share/datasets/fashion-mnist), and only then downloaded, with a
 checksum check. Everything is decoded once into memory: 60000 x 1 x 32 x 32 float32 is 245 MB.
@@ -18,6 +21,7 @@ import urllib.request
 import warnings
 import zipfile
 import zlib
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -26,6 +30,14 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from . import emoji
+from .dataset_registry import DatasetRequest, find_dataset, names_help, register_dataset, require_dataset
+
+# The registry's API, re-exported: importing it from here guarantees the built-in datasets are registered.
+from .dataset_registry import DatasetSpec as DatasetSpec
+from .dataset_registry import is_registered_dataset as is_registered_dataset
+from .dataset_registry import registered_datasets as registered_datasets
+from .dataset_registry import unregister_dataset as unregister_dataset
+from .dataset_registry import uses_judge as uses_judge
 from .errors import DcganError
 from .image_dataset import ImageDataset, cache_dir, check_load_arguments
 from .io_utils import atomic_write
@@ -45,7 +57,6 @@ FASHION_MNIST_CLASSES = [
     "Ankle boot",
 ]
 MNIST_CLASSES = [str(digit) for digit in range(10)]
-CLASS_NAMES = {"fashion-mnist": FASHION_MNIST_CLASSES, "mnist": MNIST_CLASSES}
 
 # The four files of an IDX dataset, by split; each may also be gzipped (name + ".gz").
 IDX_FILES = {
@@ -176,22 +187,11 @@ def find_idx_dataset(
 
 
 def _dataset_name(name: str) -> str:
-    canonical = _known_dataset(name)
-    if canonical is None:
+    """The canonical name of an IDX dataset we know where to find ("Fashion_MNIST" -> "fashion-mnist")."""
+    spec = find_dataset(name)
+    if spec is None or spec.name not in DOWNLOAD_CHECKSUMS:
         raise DcganError(f'unknown dataset "{name}": use "fashion-mnist" or "mnist"')
-    return canonical
-
-
-def is_registered_dataset(name: str) -> bool:
-    """A dataset known by name (Fashion-MNIST, MNIST, the emoji sets), as opposed to a folder path."""
-    return _known_dataset(name) is not None or emoji.is_emoji_dataset(name)
-
-
-def _known_dataset(name: str) -> str | None:
-    """The canonical name ("Fashion_MNIST" -> "fashion-mnist"); None for anything else."""
-    canonical = name.strip().lower().replace("_", "-")
-    canonical = {"fashionmnist": "fashion-mnist"}.get(canonical, canonical)
-    return canonical if canonical in CLASS_NAMES else None
+    return spec.name
 
 
 def _idx_file(folder: Path, stem: str) -> Path | None:
@@ -274,7 +274,7 @@ def load_idx_dataset(
     """MNIST or Fashion-MNIST as (N, 1, 28, 28) floats in [-1, 1] with int64 labels."""
     name = _dataset_name(name)
     pixels, labels = _read_named_split(name, _check_split(split), path, download)
-    return ImageDataset(_to_float(pixels[:, None]), labels, list(CLASS_NAMES[name]), name)
+    return ImageDataset(_to_float(pixels[:, None]), labels, list(require_dataset(name).class_names), name)
 
 
 def _read_named_split(
@@ -282,7 +282,7 @@ def _read_named_split(
 ) -> tuple[np.ndarray, torch.Tensor | None]:
     folder = find_idx_dataset(name, path=path, download=download)
     pixels, labels = _read_idx_split(folder, split, limit)
-    classes = len(CLASS_NAMES[name])
+    classes = len(require_dataset(name).class_names)
     if labels is not None and len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < classes:
         raise DcganError(f"{folder}: labels outside 0..{classes - 1}; these are not {name} files")
     return pixels, labels
@@ -461,7 +461,8 @@ def load_dataset(
     path: str | Path | None = None,
     download: bool = True,
 ) -> ImageDataset:
-    """`data` is "fashion-mnist", "mnist", "emoji" (see dcgan.emoji), a folder of IDX files, or a folder of images.
+    """`data` is a registered dataset ("fashion-mnist", "mnist", "emoji", ...: registered_datasets()),
+    a folder of IDX files, or a folder of images.
 
     channels=None keeps the data's own (1 for IDX); 3 repeats a grey channel. `limit` keeps the
     first N images. Image folders have a single split, so `split` only applies to IDX data. A dataset
@@ -469,42 +470,96 @@ def load_dataset(
     """
     check_load_arguments(image_size, channels, limit)
     split = _check_split(split)
-    if emoji.is_emoji_dataset(data):
-        return emoji.load_emoji_dataset(data, image_size, channels=channels, limit=limit, font_path=path)
-    name = _known_dataset(data)
-    if name is not None:
-        pixels, labels = _read_named_split(name, split, path, download, limit)
-        return _idx_dataset(pixels, labels, list(CLASS_NAMES[name]), name, image_size, channels)
-    folder = Path(data).expanduser()
-    if not folder.is_dir():
-        raise DcganError(
-            f'data must be "fashion-mnist", "mnist", a folder of IDX files or a folder of images; '
-            f"{data!r} is {'not a folder' if folder.exists() else 'none of these (no such folder)'}"
-        )
-    if any(_idx_file(folder, stem) for pair in IDX_FILES.values() for stem in pair):
-        pixels, labels = _read_idx_split(folder, split, limit)
-        return _idx_dataset(pixels, labels, None, str(folder), image_size, channels)
-    return load_image_folder(folder, image_size, channels=channels, limit=limit)
+    spec = find_dataset(data)
+    request = DatasetRequest(spec.name if spec else data, image_size, channels, split, limit, path, download)
+    return fit(dataset_spec(data).load(request), image_size, channels, limit)
 
 
-def _idx_dataset(
-    pixels: np.ndarray,
-    labels: torch.Tensor | None,
-    class_names: list[str] | None,
-    name: str,
-    image_size: int,
-    channels: int | None,
-) -> ImageDataset:
-    """(N, H, W) uint8 -> ImageDataset at image_size x image_size with 1 or 3 channels."""
-    images = _to_float(pixels[:, None])  # (N, 1, H, W)
+def dataset_spec(data: str) -> DatasetSpec:
+    """The registered spec `data` names, else FOLDER (the defaults of a path)."""
+    return find_dataset(data) or FOLDER
+
+
+def fit(dataset: ImageDataset, image_size: int, channels: int | None, limit: int | None) -> ImageDataset:
+    """`dataset` at image_size x image_size, with `channels` (None: as it is) and at most `limit` images.
+
+    Loaders that already did this (cheaper at the source) pass through untouched."""
+    images, labels = dataset.images, dataset.labels
+    if limit is not None and len(images) > limit:
+        images, labels = images[:limit], labels[:limit] if labels is not None else None
     if images.shape[-2:] != (image_size, image_size):
         # antialias matters when shrinking; clamp because resampling may step a rounding error past +-1.
         size = (image_size, image_size)
         images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
         images = images.clamp_(-1.0, 1.0)
-    if channels == 3:
+    if channels == 3 and images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1).contiguous()
-    return ImageDataset(images, labels, class_names, name)
+    elif channels == 1 and images.shape[1] == 3:
+        luma = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype).view(1, 3, 1, 1)  # ITU-R 601
+        images = (images * luma).sum(1, keepdim=True)
+    if images is dataset.images:
+        return dataset
+    return replace(dataset, images=images, labels=labels)
+
+
+def _load_idx(request: DatasetRequest) -> ImageDataset:
+    """A registered IDX dataset at its own 28x28; load_dataset fits it."""
+    pixels, labels = _read_named_split(request.name, request.split, request.path, request.download, request.limit)
+    class_names = list(require_dataset(request.name).class_names)
+    return ImageDataset(_to_float(pixels[:, None]), labels, class_names, request.name)
+
+
+def _load_emoji(request: DatasetRequest) -> ImageDataset:
+    # rendered at the requested size (sharper than resizing); `path` is the font
+    return emoji.load_emoji_dataset(
+        request.name, request.image_size, channels=request.channels, limit=request.limit, font_path=request.path
+    )
+
+
+def _load_path(request: DatasetRequest) -> ImageDataset:
+    """A folder of IDX files (its `split`) or a folder of images."""
+    folder = Path(request.name).expanduser()
+    if not folder.is_dir():
+        raise DcganError(
+            f"data must be {names_help(quoted=True)}, a folder of IDX files or a folder of images; "
+            f"{request.name!r} is {'not a folder' if folder.exists() else 'none of these (no such folder)'}"
+        )
+    if _holds_idx_files(folder):
+        pixels, labels = _read_idx_split(folder, request.split, request.limit)
+        return ImageDataset(_to_float(pixels[:, None]), labels, None, str(folder))
+    return load_image_folder(folder, request.image_size, channels=request.channels, limit=request.limit)
+
+
+def has_test_split(data: str) -> bool:
+    """Whether `data` has a held-out split: a registered set that says so, or a folder of IDX files."""
+    spec = find_dataset(data)
+    if spec is not None:
+        return spec.test_split
+    return _holds_idx_files(Path(str(data)).expanduser())
+
+
+def _holds_idx_files(folder: Path) -> bool:
+    return any(_idx_file(folder, stem) for pair in IDX_FILES.values() for stem in pair)
+
+
+# ----------------------------------------------------------------------------- the registered datasets
+
+FOLDER = DatasetSpec("folder", _load_path, image_size=64)  # any path: its defaults (not a name)
+_IDX_DEFAULTS = dict(image_size=32, channels=1, test_split=True, train_images=60_000)
+register_dataset(
+    DatasetSpec(
+        "fashion-mnist",
+        _load_idx,
+        class_names=tuple(FASHION_MNIST_CLASSES),
+        judge=True,
+        in_app=True,
+        aliases=("fashionmnist",),
+        **_IDX_DEFAULTS,
+    )
+)
+register_dataset(DatasetSpec("mnist", _load_idx, class_names=tuple(MNIST_CLASSES), **_IDX_DEFAULTS))
+for _name in emoji.EMOJI_DATASETS:  # "emoji" (or "noto-emoji") and "emoji-no-skin-tones"
+    register_dataset(DatasetSpec(_name, _load_emoji, image_size=64, class_names=tuple(emoji.CATEGORIES)))
 
 
 # ----------------------------------------------------------------------------- augmentation

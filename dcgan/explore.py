@@ -20,7 +20,7 @@ import torch
 
 from .checkpoints import load_discriminator, load_generator
 from .classifier import JUDGE_DIR, load_judge
-from .data import load_image
+from .data import load_image, uses_judge
 from .errors import DcganError
 from .features import (
     ablation_images,
@@ -170,8 +170,9 @@ class Explorer:
             return self._directions
 
     def judge(self):
-        """The Fashion-MNIST judge classifier when this model makes Fashion-MNIST, else None."""
-        if self.facts.get("data") != "fashion-mnist" or self.generator.config.nc != 1:
+        """The Fashion-MNIST judge classifier when this model's data is one the judge applies to (the dataset
+        registry says), else None."""
+        if not uses_judge(str(self.facts.get("data") or "")) or self.generator.config.nc != 1:
             return None
         return shared_judge()
 

@@ -23,6 +23,8 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,7 +35,7 @@ from torch import nn
 
 from .checkpoints import load_generator, load_tensors, save_tensors
 from .classifier import JUDGE_DIR, judge_id, load_judge
-from .data import IDX_FILES, _idx_file, _known_dataset, cache_dir, load_dataset
+from .data import cache_dir, has_test_split, load_dataset, uses_judge
 from .errors import DcganError
 from .latent import generate, sample_noise
 
@@ -112,18 +114,15 @@ class RandomFeatures(nn.Module):
 def feature_extractor(
     kind: str = "auto", data: str = "fashion-mnist", judge_path: str | Path | None = None
 ) -> FeatureExtractor:
-    """The judge, random-network features, or ("auto") the judge for Fashion-MNIST and random ones otherwise."""
+    """The judge, random-network features, or ("auto") the judge where the dataset registry says it applies
+    (Fashion-MNIST) and random ones otherwise."""
     if kind == "auto":
-        kind = "judge" if _canonical(data) == "fashion-mnist" else "random"
+        kind = "judge" if uses_judge(str(data)) else "random"
     if kind == "judge":
         return JudgeFeatures.load(judge_path)
     if kind == "random":
         return RandomFeatures()
     raise DcganError(f'features must be "auto", "judge" or "random", got {kind!r}')
-
-
-def _canonical(data: str) -> str:
-    return _known_dataset(str(data)) or str(data)
 
 
 @torch.inference_mode()
@@ -365,11 +364,7 @@ def load_real_images(data: str, nc: int, image_size: int, n: int, seed: int = 0)
             f"({kinds[channels]}): evaluate a model against the data it was trained on"
         )
     rng = torch.Generator().manual_seed(seed)
-    folder = Path(str(data)).expanduser()
-    is_idx = _known_dataset(str(data)) is not None or any(
-        _idx_file(folder, stem) for pair in IDX_FILES.values() for stem in pair
-    )
-    if is_idx:
+    if has_test_split(str(data)):
         test = load_dataset(data, image_size, channels=None, split="test").images
         test = test[torch.randperm(len(test), generator=rng)[:n].sort().values] if n < len(test) else test
         floor_index = torch.randperm(len(pool), generator=rng)[:n].sort().values
@@ -488,7 +483,8 @@ def evaluate(
     cache: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Every metric for `generator` (a Generator, or a model folder / Hub id) against `data`'s held-out images.
+    """Every metric in METRICS for `generator` (a Generator, or a model folder / Hub id) against `data`'s
+    held-out images.
 
     n samples come from dcgan.latent.sample_noise(seed=seed) through dcgan.latent.generate. The
     real-vs-real floor compares n training images with the same held-out images; it is what a
@@ -511,26 +507,8 @@ def evaluate(
     log(f"generating {n} samples")
     fake = generate(generator, sample_noise(n, config.nz, config.noise, seed=seed), batch_size=batch_size)
     fake_features, fake_predictions = extract(extractor, fake, batch_size)
-    log("FID, KID, precision and recall")
-    kid_mean, kid_std = kid(stats.test_features, fake_features, kid_subsets, seed=seed)
-    precision, recall = precision_recall(stats.test_features, fake_features, k)
-    log("nearest training neighbours")
-    pixel_distance, pixel_index = nearest_neighbours(fake, real.pool)
-    feature_distance, feature_index = nearest_neighbours(fake_features, stats.pool_features)
-    pixel_flags, pixel_threshold = memorisation_flags(pixel_distance, stats.heldout_pixel, percentile)
-    feature_flags, feature_threshold = memorisation_flags(feature_distance, stats.heldout_feature, percentile)
-    either = pixel_flags | feature_flags
-    closest = torch.argsort(pixel_distance[:, 0] / max(pixel_threshold, 1e-12))[:8]
-
-    floor = dict(stats.floor)
-    coverage = None
-    if fake_predictions is not None and getattr(extractor, "data", None) == real.name:
-        coverage = class_coverage(fake_predictions, extractor.class_names)
-        floor["class_kl_to_uniform"] = class_coverage(stats.test_predictions, extractor.class_names)["kl_to_uniform"]
-    floor["memorised_fraction"] = percentile / 100  # true of held-out images by the rule's construction
-    floor["median_nn_pixel"] = float(stats.heldout_pixel.median())
-    floor["median_nn_feature"] = float(stats.heldout_feature.median())
-    return {
+    measured = Measured(extractor, real, stats, fake, fake_features, fake_predictions, k, percentile, kid_subsets, seed)
+    result: dict[str, Any] = {
         "model": model_name,
         "data": real.name,
         "split": real.note,
@@ -538,66 +516,32 @@ def evaluate(
         "n_real_test": len(real.test),
         "seed": seed,
         "features": extractor.name,
-        "fid": fid(stats.test_features, fake_features),
-        "kid": kid_mean,
-        "kid_std": kid_std,
-        "precision": precision,
-        "recall": recall,
-        "k": k,
-        "class_coverage": coverage,
-        "memorisation": {
-            "rule": f"a sample is flagged when it is closer to its nearest training image than "
-            f"{100 - percentile:g}% of held-out real images are to theirs (pixel or feature space)",
-            "percentile": percentile,
-            "threshold_pixel": pixel_threshold,
-            "threshold_feature": feature_threshold,
-            "fraction_pixel": float(pixel_flags.float().mean()),
-            "fraction_feature": float(feature_flags.float().mean()),
-            "fraction_either": float(either.float().mean()),
-            "median_nn_pixel": float(pixel_distance.median()),
-            "median_nn_feature": float(feature_distance.median()),
-            "closest_samples": [
-                {
-                    "sample": int(i),
-                    "pixel_distance": float(pixel_distance[i, 0]),
-                    "train_index_pixel": int(pixel_index[i, 0]),
-                    "feature_distance": float(feature_distance[i, 0]),
-                    "train_index_feature": int(feature_index[i, 0]),
-                    "flagged": bool(either[i]),
-                }
-                for i in closest
-            ],
-        },
-        "floor": floor,
-        "seconds": round(time.perf_counter() - started, 1),
     }
+    floor = dict(stats.floor)
+    for metric in METRICS:
+        if metric.announce:
+            log(metric.announce)
+        result.update(metric.compute(measured))
+        if metric.floor is not None:
+            floor.update(metric.floor(measured))
+    result["floor"] = floor
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
 
 
 def table_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(metric, model, real-vs-real floor) rows of an evaluate() result, as formatted text."""
-    floor, memo = result["floor"], result["memorisation"]
-    coverage = result["class_coverage"]
-    pct = memo["percentile"]
-    rows = [
-        ("FID (lower is better)", f"{result['fid']:.3f}", f"{floor['fid']:.3f}"),
-        (
-            "KID x 1000",
-            f"{result['kid'] * 1000:.3f} ± {result['kid_std'] * 1000:.3f}",
-            f"{floor['kid'] * 1000:.3f} ± {floor['kid_std'] * 1000:.3f}",
-        ),
-        (f"precision (k={result['k']})", f"{result['precision']:.3f}", f"{floor['precision']:.3f}"),
-        (f"recall (k={result['k']})", f"{result['recall']:.3f}", f"{floor['recall']:.3f}"),
-    ]
-    if coverage is not None:
-        rows.append(
-            ("class KL to uniform (nats)", f"{coverage['kl_to_uniform']:.4f}", f"{floor['class_kl_to_uniform']:.4f}")
-        )
-    rows += [
-        (f"memorised, pixel (<{pct:g}th pct)", f"{memo['fraction_pixel']:.2%}", f"{floor['memorised_fraction']:.2%}"),
-        ("memorised, feature", f"{memo['fraction_feature']:.2%}", f"{floor['memorised_fraction']:.2%}"),
-        ("median NN distance, pixel", f"{memo['median_nn_pixel']:.3f}", f"{floor['median_nn_pixel']:.3f}"),
-        ("median NN distance, feature", f"{memo['median_nn_feature']:.3f}", f"{floor['median_nn_feature']:.3f}"),
-    ]
+    """(metric, model, real-vs-real floor) rows of an evaluate() result, as formatted text.
+
+    Rows of a metric the result lacks (an older result file, or no classifier) are left out."""
+    rows = []
+    for metric in METRICS:
+        for row in metric.rows:
+            try:
+                model = row.model(result)
+            except KeyError:
+                continue
+            if model is not None:
+                rows.append((row.title(result), row.show(model), row.show(row.floor(result))))
     return rows
 
 
@@ -627,3 +571,239 @@ def format_table(result: dict[str, Any]) -> str:
         lines += ["", "random-network features: compare these numbers with other runs on this data, not with papers"]
     lines.append(f"\n{result['seconds']:.0f} s")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the metrics, declared once
+#
+# evaluate() writes each metric's entries into its result (in METRICS order: the JSON files keep their
+# key order), table_rows() and format_table() show each metric's rows, and model cards read those rows.
+# A new metric is one entry here. The JSON keys are a format: shipped eval.json files and model
+# cards use them, so a metric's keys never change.
+
+
+class Measured:
+    """What evaluate() has when the metrics are computed; shared work (KID subsets, neighbour searches)
+    is done once, on first use, whichever metric asks first."""
+
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        real: RealImages,
+        stats: RealStatistics,
+        fake: torch.Tensor,
+        fake_features: torch.Tensor,
+        fake_predictions: torch.Tensor | None,
+        k: int,
+        percentile: float,
+        kid_subsets: int,
+        seed: int,
+    ):
+        self.extractor, self.real, self.stats = extractor, real, stats
+        self.fake = fake  # (n, C, H, W) the generated samples
+        self.fake_features, self.fake_predictions = fake_features, fake_predictions  # (n, D), (n,) or None
+        self.k, self.percentile, self.kid_subsets, self.seed = k, percentile, kid_subsets, seed
+
+    @cached_property
+    def kid(self) -> tuple[float, float]:
+        return kid(self.stats.test_features, self.fake_features, self.kid_subsets, seed=self.seed)
+
+    @cached_property
+    def precision_recall(self) -> tuple[float, float]:
+        return precision_recall(self.stats.test_features, self.fake_features, self.k)
+
+    @cached_property
+    def pixel_neighbours(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n, 1) distances and indices of each sample's nearest training image, in pixels."""
+        return nearest_neighbours(self.fake, self.real.pool)
+
+    @cached_property
+    def feature_neighbours(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return nearest_neighbours(self.fake_features, self.stats.pool_features)
+
+    @property
+    def classifies_this_data(self) -> bool:
+        """Class coverage needs a classifier trained on the data being evaluated."""
+        return self.fake_predictions is not None and getattr(self.extractor, "data", None) == self.real.name
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a label, and where the model's and the floor's values sit in a result."""
+
+    label: str  # may name {k} and {percentile}, filled from the result
+    model: Callable[[dict[str, Any]], Any]  # the value from an evaluate() result; None leaves the row out
+    floor: Callable[[dict[str, Any]], Any]  # the real-vs-real value from the same result
+    show: Callable[[Any], str]  # value -> text
+    better: str | None = None  # "lower", "higher", or None (no direction: e.g. a distance to compare with the floor)
+
+    def title(self, result: dict[str, Any]) -> str:
+        memorisation = result.get("memorisation") or {}
+        return self.label.format(k=result.get("k"), percentile=memorisation.get("percentile", MEMORISATION_PERCENTILE))
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    compute: Callable[[Measured], dict[str, Any]]  # -> its entries of evaluate()'s result
+    rows: tuple[Row, ...]
+    floor: Callable[[Measured], dict[str, Any]] | None = None  # -> its entries of result["floor"], if any
+    announce: str | None = None  # logged before it is computed (slow ones say what the wait is for)
+
+
+def number(spec: str, scale: float = 1.0) -> Callable[[Any], str]:
+    """A value formatter: number(".3f") or number(".2%")."""
+    return lambda value: f"{value * scale:{spec}}"
+
+
+def scalar_metric(
+    key: str,
+    compute: Callable[[Measured], float],
+    label: str,
+    spec: str = ".3f",
+    better: str | None = None,
+    floor: Callable[[Measured], float] | None = None,
+) -> Metric:
+    """The common case: one number under `key`, one row (the floor column is blank without `floor`)."""
+    return Metric(
+        key,
+        lambda measured: {key: compute(measured)},
+        (Row(label, itemgetter(key), lambda result: result["floor"].get(key), _or_blank(number(spec)), better),),
+        (lambda measured: {key: floor(measured)}) if floor else None,
+    )
+
+
+def _or_blank(show: Callable[[Any], str]) -> Callable[[Any], str]:
+    return lambda value: "" if value is None else show(value)
+
+
+def _kid_text(pair: tuple[float, float]) -> str:
+    return f"{pair[0] * 1000:.3f} ± {pair[1] * 1000:.3f}"
+
+
+def _coverage(measured: Measured) -> dict[str, Any]:
+    if not measured.classifies_this_data:
+        return {"class_coverage": None}
+    return {"class_coverage": class_coverage(measured.fake_predictions, measured.extractor.class_names)}
+
+
+def _coverage_floor(measured: Measured) -> dict[str, Any]:
+    if not measured.classifies_this_data:
+        return {}
+    floor = class_coverage(measured.stats.test_predictions, measured.extractor.class_names)
+    return {"class_kl_to_uniform": floor["kl_to_uniform"]}
+
+
+def _memorisation(measured: Measured) -> dict[str, Any]:
+    stats, percentile = measured.stats, measured.percentile
+    pixel_distance, pixel_index = measured.pixel_neighbours
+    feature_distance, feature_index = measured.feature_neighbours
+    pixel_flags, pixel_threshold = memorisation_flags(pixel_distance, stats.heldout_pixel, percentile)
+    feature_flags, feature_threshold = memorisation_flags(feature_distance, stats.heldout_feature, percentile)
+    either = pixel_flags | feature_flags
+    closest = torch.argsort(pixel_distance[:, 0] / max(pixel_threshold, 1e-12))[:8]
+    memorisation = {
+        "rule": f"a sample is flagged when it is closer to its nearest training image than "
+        f"{100 - percentile:g}% of held-out real images are to theirs (pixel or feature space)",
+        "percentile": percentile,
+        "threshold_pixel": pixel_threshold,
+        "threshold_feature": feature_threshold,
+        "fraction_pixel": float(pixel_flags.float().mean()),
+        "fraction_feature": float(feature_flags.float().mean()),
+        "fraction_either": float(either.float().mean()),
+        "median_nn_pixel": float(pixel_distance.median()),
+        "median_nn_feature": float(feature_distance.median()),
+        "closest_samples": [
+            {
+                "sample": int(i),
+                "pixel_distance": float(pixel_distance[i, 0]),
+                "train_index_pixel": int(pixel_index[i, 0]),
+                "feature_distance": float(feature_distance[i, 0]),
+                "train_index_feature": int(feature_index[i, 0]),
+                "flagged": bool(either[i]),
+            }
+            for i in closest
+        ],
+    }
+    return {"memorisation": memorisation}
+
+
+def _memorisation_floor(measured: Measured) -> dict[str, Any]:
+    return {
+        "memorised_fraction": measured.percentile / 100,  # true of held-out images by the rule's construction
+        "median_nn_pixel": float(measured.stats.heldout_pixel.median()),
+        "median_nn_feature": float(measured.stats.heldout_feature.median()),
+    }
+
+
+def _floor(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda result: result["floor"][key]
+
+
+def _memo(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda result: result["memorisation"][key]
+
+
+METRICS: list[Metric] = [
+    Metric(
+        "FID",
+        lambda measured: {"fid": fid(measured.stats.test_features, measured.fake_features)},
+        (Row("FID (lower is better)", itemgetter("fid"), _floor("fid"), number(".3f"), "lower"),),
+        announce="FID, KID, precision and recall",
+    ),
+    Metric(
+        "KID",
+        lambda measured: dict(zip(("kid", "kid_std"), measured.kid, strict=True)),
+        (
+            Row(
+                "KID x 1000",
+                itemgetter("kid", "kid_std"),
+                lambda r: (r["floor"]["kid"], r["floor"]["kid_std"]),
+                _kid_text,
+                "lower",
+            ),
+        ),
+    ),
+    Metric(
+        "precision and recall",
+        lambda measured: {
+            **dict(zip(("precision", "recall"), measured.precision_recall, strict=True)),
+            "k": measured.k,
+        },
+        (
+            Row("precision (k={k})", itemgetter("precision"), _floor("precision"), number(".3f"), "higher"),
+            Row("recall (k={k})", itemgetter("recall"), _floor("recall"), number(".3f"), "higher"),
+        ),
+    ),
+    Metric(
+        "class coverage",
+        _coverage,
+        (
+            Row(
+                "class KL to uniform (nats)",
+                lambda result: (result["class_coverage"] or {}).get("kl_to_uniform"),
+                _floor("class_kl_to_uniform"),
+                number(".4f"),
+                "lower",
+            ),
+        ),
+        _coverage_floor,
+    ),
+    Metric(
+        "nearest training neighbours (memorisation)",
+        _memorisation,
+        (
+            Row(
+                "memorised, pixel (<{percentile:g}th pct)",
+                _memo("fraction_pixel"),
+                _floor("memorised_fraction"),
+                number(".2%"),
+                "lower",
+            ),
+            Row("memorised, feature", _memo("fraction_feature"), _floor("memorised_fraction"), number(".2%"), "lower"),
+            Row("median NN distance, pixel", _memo("median_nn_pixel"), _floor("median_nn_pixel"), number(".3f")),
+            Row("median NN distance, feature", _memo("median_nn_feature"), _floor("median_nn_feature"), number(".3f")),
+        ),
+        _memorisation_floor,
+        announce="nearest training neighbours",
+    ),
+]

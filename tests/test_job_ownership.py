@@ -131,7 +131,7 @@ def test_the_host_token_stops_anyones_job_and_a_wrong_one_does_not(app_url, blob
         host.predict(None, HOST_TOKEN, api_name="/train_resume")
         host.predict(None, HOST_TOKEN, api_name="/train_stop")
         assert job.wait(timeout=60) and job.snapshot().status == "stopped"
-        assert "stopped by the server's host" in alice.predict(0, True, api_name="/train_status")[0]
+        assert "Stopped by the server's host" in alice.predict(0, True, api_name="/train_status")[0]
         assert (job.trainer.run_dir / "training_state.safetensors").is_file()
     finally:
         stop_whatever_runs()

@@ -103,9 +103,10 @@ def test_pth_upload_is_imported(tmp_path):
 
 
 def test_the_app_opens_on_the_papers_fashion_model_whatever_the_names(tmp_path):
-    """fashion-mnist-28-tutorial sorts before fashion-mnist-32; the default is still the paper-family one."""
+    """fashion-mnist-28-tutorial sorts before fashion-mnist-32; the default is still the paper-family one
+    of the models trained on data the judge reads (the dataset registry says which)."""
     from dcgan.checkpoints import save_model_folder
-    from dcgan.config import ModelConfig, RunConfig
+    from dcgan.config import ModelConfig, RunConfig, TrainConfig
     from dcgan.models import Generator
     from dcgan.ui.model_cache import Catalog
 
@@ -113,6 +114,11 @@ def test_the_app_opens_on_the_papers_fashion_model_whatever_the_names(tmp_path):
         ("fashion-mnist-28-tutorial", ModelConfig(family="tutorial", image_size=28, nc=1, nz=8, ngf=8, ndf=8)),
         ("fashion-mnist-32", ModelConfig(image_size=32, nc=1, nz=8, ngf=8, ndf=8)),
     ):
-        save_model_folder(tmp_path / "checkpoints" / name, Generator(config), RunConfig(config))
+        save_model_folder(tmp_path / "checkpoints" / name, Generator(config), RunConfig(config, TrainConfig()))
+    save_model_folder(  # an emoji model of the paper's family: not trained on Fashion-MNIST
+        tmp_path / "checkpoints" / "a-emoji",
+        Generator(ModelConfig(image_size=32, nc=3, nz=8, ngf=8, ndf=8)),
+        RunConfig(ModelConfig(image_size=32, nc=3, nz=8, ngf=8, ndf=8), TrainConfig(data="emoji")),
+    )
     catalog = Catalog(tmp_path / "checkpoints", tmp_path / "runs", tmp_path / "uploads")
     assert catalog.default_name() == "fashion-mnist-32"

@@ -1,4 +1,4 @@
-"""The Gradio app: a model picker on top of four tabs, each its own module with a build() function.
+"""The Gradio app: a model picker on top of the tabs registered in dcgan/ui/tabs.py, each its own module.
 
     demo = build_app(checkpoints_dir="checkpoints", runs_dir="runs")
     launch(demo, server_port=7860)
@@ -22,18 +22,9 @@ from starlette.routing import Route
 
 from ..errors import DcganError
 from ..hosting import HostLimits
-from . import arithmetic, common, fairness, housekeeping, inside, interpolation, picker, projection, training, walk
+from . import common, fairness, housekeeping, picker, tabs, walk
 from .model_cache import Catalog, warm
 from .session import UPDATE_URL_JS, VisitorState, query_string
-
-TABS = {
-    "walk": "Latent walk",
-    "interpolation": "Interpolation",
-    "arithmetic": "Vector arithmetic",
-    "project": "Real images",
-    "inside": "Inside the networks",
-    "train": "Train",
-}
 
 # Pixel art stays pixel art: the browser scales our small PNGs with nearest-neighbour too.
 CSS = """
@@ -98,45 +89,32 @@ def build_app(
         query = gr.Textbox(visible=False)  # the shareable query string; the browser copies it to the URL
         gr.Markdown(INTRO)
         model_events, (on_load, load_outputs), _ = picker.build(catalog, state, default)
-        with gr.Tabs(selected="walk") as tabs:
-            with gr.Tab(TABS["walk"], id="walk") as walk_tab:
-                walk_view = walk.build(catalog, state, query)
-            with gr.Tab(TABS["interpolation"], id="interpolation") as interpolation_tab:
-                interpolation_view = interpolation.build(catalog, state, query)
-            with gr.Tab(TABS["arithmetic"], id="arithmetic") as arithmetic_tab:
-                arithmetic_view, arithmetic_group = arithmetic.build(catalog, state, query)
-            with gr.Tab(TABS["project"], id="project") as project_tab:
-                projection_view = projection.build(
-                    catalog, state, query, tabs, walk_view, interpolation_view, arithmetic_view, arithmetic_group
-                )
-            with gr.Tab(TABS["inside"], id="inside") as inside_tab:
-                inside_view = inside.build(catalog, state)
-            with gr.Tab(TABS["train"], id="train") as train_tab:
-                train_timer = training.build(catalog, state)
-        views = (walk_view, interpolation_view, arithmetic_view, projection_view, inside_view)
+        specs = list(tabs.TABS)  # read once: a test may register a tab by replacing the list
+        with gr.Tabs(selected=specs[0].id) as tab_bar:
+            built = tabs.build_tabs(specs, tabs.TabContext(catalog, state, query, tab_bar))
+        refreshes = [view.refresh for _, view in built.values() if view.refresh is not None]
+        timers = {tab_id: view.timer for tab_id, (_, view) in built.items() if view.timer is not None}
 
         def redraw_all(event) -> None:
             """After the model (or, on load, the whole state) changed: redraw every tab, then the URL."""
-            for view in views:
-                event = event.success(view.fn, view.inputs, view.outputs, api_visibility="private")
+            for refresh in refreshes:
+                event = event.success(refresh.fn, refresh.inputs, refresh.outputs, api_visibility="private")
             event.then(None, query, None, js=UPDATE_URL_JS)
 
         for event in model_events:
             redraw_all(event)
         loaded = demo.load(on_load, state, load_outputs, api_visibility="private")
-        shown = loaded.success(_select_tab, state, [tabs, train_timer], api_visibility="private", queue=False)
+        select = _tab_selector([spec.id for spec in specs], list(timers))
+        shown = loaded.success(select, state, [tab_bar, *timers.values()], api_visibility="private", queue=False)
         redraw_all(shown)
 
-        for tab_id, tab in (
-            ("walk", walk_tab),
-            ("interpolation", interpolation_tab),
-            ("arithmetic", arithmetic_tab),
-            ("project", project_tab),
-            ("inside", inside_tab),
-            ("train", train_tab),
-        ):
+        for tab_id, (tab, _) in built.items():
             tab.select(
-                _remember_tab(tab_id), state, [state, query, train_timer], api_visibility="private", queue=False
+                _remember_tab(tab_id, list(timers)),
+                state,
+                [state, query, *timers.values()],
+                api_visibility="private",
+                queue=False,
             ).then(None, query, None, js=UPDATE_URL_JS)
     return demo
 
@@ -174,15 +152,21 @@ def _walk_preview_endpoint(catalog: Catalog):
     return endpoint
 
 
-def _select_tab(state: VisitorState) -> tuple:
-    tab = state.tab if state.tab in TABS else "walk"
-    return gr.Tabs(selected=tab), gr.Timer(active=tab == "train")
+def _tab_selector(tab_ids: list[str], timer_owners: list[str]):
+    """On page load: show the URL's tab (the first one when it names none we have), and its timer only."""
+
+    def _select_tab(state: VisitorState) -> tuple:  # its name is the (private) endpoint's name
+        tab = state.tab if state.tab in tab_ids else tab_ids[0]
+        return gr.Tabs(selected=tab), *(gr.Timer(active=tab == owner) for owner in timer_owners)
+
+    return _select_tab
 
 
-def _remember_tab(tab_id: str):
+def _remember_tab(tab_id: str, timer_owners: list[str]):
     def remember(state: VisitorState) -> tuple:
         state.tab = tab_id
-        return state, query_string(state), gr.Timer(active=tab_id == "train")  # the Train tab's refresh
+        timers = (gr.Timer(active=tab_id == owner) for owner in timer_owners)  # e.g. the Train tab's refresh
+        return state, query_string(state), *timers
 
     remember.__name__ = f"show_{tab_id}"
     return remember

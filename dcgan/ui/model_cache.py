@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..checkpoints import HUB_ID, load_run_config
+from ..data import uses_judge
 from ..errors import DcganError
 from ..explore import Explorer, shared_judge
 from ..hosting import HostLimits
@@ -95,12 +96,18 @@ class Catalog:
             if HUB_ID.match(wanted) and not Path(wanted).exists():
                 return wanted
         shipped = [e for e in entries if e.source == "shipped"]
-        fashion = [e for e in shipped if "fashion" in e.label and "judge" not in e.label]
+        fashion = [e for e in shipped if "judge" not in e.label and _judged(e)]  # the judge's checkpoint: no run
         fashion.sort(key=lambda e: load_run_config(e.key)[1].model.family != "paper")  # the paper's model first
         for group in (fashion, shipped, entries):
             if group:
                 return group[0].label
         return None
+
+
+def _judged(entry: ModelEntry) -> bool:
+    """Whether the model was trained on data the Fashion-MNIST judge reads (its classes name the directions)."""
+    train = load_run_config(entry.key)[1].train
+    return train is not None and uses_judge(train.data)
 
 
 _loaded: OrderedDict[str, Explorer] = OrderedDict()

@@ -21,6 +21,9 @@ MAX_PICKS = 3  # exemplars per arithmetic group, as in the paper
 MAX_PROJECTED = 6  # projected images a visitor keeps
 MAX_SEED = 2**31 - 1
 MAX_UPLOADS = 10  # uploaded models a visitor's picker remembers
+# The first tab registered in dcgan/ui/tabs.py: what a page opens on, so its id never goes into the URL.
+# Any other registered tab's id round-trips as tab=<id> (the app falls back here for ids it lacks).
+DEFAULT_TAB = "walk"
 
 
 @dataclass
@@ -42,7 +45,7 @@ class Pick:
 @dataclass
 class VisitorState:
     model: str | None = None  # the picker name of the current model
-    tab: str = "walk"
+    tab: str = DEFAULT_TAB  # a TabSpec.id
     walk: WalkState = field(default_factory=WalkState)
     interpolation: InterpolationState = field(default_factory=InterpolationState)
     batch_seed: int = 0  # the arithmetic tab's gallery
@@ -109,7 +112,7 @@ def query_string(state: VisitorState) -> str:
     walk, interpolation = state.walk, state.interpolation
     params = {
         "model": state.model or "",
-        "tab": state.tab if state.tab != "walk" else "",
+        "tab": state.tab if state.tab != DEFAULT_TAB else "",
         "seed": "" if walk.base is not None else walk.seed,
         "z": encode_z(walk.base) if walk.base is not None else "",
         "dims": ",".join(map(str, walk.dims)) if walk.custom_dims else "",

@@ -21,7 +21,15 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..config import Knob, ModelConfig, TrainConfig, help_text, knobs
-from ..data import IMAGE_EXTENSIONS, extract_image_zip, load_dataset, zip_image_members
+from ..data import (
+    IMAGE_EXTENSIONS,
+    DatasetSpec,
+    extract_image_zip,
+    load_dataset,
+    registered_datasets,
+    uses_judge,
+    zip_image_members,
+)
 from ..errors import DcganError
 from ..hosting import HostLimits, data_roots, inside_data_roots
 from ..jobs import JobBudget, JobManager, JobSnapshot, new_owner_key
@@ -32,7 +40,6 @@ from .model_cache import shared_judge
 MANAGER = JobManager()  # the server's one job
 UPLOAD_LIMIT = "100 MB"
 REFRESH_SECONDS = 2.0
-FASHION_MNIST_TRAIN_IMAGES = 60_000
 OWNER_STORAGE_KEY = "dcgan-train-owner"  # the localStorage entry that holds this browser's job key
 
 # The form's knobs, in the order of the /train_start API's parameters (its callers pass them by position).
@@ -214,7 +221,7 @@ def start_job(
         return Trainer(fitted, paced, Path(runs_dir) / name, dataset=dataset)
 
     try:
-        judge = shared_judge() if Path(train.data).name == "fashion-mnist" else None
+        judge = shared_judge() if uses_judge(Path(train.data).name) else None
         MANAGER.start(
             make_trainer,
             name,
@@ -333,13 +340,19 @@ def time_left(snapshot: JobSnapshot) -> str:
     return f" The server's time limit stops it in {minutes}."
 
 
+def app_datasets() -> dict[str, DatasetSpec]:
+    """The registered datasets this tab offers by name (the server has their files), name -> spec."""
+    return {spec.name: spec for spec in registered_datasets() if spec.in_app}
+
+
 def build(catalog, state: gr.State) -> gr.Timer:
     """The Train tab; returns its refresh timer, for the app to switch on while the tab is shown."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320):
+            named = app_datasets()
             data_kind = gr.Radio(
-                ["fashion-mnist", "server folder", "uploaded .zip"],
-                value="fashion-mnist",
+                [*named, "server folder", "uploaded .zip"],
+                value=next(iter(named), "server folder"),
                 label="data",
                 elem_id="train-data",
             )
@@ -431,8 +444,11 @@ def build(catalog, state: gr.State) -> gr.Timer:
                 unpacked = extract_image_zip(zip_file, unpack_folder(catalog.uploads_dir, zip_file))
                 settings["data"] = str(unpacked)
             else:
-                settings["data"] = "fashion-mnist"
-                check_budget_before_data(settings, FASHION_MNIST_TRAIN_IMAGES, budget)
+                spec = app_datasets().get(kind)
+                if spec is None:
+                    raise DcganError(f"pick the data: {', '.join(app_datasets())}, a server folder or a .zip")
+                settings["data"] = spec.name
+                check_budget_before_data(settings, spec.train_images, budget)
             name = start_job(settings, catalog.runs_dir, owner_key=key, budget=budget, unpacked=unpacked)
         except DcganError as error:
             raise UserError(error) from None
