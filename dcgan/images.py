@@ -54,12 +54,17 @@ def grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2, 
 
 def save_png(image: Image.Image, path: str | Path, metadata: dict[str, str] | None = None) -> Path:
     """Write a PNG atomically; `metadata` goes into its text chunks (seed, model, method...)."""
+    path = Path(path)
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=png_info(metadata)))
+    return path
+
+
+def png_info(metadata: dict[str, object] | None) -> PngImagePlugin.PngInfo:
+    """PNG text chunks holding `metadata` (values as text)."""
     info = PngImagePlugin.PngInfo()
     for key, value in (metadata or {}).items():
         info.add_text(key, str(value))
-    path = Path(path)
-    atomic_write(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=info))
-    return path
+    return info
 
 
 def save_gif(

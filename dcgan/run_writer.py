@@ -31,12 +31,20 @@ class RunWriter:
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
         self._metrics = None
+        self._grid_metadata: dict[str, str] = {}
 
     def begin(self, run_config: RunConfig, step: int) -> float:
         """Ready the directory for training from `step`; returns the training seconds logged up to it."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(self.run_dir)
         run_config.save(self.run_dir / CONFIG_FILE)
+        train = run_config.train
+        self._grid_metadata = {"run": self.run_dir.name}  # what a downloaded grid says it shows
+        if train is not None:
+            self._grid_metadata |= {
+                "data": train.data,
+                "figure": f"the fixed-noise grid: the same {train.n_fixed} z (seed {train.seed}) at every step",
+            }
         elapsed = self._truncate_metrics(step)
         self._metrics = open(self.run_dir / METRICS_FILE, "a")
         return elapsed
@@ -47,7 +55,8 @@ class RunWriter:
     def grid(self, images: torch.Tensor, name: str, step: int) -> tuple[object, Path]:
         """Save images (N, C, H, W) in [-1, 1] as samples/<name>.png; returns (the uint8 grid, its path)."""
         grid = make_grid(images)
-        return grid, save_png(to_pil(grid), self.run_dir / "samples" / f"{name}.png", {"step": str(step)})
+        metadata = self._grid_metadata | {"step": str(step)}
+        return grid, save_png(to_pil(grid), self.run_dir / "samples" / f"{name}.png", metadata)
 
     def checkpoint(self, sampler: torch.nn.Module, discriminator: torch.nn.Module, state: TrainState) -> Path:
         """The published G and D first, then the full state: a run with a state is always a loadable model."""

@@ -213,6 +213,8 @@ def test_fashion_models_get_class_labels_and_class_vectors(app_root, client):
 
     images, library_caption = class_vector_strip(model, drawn[0], drawn[1], 3)
     assert caption == library_caption
+    assert Path(strip).name.startswith("class-vector-tiny-fashion-") and Path(strip).name.endswith("-seed3.png")
+    assert Image.open(strip).text["from"] == drawn[0] and Image.open(strip).text["to"] == drawn[1]
     readout = judge_readout(model, images)
     assert len(readout) == 5 and readout[0][0] == drawn[0]  # the strip starts on a seed of the source class
     assert " → ".join(f"{name} {100 * p:.0f}%" for name, p in readout) in caption

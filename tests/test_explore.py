@@ -33,6 +33,7 @@ from dcgan.explore import (
     forgetting_metadata,
     generator_layer_widths,
     inside_image,
+    inside_metadata,
     interpolation_images,
     interpolation_metadata,
     interpolation_paths,
@@ -231,6 +232,10 @@ def test_the_library_arithmetic_is_the_apps(tmp_path):
         scale = {"picks": 2, "averaged": 6}.get(name.split()[-1], 4)  # 64, 192 or 128 px // 32 px
         expected = arithmetic_pixels(images[name], scale, nrow=3 if name == "neighbourhood" else None)
         assert np.array_equal(np.asarray(Image.open(app_picture)), expected), name
+    averaged = Image.open(app_pictures[names.index("averaged")])  # a result downloads as a named PNG
+    assert Path(averaged.filename).name == "arithmetic-tiny-fashion-averaged.png"
+    assert averaged.text["sum"] == "(mean of 2 A) − B + C" and averaged.text["model"] == "tiny-fashion"
+    assert averaged.text["A"] == "batch 3, #0; batch 3, #1" and averaged.text["C"] == "batch 3, #3"
 
     latents = arithmetic_latents(explorer, groups)
     assert torch.equal(latents["A mean"][0], batch[:2].mean(0))
@@ -279,6 +284,10 @@ def test_the_library_inside_look_and_ablation_are_the_apps(tmp_path):
     look = look_inside(explorer, *inside_image(explorer, "generated", 3))
     assert verdict == f"D says: **{100 * look.real_probability:.1f}% real** (generated, seed 3)"
     assert np.array_equal(np.asarray(Image.open(plain)), np.asarray(gradient_image(look.saliency)))
+    assert Path(plain).name == "inside-tiny-fashion-generated-seed-3-saliency.png"
+    assert Image.open(plain).text == {key: str(value) for key, value in inside_metadata(explorer, look).items()} | {
+        "figure": "saliency"
+    }
     assert np.array_equal(np.asarray(Image.open(guided)), np.asarray(gradient_image(look.guided, signed=True)))
     shown_layers = [gallery["value"] for gallery in galleries if gallery["visible"]]
     assert [[item["caption"] for item in items] for items in shown_layers] == [
@@ -289,6 +298,8 @@ def test_the_library_inside_look_and_ablation_are_the_apps(tmp_path):
     assert ablation.channels == [0, 3] and caption == describe_ablation(explorer, ablation)
     for app_picture, images in zip(ablated, ablation.intact_ablated_difference(), strict=True):  # before, after, diff
         assert np.array_equal(np.asarray(Image.open(app_picture)), np.asarray(grid_image(images, nrow=4, scale=2)))
+    assert Path(ablated[1]).name == "ablation-tiny-fashion-layer1-seed2-after.png"
+    assert Image.open(ablated[1]).text["channels"] == "0,3" and Image.open(ablated[1]).text["figure"] == "after"
 
 
 def test_inside_and_ablation_are_plain_data_with_clear_refusals(tmp_path):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import blob_images
+from PIL import Image
 
 from dcgan.checkpoints import GENERATOR_FILE, load_generator
 from dcgan.config import ModelConfig, TrainConfig
@@ -59,6 +60,9 @@ def test_run_writes_a_complete_run_directory(tmp_path, dataset):
         "step_0000003.png",
         "step_0000006.png",
     ]
+    grid = Image.open(run / "samples" / "step_0000006.png")  # a downloaded grid says what it shows
+    assert grid.text["run"] == "run" and grid.text["step"] == "6" and grid.text["data"] == tiny_train().data
+    assert grid.text["figure"].startswith(f"the fixed-noise grid: the same {tiny_train().n_fixed} z (seed ")
     lines = [json.loads(line) for line in (run / METRICS_FILE).read_text().splitlines()]
     assert [line["step"] for line in lines] == list(range(1, 9))
     assert {"loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "eta_s", "elapsed_s"} <= set(lines[0])

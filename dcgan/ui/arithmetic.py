@@ -15,6 +15,7 @@ from .common import (
     UserError,
     current_model,
     image_output,
+    named_png,
     picture,
     random_seed,
     seed_box,
@@ -75,11 +76,29 @@ def results(model: Explorer, state: VisitorState) -> dict[str, object]:
     for name, group_images in images.items():
         if name == "averaged":
             out[name] = picture(model, group_images, scale=max(1, 192 // model.image_size))
-            continue
-        nrow = 3 if name == "neighbourhood" else None
-        scale = max(1, (64 if name.endswith("picks") else 128) // model.image_size)
-        out[name] = picture(model, group_images, nrow=nrow or len(group_images), scale=scale)
+        else:
+            nrow = 3 if name == "neighbourhood" else None
+            scale = max(1, (64 if name.endswith("picks") else 128) // model.image_size)
+            out[name] = picture(model, group_images, nrow=nrow or len(group_images), scale=scale)
+        if name in RESULTS:  # the figures a lecturer downloads: named PNGs that say what they add up
+            out[name] = named_png(out[name], f"arithmetic-{model.name}-{name}", arithmetic_metadata(model, state, name))
     return out
+
+
+RESULTS = ("averaged", "single", "neighbourhood")
+
+
+def arithmetic_metadata(model: Explorer, state: VisitorState, name: str) -> dict[str, object]:
+    """What a downloaded result carries: the model, each group's exemplars and the sum."""
+    counts = {group: len(state.picks[group]) for group in GROUPS}
+    return {
+        "model": model.name,
+        "figure": {"averaged": "A - B + C on the group averages", "single": "A - B + C on single exemplars"}.get(
+            name, "3x3 neighbourhood of A - B + C on the averages (top left) with small moves"
+        ),
+        **{group: "; ".join(pick.label for pick in state.picks[group]) for group in GROUPS},
+        "sum": describe_arithmetic(counts),
+    }
 
 
 # The library's strip, its refusals (a class never drawn, no judge) shown to the visitor.
@@ -197,8 +216,11 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
 
     def _class_vector(state: VisitorState, source: str, target: str, seed: float | None) -> tuple:
         model = current_model(catalog, state)
-        images, caption = class_vector_strip(model, source, target, seed_from(seed))
-        return picture(model, images, nrow=CLASS_STEPS, scale=max(1, 96 // model.image_size)), caption
+        start = seed_from(seed)
+        images, caption = class_vector_strip(model, source, target, start)
+        strip = picture(model, images, nrow=CLASS_STEPS, scale=max(1, 96 // model.image_size))
+        metadata = {"model": model.name, "from": source, "to": target, "seed": start, "caption": caption}
+        return named_png(strip, f"class-vector-{model.name}-{source}-to-{target}-seed{start}", metadata), caption
 
     def on_batch(state: VisitorState, seed: float | None) -> tuple:
         state.batch_seed = seed_from(seed)

@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..errors import DcganError
 from ..explore import Explorer
-from ..images import grid_image, save_gif, save_png
+from ..images import grid_image, png_info, save_gif, save_png
 from ..latent import generate
 from .model_cache import Catalog, get_model
 from .session import MAX_SEED, VisitorState, valid_seed
@@ -171,6 +171,16 @@ def export_folder() -> Path:
 def slug(text: str) -> str:
     """A file-name-safe piece: 'upload: my model' -> 'upload-my-model'."""
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")[:60] or "model"
+
+
+def named_png(image: Image.Image, stem: str, metadata: dict[str, object]) -> str:
+    """`image` as a file named `stem`.png carrying `metadata` (model, seeds, settings) in its text chunks.
+    Returned to a gr.Image, its download button then saves that file, name and metadata included
+    (Gradio keeps a file's name; a PIL image it would save as image.png with nothing in it). A display file
+    like Gradio's own: no fsync, and the exports' sweep deletes it after an hour."""
+    path = export_folder() / f"{slug(stem)}.png"
+    image.save(path, format="PNG", pnginfo=png_info(metadata))
+    return str(path)
 
 
 def export_png_and_gif(

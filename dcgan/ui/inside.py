@@ -16,6 +16,7 @@ from .common import (
     current_model,
     image_output,
     image_upload,
+    named_png,
     picture,
     seed_box,
     seed_from,
@@ -148,12 +149,17 @@ def build(catalog, state: gr.State) -> Refresh:
             gr.update(value=galleries[i], visible=True) if i < len(galleries) else gr.update(visible=False)
             for i in range(explore.INSIDE_LAYERS)
         ]
+        metadata = explore.inside_metadata(model, look)
+        stem = f"inside-{model.name}-{look.caption}"
+        figures = {
+            "image": picture(model, look.image[None], scale=max(1, 192 // model.image_size)),
+            "saliency": gradient_image(look.saliency),
+            "guided-backprop": gradient_image(look.guided, signed=True),
+        }
         return (
             state,
             f"D says: **{100 * look.real_probability:.1f}% real** ({look.caption})",
-            picture(model, look.image[None], scale=max(1, 192 // model.image_size)),
-            gradient_image(look.saliency),
-            gradient_image(look.guided, signed=True),
+            *(named_png(image, f"{stem}-{name}", metadata | {"figure": name}) for name, image in figures.items()),
             *updates,
         )
 
@@ -168,19 +174,25 @@ def build(catalog, state: gr.State) -> Refresh:
         if not stored:
             raise UserError("look inside D first")
         try:
-            image, _ = explore.inside_image(model, stored["source"], stored["seed"], stored["path"])
+            image, caption = explore.inside_image(model, stored["source"], stored["seed"], stored["path"])
         except DcganError:
             raise UserError("the image looked at is gone (uploads are kept for an hour): look inside D again") from None
         channel = explore.look_at_channel(model, image, *channel_of(event.value["caption"]))
+        figures = {
+            "activation": upscaled(channel.overlay, 192),
+            "guided-backprop": gradient_image(channel.guided, signed=True),
+            "guided-backprop-untrained-D": gradient_image(channel.guided_untrained, signed=True),
+            "gradient": gradient_image(channel.plain),
+            "top-9-samples": picture(model, channel.top_samples, nrow=3, scale=max(1, 64 // model.image_size)),
+            "optimised-input": picture(model, channel.maximised[None], scale=max(1, 192 // model.image_size)),
+        }
+        where = f"layer {channel.layer}, channel {channel.channel}"
+        metadata = {"model": model.name, "image": caption, "channel": where}
+        stem = f"inside-{model.name}-{caption}-layer{channel.layer}-channel{channel.channel}"
         return (
-            f"**layer {channel.layer}, channel {channel.channel}**: mean activation {channel.mean_activation:.3f} on "
-            f"this image; best of the probe batch {channel.best_probe_score:.3f}",
-            upscaled(channel.overlay, 192),
-            gradient_image(channel.guided, signed=True),
-            gradient_image(channel.guided_untrained, signed=True),
-            gradient_image(channel.plain),
-            picture(model, channel.top_samples, nrow=3, scale=max(1, 64 // model.image_size)),
-            picture(model, channel.maximised[None], scale=max(1, 192 // model.image_size)),
+            f"**{where}**: mean activation {channel.mean_activation:.3f} on this image; best of the probe batch "
+            f"{channel.best_probe_score:.3f}",
+            *(named_png(image, f"{stem}-{name}", metadata | {"figure": name}) for name, image in figures.items()),
         )
 
     @shows_user_errors
@@ -204,12 +216,20 @@ def build(catalog, state: gr.State) -> Refresh:
         layer, seed_number = _layer_index(layer_name), seed_from(seed_value)
         if class_name:
             result = explore.forget_class(model, class_name, layer, seed=seed_number)
-            caption = explore.describe_forgetting(model, result)
+            caption, metadata = explore.describe_forgetting(model, result), explore.forgetting_metadata(model, result)
+            stem = f"forgetting-{model.name}-{class_name}-layer{layer}-seed{seed_number}"
         else:
             result = explore.ablate(model, layer, channels_from(text), seed=seed_number)
-            caption = explore.describe_ablation(model, result)
+            caption, metadata = explore.describe_ablation(model, result), explore.ablation_metadata(model, result)
+            stem = f"ablation-{model.name}-layer{layer}-seed{seed_number}"
         scale = max(1, 64 // model.image_size)
-        return *(picture(model, images, nrow=4, scale=scale) for images in result.intact_ablated_difference()), caption
+        pictures = [picture(model, images, nrow=4, scale=scale) for images in result.intact_ablated_difference()]
+        names = ("before", "after", "difference")
+        files = [
+            named_png(image, f"{stem}-{name}", metadata | {"figure": name})
+            for name, image in zip(names, pictures, strict=True)
+        ]
+        return *files, caption
 
     def draw(state: VisitorState) -> tuple:
         if not state.model:
