@@ -117,13 +117,13 @@ def test_arithmetic_on_picked_exemplars(client):
     result = None
     for group, index in (("A", 0), ("A", 1), ("B", 2), ("C", 3)):
         result = client.predict(group, index, api_name="/arithmetic_pick")
-    caption, a_picks, a_mean, *_, averaged, single, around = result
-    assert "mean of 2 A" in caption
+    caption, a_picks, a_mean, *_, averaged, single, around, query = result
+    assert "mean of 2 A" in caption and "pa=3.0,3.1&pb=3.2&pc=3.3" in query  # a link holds the picks
     assert pixels(a_picks).shape[1] > pixels(a_mean).shape[1]  # two exemplars beside each other
     assert not np.array_equal(pixels(averaged), pixels(single))
     assert pixels(around).shape[0] == pixels(around).shape[1]  # the 3x3 grid
     cleared = client.predict(api_name="/arithmetic_clear_all")
-    assert "Still empty" in cleared[0] and cleared[-1] is None
+    assert "Still empty" in cleared[0] and cleared[-2] is None and "pa=&pb=&pc=" in cleared[-1]
 
 
 def test_bad_uploads_get_a_clear_message(client, tmp_path):
@@ -177,6 +177,30 @@ def test_url_round_trip():
     assert restored.walk.seed == 42 and restored.walk.edits == {5: -0.5, 66: 1.25} and restored.walk.offsets == {0: 1.5}
     assert (restored.interpolation.seed_a, restored.interpolation.steps) == (7, 12)
     assert apply_query(VisitorState(), {"seed": "-3", "d": "x:y", "steps": "99"}) == ["seed", "d"]
+
+
+def test_arithmetic_picks_and_the_inside_tab_survive_the_url():
+    from dcgan.ui.session import InsideSettings, Pick
+
+    state = VisitorState(model="fashion-mnist-32", tab="inside")
+    z = np.linspace(-1, 1, 16).tolist()
+    state.picks = {"A": [Pick("batch 3, #0", [0.0], ref="3.0"), Pick("projected shoe", z)], "B": [], "C": []}
+    state.inside_settings = InsideSettings(seed=5, channel=[2, 17], layer=1, forget="Trouser", noise_seed=9)
+    query = query_string(state)
+    assert "pa=3.0,z" in query and "look=5&ch=2.17&gl=1" in query and "forget=Trouser&noise=9" in query
+    restored = VisitorState()
+    assert apply_query(restored, dict(parse_qsl(query))) == []
+    first, second = restored.picks["A"]
+    assert (first.ref, first.label, first.z) == ("3.0", "batch 3, #0", [])  # its z comes from the model, later
+    assert np.allclose(second.z, z, atol=2e-3) and restored.picks["B"] == []
+    assert restored.inside_settings == InsideSettings(seed=5, channel=[2, 17], layer=1, forget="Trouser", noise_seed=9)
+    state.inside_settings = InsideSettings(seed=None, layer=0, channels="4, 7")  # an upload looked at: no seed
+    query = query_string(state)
+    assert "look=&ch=" in query and "zero=4,7" in query and "forget=&" in query
+    restored = VisitorState()
+    assert apply_query(restored, dict(parse_qsl(query))) == [] and restored.inside_settings.channels == "4, 7"
+    bad = {"pa": "3.x", "ch": "2", "gl": "99", "zero": "1,-5", "look": "-1"}
+    assert sorted(apply_query(VisitorState(), bad)) == ["ch", "gl", "look", "pa", "zero"]
 
 
 def test_z_survives_the_url():
@@ -250,7 +274,8 @@ def test_a_hub_id_loads_from_the_local_cache_and_a_missing_one_says_so(client, t
 
 def test_inside_the_networks_verdict_saliency_and_ablation(client, tmp_path):
     state_before = client.predict("generated", 3, None, api_name="/inside_look")
-    verdict, shown, plain, guided, *galleries = state_before
+    verdict, shown, plain, guided, *galleries, query = state_before
+    assert "look=3" in query  # a link holds the look
     assert "% real" in verdict and "seed 3" in verdict
     assert pixels(plain).shape == pixels(guided).shape and not np.array_equal(pixels(plain), pixels(guided))
     visible = [g["value"] for g in galleries if g["visible"]]
@@ -265,7 +290,10 @@ def test_inside_the_networks_verdict_saliency_and_ablation(client, tmp_path):
     with pytest.raises(Exception, match="notes.png: .*use a .png/.jpg/.webp/.bmp image") as caught:
         client.predict("upload", 0, gradio_client.handle_file(str(tmp_path / "notes.png")), api_name="/inside_look")
     assert "Traceback" not in str(caught.value)
-    before, after, difference, caption = client.predict("layer 1 (16 channels)", "0, 3", "", 0, api_name="/ablate")
+    before, after, difference, caption, query = client.predict(
+        "layer 1 (16 channels)", "0, 3", "", 0, api_name="/ablate"
+    )
+    assert "gl=1" in query and "zero=0,3" in query and "noise=0" in query
     assert "channels 0, 3 of layer 1" in caption
     assert not np.array_equal(pixels(before), pixels(after)) and pixels(difference).shape == pixels(before).shape
     assert np.array_equal(
@@ -278,7 +306,8 @@ def test_inside_the_networks_verdict_saliency_and_ablation(client, tmp_path):
         client.predict("layer 1 (16 channels)", "99", "", 0, api_name="/ablate")
     with pytest.raises(Exception, match="whole numbers"):
         client.predict("layer 1 (16 channels)", "all of them", "", 0, api_name="/ablate")
-    *_, caption = client.predict("layer 0 (32 channels)", "", "Shirt", 0, api_name="/ablate")
+    *_, caption, query = client.predict("layer 0 (32 channels)", "", "Shirt", 0, api_name="/ablate")
+    assert "forget=Shirt" in query and "zero=&" in query
     assert "A linear probe on layer 0's 32 filters picked the" in caption and "random filters" in caption
     with pytest.raises(Exception, match="0 are a Trouser"):  # this untrained model draws no trousers
         client.predict("layer 0 (32 channels)", "", "Trouser", 0, api_name="/ablate")

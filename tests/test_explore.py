@@ -223,7 +223,7 @@ def test_the_library_arithmetic_is_the_apps(tmp_path):
     batch = sample_noise(24, explorer.nz, explorer.noise, seed=3)  # "batch 3, #i" is row i of seed 3
     groups = {group: batch[[index for g, index in picks if g == group]] for group in ARITHMETIC_GROUPS}
     images = arithmetic_images(explorer, groups)
-    caption, *app_pictures = result
+    caption, *app_pictures, _query = result
     assert caption.startswith(f"**{describe_arithmetic({'A': 2, 'B': 1, 'C': 1})}**")
     assert caption.startswith("**(mean of 2 A) − B + C**")
     names = [f"{g} {kind}" for g in ARITHMETIC_GROUPS for kind in ("picks", "mean")]
@@ -277,8 +277,10 @@ def test_the_library_inside_look_and_ablation_are_the_apps(tmp_path):
     gradio_client = pytest.importorskip("gradio_client")
     with running_app(tmp_path) as url:
         client = gradio_client.Client(url, verbose=False)
-        verdict, shown, plain, guided, *galleries = client.predict("generated", 3, None, api_name="/inside_look")
-        *ablated, caption = client.predict("layer 1 (16 channels)", "3, 0, 3", "", 2, api_name="/ablate")
+        verdict, shown, plain, guided, *galleries, _query = client.predict(
+            "generated", 3, None, api_name="/inside_look"
+        )
+        *ablated, caption, _query = client.predict("layer 1 (16 channels)", "3, 0, 3", "", 2, api_name="/ablate")
 
     explorer = Explorer.load(tmp_path / "checkpoints" / "tiny-fashion", name="tiny-fashion")
     look = look_inside(explorer, *inside_image(explorer, "generated", 3))

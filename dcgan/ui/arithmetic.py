@@ -105,6 +105,17 @@ def arithmetic_metadata(model: Explorer, state: VisitorState, name: str) -> dict
 class_vector_strip = shows_user_errors(explore.class_vector_strip)
 
 
+def resolve_picks(model: Explorer, state: VisitorState) -> None:
+    """Picks a link named by their ref ("7.3": sample #3 of batch 7) get their z, now the model is known;
+    a pick whose z does not fit the model is dropped."""
+    for group in GROUPS:
+        for pick in state.picks[group]:
+            if pick.ref and not pick.z:
+                batch, index = map(int, pick.ref.split("."))
+                pick.z = batch_z(model, batch)[index].tolist() if index < BATCH_SIZE else []
+        state.picks[group] = [pick for pick in state.picks[group] if len(pick.z) == model.nz]
+
+
 def describe(state: VisitorState) -> str:
     counts = {group: len(state.picks[group]) for group in GROUPS}
     if not all(counts.values()):
@@ -197,6 +208,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
         if not state.model:
             return (state, state.batch_seed, None, *show(None, state), *class_controls(None), query_string(state))
         model = current_model(catalog, state)
+        resolve_picks(model, state)
         return (
             state,
             state.batch_seed,
@@ -232,10 +244,11 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
         if not 0 <= index < BATCH_SIZE:
             raise UserError(f"sample numbers go from 0 to {BATCH_SIZE - 1}")
         z = batch_z(model, state.batch_seed)[index].tolist()
-        note = add_pick(model, state, group_name, Pick(f"batch {state.batch_seed}, #{index}", z))
+        ref = f"{state.batch_seed}.{index}"  # how a link names this sample
+        note = add_pick(model, state, group_name, Pick(f"batch {state.batch_seed}, #{index}", z, ref=ref))
         if note:
             gr.Info(note)
-        return (state, *show(model, state))
+        return (state, *show(model, state), query_string(state))
 
     def on_select(state: VisitorState, group_name: str, event: gr.SelectData) -> tuple:
         return pick(state, group_name, event.index)
@@ -243,19 +256,22 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
     def clear(state: VisitorState, group_name: str | None) -> tuple:
         for name in [group_name] if group_name else GROUPS:
             state.picks[name] = []
-        return (state, *show(current_model(catalog, state) if state.model else None, state))
+        return (state, *show(current_model(catalog, state) if state.model else None, state), query_string(state))
 
-    with_results = [state, *result_outputs]
+    with_results = [state, *result_outputs, query]  # the picks go into the URL too
     batch_seed.submit(on_batch, [state, batch_seed], draw_outputs, api_name="arithmetic_batch").then(
         None, query, None, js=UPDATE_URL_JS
     )
     new_batch.click(lambda s: on_batch(s, random_seed()), state, draw_outputs, api_name="arithmetic_new_batch").then(
         None, query, None, js=UPDATE_URL_JS
     )
-    gallery.select(on_select, [state, group], with_results, api_visibility="private", queue=False)
-    add_button.click(pick, [state, group, sample_number], with_results, api_name="arithmetic_pick", queue=False)
-    clear_group.click(clear, [state, group], with_results, api_name="arithmetic_clear_group", queue=False)
-    clear_all.click(lambda s: clear(s, None), state, with_results, api_name="arithmetic_clear_all", queue=False)
+    for event in (
+        gallery.select(on_select, [state, group], with_results, api_visibility="private", queue=False),
+        add_button.click(pick, [state, group, sample_number], with_results, api_name="arithmetic_pick", queue=False),
+        clear_group.click(clear, [state, group], with_results, api_name="arithmetic_clear_group", queue=False),
+        clear_all.click(lambda s: clear(s, None), state, with_results, api_name="arithmetic_clear_all", queue=False),
+    ):
+        event.then(None, query, None, js=UPDATE_URL_JS)
     class_inputs = [state, class_from, class_to, class_seed]
     class_button.click(
         on_class_vector,

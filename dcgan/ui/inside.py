@@ -24,7 +24,7 @@ from .common import (
 )
 from .fairness import HEAVY_SLOTS, heavy_turn
 from .projection import dataset_example
-from .session import VisitorState
+from .session import UPDATE_URL_JS, VisitorState, query_string
 
 
 def panel(label: str, elem_id: str) -> gr.Image:
@@ -60,7 +60,7 @@ def layer_choices(model: Explorer) -> list[str]:
 # ---- the tab -----------------------------------------------------------------------------------------------
 
 
-def build(catalog, state: gr.State) -> Refresh:
+def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     """The Inside the networks tab; returns how to redraw it after a model change."""
     gr.Markdown(
         "**The discriminator** (the paper's Figure 5): its verdict on an image and, per layer, the channels that "
@@ -139,11 +139,13 @@ def build(catalog, state: gr.State) -> Refresh:
             return _look(state, source_name, seed_value, path)
 
     @shows_user_errors
-    def _look(state: VisitorState, source_name: str, seed_value: float | None, path: str | None):
+    def _look(state: VisitorState, source_name: str, seed_value: float | None, path: str | None) -> tuple:
         model = current_model(catalog, state)
         seed_number = seed_from(seed_value)
         look = explore.look_inside(model, *explore.inside_image(model, source_name, seed_number, path))
         state.inside = {"source": source_name, "seed": seed_number, "path": path}
+        settings = state.inside_settings
+        settings.seed, settings.channel = (seed_number if source_name == "generated" else None), None
         galleries = layer_galleries(look)
         updates = [
             gr.update(value=galleries[i], visible=True) if i < len(galleries) else gr.update(visible=False)
@@ -161,14 +163,15 @@ def build(catalog, state: gr.State) -> Refresh:
             f"D says: **{100 * look.real_probability:.1f}% real** ({look.caption})",
             *(named_png(image, f"{stem}-{name}", metadata | {"figure": name}) for name, image in figures.items()),
             *updates,
+            query_string(state),
         )
 
     def pick_channel(state: VisitorState, event: gr.SelectData, request: gr.Request):
         with heavy_turn(request, "channel view"):  # ~0.7 s: an optimised input, two gradients
-            return _pick_channel(state, event)
+            return _channel(state, *channel_of(event.value["caption"]))
 
     @shows_user_errors
-    def _pick_channel(state: VisitorState, event: gr.SelectData):
+    def _channel(state: VisitorState, layer: int, channel_index: int) -> tuple:
         model = current_model(catalog, state)
         stored = state.inside
         if not stored:
@@ -177,7 +180,8 @@ def build(catalog, state: gr.State) -> Refresh:
             image, caption = explore.inside_image(model, stored["source"], stored["seed"], stored["path"])
         except DcganError:
             raise UserError("the image looked at is gone (uploads are kept for an hour): look inside D again") from None
-        channel = explore.look_at_channel(model, image, *channel_of(event.value["caption"]))
+        channel = explore.look_at_channel(model, image, layer, channel_index)
+        state.inside_settings.channel = [layer, channel_index]
         figures = {
             "activation": upscaled(channel.overlay, 192),
             "guided-backprop": gradient_image(channel.guided, signed=True),
@@ -190,9 +194,11 @@ def build(catalog, state: gr.State) -> Refresh:
         metadata = {"model": model.name, "image": caption, "channel": where}
         stem = f"inside-{model.name}-{caption}-layer{channel.layer}-channel{channel.channel}"
         return (
+            state,
             f"**{where}**: mean activation {channel.mean_activation:.3f} on this image; best of the probe batch "
             f"{channel.best_probe_score:.3f}",
             *(named_png(image, f"{stem}-{name}", metadata | {"figure": name}) for name, image in figures.items()),
+            query_string(state),
         )
 
     @shows_user_errors
@@ -208,12 +214,11 @@ def build(catalog, state: gr.State) -> Refresh:
         request: gr.Request,
     ):
         with heavy_turn(request, "ablation"):  # with a class: 2,000 samples through G and the judge, ~10 s
-            return _ablate(state, layer_name, text, class_name, seed_value)
+            return _ablate(state, _layer_index(layer_name), text, class_name or "", seed_from(seed_value))
 
     @shows_user_errors
-    def _ablate(state: VisitorState, layer_name: str | None, text: str, class_name: str | None, seed_value):
+    def _ablate(state: VisitorState, layer: int, text: str, class_name: str, seed_number: int) -> tuple:
         model = current_model(catalog, state)
-        layer, seed_number = _layer_index(layer_name), seed_from(seed_value)
         if class_name:
             result = explore.forget_class(model, class_name, layer, seed=seed_number)
             caption, metadata = explore.describe_forgetting(model, result), explore.forgetting_metadata(model, result)
@@ -222,6 +227,8 @@ def build(catalog, state: gr.State) -> Refresh:
             result = explore.ablate(model, layer, channels_from(text), seed=seed_number)
             caption, metadata = explore.describe_ablation(model, result), explore.ablation_metadata(model, result)
             stem = f"ablation-{model.name}-layer{layer}-seed{seed_number}"
+        settings = state.inside_settings
+        settings.layer, settings.channels, settings.forget, settings.noise_seed = layer, text, class_name, seed_number
         scale = max(1, 64 // model.image_size)
         pictures = [picture(model, images, nrow=4, scale=scale) for images in result.intact_ablated_difference()]
         names = ("before", "after", "difference")
@@ -229,29 +236,11 @@ def build(catalog, state: gr.State) -> Refresh:
             named_png(image, f"{stem}-{name}", metadata | {"figure": name})
             for name, image in zip(names, pictures, strict=True)
         ]
-        return *files, caption
+        return state, *files, caption, query_string(state)
 
-    def draw(state: VisitorState) -> tuple:
-        if not state.model:
-            return gr.update(), gr.update(visible=False)
-        model = current_model(catalog, state)
-        names = layer_choices(model)
-        judge = model.judge()
-        classes = [""] + list(judge.config.class_names) if judge is not None else []
-        return (
-            gr.update(choices=names, value=names[min(1, len(names) - 1)] if names else None),
-            gr.update(choices=classes, value="", visible=judge is not None),
-        )
-
-    layer_outputs = [state, verdict, shown, score_plain, score_guided, *layer_views]
-    look_button.click(
-        look,
-        [state, source, seed, upload],
-        layer_outputs,
-        api_name="inside_look",
-        concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
-    )
+    look_outputs = [state, verdict, shown, score_plain, score_guided, *layer_views, query]
     channel_outputs = [
+        state,
         channel_title,
         channel_large,
         channel_guided,
@@ -259,18 +248,77 @@ def build(catalog, state: gr.State) -> Refresh:
         channel_plain,
         channel_top,
         channel_max,
+        query,
     ]
+    ablation_outputs = [state, before, after, difference, ablate_caption, query]
+    control_outputs = [g_layer, class_choice, seed, source, channels_text, ablate_seed]
+
+    def draw(state: VisitorState, request: gr.Request) -> tuple:
+        """After a model change or a page load: the controls, and what a shared link asked to see drawn."""
+        unchanged = [gr.update()] * (len(look_outputs) + len(channel_outputs) + len(ablation_outputs))
+        if not state.model:
+            return gr.update(), gr.update(visible=False), *[gr.update()] * 4, *unchanged
+        model = current_model(catalog, state)
+        settings = state.inside_settings
+        names = layer_choices(model)
+        layer = settings.layer if settings.layer is not None and settings.layer < len(names) else min(1, len(names) - 1)
+        judge = model.judge()
+        classes = [""] + list(judge.config.class_names) if judge is not None else []
+        controls = (
+            gr.update(choices=names, value=names[layer] if names else None),
+            gr.update(
+                choices=classes, value=settings.forget if settings.forget in classes else "", visible=bool(judge)
+            ),
+            settings.seed or 0,
+            "generated",
+            settings.channels,
+            settings.noise_seed,
+        )
+        return *controls, *linked_figures(state, request, names[layer] if names else None)
+
+    def linked_figures(state: VisitorState, request: gr.Request, layer_name: str | None) -> list:
+        """What a link's Inside keys ask for (look=, ch=, gl=...), drawn as the buttons would draw it; within
+        the visitor's share of heavy work, else left for them to click (a warning says why)."""
+        settings = state.inside_settings
+        drawn = {"look": [gr.update()] * len(look_outputs), "channel": [gr.update()] * len(channel_outputs)}
+        drawn["ablation"] = [gr.update()] * len(ablation_outputs)
+        if settings.seed is None and settings.layer is None:
+            return [*drawn["look"], *drawn["channel"], *drawn["ablation"]]
+        channel, layer = settings.channel, settings.layer
+        try:
+            with heavy_turn(request, "a shared link's Inside figures"):
+                if settings.seed is not None:
+                    drawn["look"] = list(_look(state, "generated", settings.seed, None))
+                    if channel:
+                        drawn["channel"] = list(_channel(state, *channel))
+                if layer is not None and layer_name is not None:
+                    drawn["ablation"] = list(
+                        _ablate(state, layer, settings.channels, settings.forget, settings.noise_seed)
+                    )
+        except gr.Error as error:  # refused, or a link naming what this model lacks: the rest of the page loads
+            gr.Warning(f"the link's Inside figures were not drawn: {error.message}")
+        return [*drawn["look"], *drawn["channel"], *drawn["ablation"]]
+
+    look_button.click(
+        look,
+        [state, source, seed, upload],
+        look_outputs,
+        api_name="inside_look",
+        concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
+    ).then(None, query, None, js=UPDATE_URL_JS)
     for gallery in layer_views:
-        gallery.select(pick_channel, state, channel_outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS)
+        gallery.select(
+            pick_channel, state, channel_outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS
+        ).then(None, query, None, js=UPDATE_URL_JS)
     example_button.click(take_example, state, [upload, source], api_name="inside_dataset_example")
     ablate_button.click(
         ablate,
         [state, g_layer, channels_text, class_choice, ablate_seed],
-        [before, after, difference, ablate_caption],
+        ablation_outputs,
         api_name="ablate",
         concurrency_limit=HEAVY_SLOTS,
-    )
-    return Refresh(draw, [state], [g_layer, class_choice])
+    ).then(None, query, None, js=UPDATE_URL_JS)
+    return Refresh(draw, [state], [*control_outputs, *look_outputs, *channel_outputs, *ablation_outputs])
 
 
 def _layer_index(name: str | None) -> int:

@@ -39,7 +39,21 @@ class InterpolationState:
 @dataclass
 class Pick:
     label: str  # where the exemplar came from, e.g. "batch 7, #3"
-    z: list[float]
+    z: list[float]  # empty until the model is known, for a pick restored from a link by its ref
+    ref: str = ""  # "7.3" for sample #3 of the gallery's batch 7: how a link names it (else by its z)
+
+
+@dataclass
+class InsideSettings:
+    """What the Inside tab was last asked to draw, as a link reproduces it (an uploaded image is the
+    visitor's own file: a link holds only a generated sample's seed)."""
+
+    seed: int | None = None  # the generated sample looked inside; None: nothing yet (or an upload)
+    channel: list[int] | None = None  # [layer, channel] of D clicked
+    layer: int | None = None  # the G layer of the last ablation; None: none drawn yet
+    channels: str = "0, 1, 2, 3"  # the filters zeroed by number
+    forget: str = ""  # or the class forgotten with the probe
+    noise_seed: int = 0  # the ablation's noise
 
 
 @dataclass
@@ -57,6 +71,7 @@ class VisitorState:
     # What the Inside tab last looked at, as a recipe, not pixels (state is kept per visitor):
     # {"source": "generated" | "upload", "seed": int, "path": the uploaded file in Gradio's cache}
     inside: dict | None = None
+    inside_settings: InsideSettings = field(default_factory=InsideSettings)
 
     def reset_for_model(self, name: str) -> None:
         """A new model: z's from the old one mean nothing there (nz may even differ)."""
@@ -66,6 +81,7 @@ class VisitorState:
         self.picks = {group: [] for group in GROUPS}
         self.projected = {}
         self.inside = None
+        self.inside_settings = InsideSettings()
 
     def add_upload(self, name: str) -> None:
         self.uploads = [upload for upload in self.uploads if upload != name][-(MAX_UPLOADS - 1) :] + [name]
@@ -124,6 +140,8 @@ def query_string(state: VisitorState) -> str:
         "steps": interpolation.steps,
         "rows": interpolation.rows,
         "batch": state.batch_seed,
+        **{f"p{group.lower()}": ",".join(map(_pick_ref, state.picks[group])) for group in GROUPS},
+        **_inside_params(state.inside_settings),
     }
     return urlencode(params, safe=":,")  # readable: d=66:1.25,5:-0.40
 
@@ -158,7 +176,60 @@ def apply_query(state: VisitorState, params: dict[str, str]) -> list[str]:
     take("steps", lambda text: min(max(int(text), 3), 16), lambda value: setattr(interpolation, "steps", value))
     take("rows", lambda text: min(max(int(text), 1), 6), lambda value: setattr(interpolation, "rows", value))
     take("batch", _seed, lambda value: setattr(state, "batch_seed", value))
+    for group in GROUPS:
+        take(f"p{group.lower()}", _parse_picks, lambda picks, group=group: state.picks.__setitem__(group, picks))
+    inside = state.inside_settings
+    take("look", _seed, lambda value: setattr(inside, "seed", value))
+    take("ch", _parse_channel, lambda value: setattr(inside, "channel", value))
+    take("gl", lambda text: _bounded(text, 0, 16), lambda value: setattr(inside, "layer", value))
+    take("zero", _parse_channels, lambda value: setattr(inside, "channels", value))
+    take("forget", lambda text: text[:40], lambda value: setattr(inside, "forget", value))
+    take("noise", _seed, lambda value: setattr(inside, "noise_seed", value))
     return ignored
+
+
+def _pick_ref(pick: Pick) -> str:
+    return pick.ref or "z" + encode_z(pick.z)
+
+
+def _parse_picks(text: str) -> list[Pick]:
+    """ "7.3,z<base64>" -> picks: sample #3 of batch 7 (its z filled in once the model is known), a z."""
+    picks = []
+    for item in filter(None, text.split(",")[:MAX_PICKS]):
+        if item.startswith("z"):
+            picks.append(Pick("a shared z", decode_z(item[1:])))
+            continue
+        batch, index = item.split(".")
+        picks.append(Pick(f"batch {_seed(batch)}, #{_bounded(index, 0, 1000)}", [], ref=item))
+    return picks
+
+
+def _inside_params(inside: InsideSettings) -> dict[str, object]:
+    """The Inside tab's keys; only those it has drawn (a link to another tab stays short)."""
+    params: dict[str, object] = {"look": "", "ch": "", "gl": "", "zero": "", "forget": "", "noise": ""}
+    if inside.seed is not None:
+        params["look"] = inside.seed
+        params["ch"] = ".".join(map(str, inside.channel)) if inside.channel else ""
+    if inside.layer is not None:
+        params |= {"gl": inside.layer, "noise": inside.noise_seed}
+        params |= {"forget": inside.forget} if inside.forget else {"zero": inside.channels.replace(" ", "")}
+    return params
+
+
+def _parse_channel(text: str) -> list[int]:
+    layer, channel = text.split(".")
+    return [_bounded(layer, 0, 16), _bounded(channel, 0, 100_000)]
+
+
+def _parse_channels(text: str) -> str:
+    return ", ".join(str(_bounded(part, 0, 100_000)) for part in text.split(",")[:512] if part)
+
+
+def _bounded(text: str, low: int, high: int) -> int:
+    value = int(text)
+    if not low <= value <= high:
+        raise ValueError(f"{value} is not from {low} to {high}")
+    return value
 
 
 def valid_seed(value: float | int | str | None) -> int:

@@ -73,7 +73,7 @@ TABS: list[TabSpec] = [
     TabSpec("interpolation", "Interpolation", lambda c: TabView(interpolation.build(c.catalog, c.state, c.query))),
     TabSpec("arithmetic", "Vector arithmetic", _arithmetic),
     TabSpec("project", "Real images", _projection, needs=("walk", "interpolation", "arithmetic")),
-    TabSpec("inside", "Inside the networks", lambda c: TabView(inside.build(c.catalog, c.state))),
+    TabSpec("inside", "Inside the networks", lambda c: TabView(inside.build(c.catalog, c.state, c.query))),
     TabSpec("train", "Train", lambda c: TabView(timer=training.build(c.catalog, c.state))),
 ]
 
