@@ -104,7 +104,7 @@ def test_interpolation_rows_frames_and_norms(client):
     midpoint = {trace["name"]: trace["y"][2] for trace in traces if trace["showlegend"]}
     assert midpoint["lerp"] < 0.85 * midpoint["slerp"]  # the straight line cuts through the shell
     files = client.predict(api_name="/interpolation_export")
-    assert sorted(f.rsplit("-", 1)[1] for f in files) == ["lerp.gif", "lerp.png", "slerp.gif", "slerp.png"]
+    assert sorted(f.rsplit("-", 1)[1] for f in files) == ["lerp.gif", "lerp.png", "norms.csv", "slerp.gif", "slerp.png"]
     slerp_png = next(f for f in files if f.endswith("slerp.png"))
     assert "seeds1-2" in slerp_png and Image.open(slerp_png).text["method"] == "slerp"
     assert Image.open(slerp_png).size == (2 * (5 * cell + 2), 2 * (3 * cell + 2))  # files are upscaled 2x

@@ -157,10 +157,18 @@ def test_the_library_interpolation_is_the_apps(tmp_path):
     exported = interpolation_pixels(explorer, interpolation, scale=2)  # exports: 64 px // 32 px
     for method in INTERPOLATION_METHODS:
         png = Image.open(next(f for f in files if f.endswith(f"-{method}.png")))
+        contrast_text = " ".join(f"{value:.3f}" for value in contrast[method].tolist())
         assert png.text == {
             key: str(value) for key, value in interpolation_metadata(explorer, interpolation, method).items()
-        }
+        } | {"contrast": contrast_text}
         assert np.array_equal(np.asarray(png), exported[method])
+    table = Path(next(f for f in files if f.endswith("-norms.csv"))).read_text().splitlines()
+    assert table[0] == "method,row,t,norm_z,contrast_mean_over_rows" and len(table) == 1 + 2 * 3 * 5
+    method, row, t, norm, frame_contrast = table[-1].split(",")  # slerp, last row, last frame
+    assert (method, row, t) == ("slerp", "2", "1.0000") and float(norm) == pytest.approx(
+        float(norms["slerp"][2, 4]), abs=1e-4
+    )
+    assert float(frame_contrast) == pytest.approx(float(contrast["slerp"][4]), abs=1e-4)
 
 
 def test_interpolation_rows_start_at_projected_images(tmp_path):

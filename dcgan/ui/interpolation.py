@@ -3,6 +3,8 @@ norm of z along each path plotted: the teaching point of why slerp exists for Ga
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import plotly.graph_objects as go
 import torch
@@ -101,6 +103,18 @@ def norm_figure(model: Explorer, method_paths: dict[str, torch.Tensor]) -> go.Fi
     return go.Figure(data=traces, layout=layout)
 
 
+def norms_csv(method_paths: dict[str, torch.Tensor], contrast: dict[str, torch.Tensor], path: Path) -> str:
+    """The plot's numbers as a table: ||z|| of every frame of every row, and each frame's contrast."""
+    lines = ["method,row,t,norm_z,contrast_mean_over_rows"]
+    for method, norms in path_norms(method_paths).items():  # (rows, steps)
+        t = torch.linspace(0, 1, norms.shape[1]).tolist()
+        for row, values in enumerate(norms.tolist()):
+            for step, value in enumerate(values):
+                lines.append(f"{method},{row},{t[step]:.4f},{value:.4f},{float(contrast[method][step]):.4f}")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
 def grid(model: Explorer, images: torch.Tensor, scale: int = 1) -> object:
     """(rows, steps, nc, S, S) -> one picture, a row per seed pair. On screen at 1x: the browser
     upscales it (crisp, see image_output) and the PNG is 4x cheaper to make than at 2x."""
@@ -190,15 +204,17 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         images = interpolation_images(model, method_paths)
         seeds = f"seeds{settings.seed_a}-{settings.seed_b}"
         files = []
+        stem = f"interpolation-{slug(model.name)}-{seeds}-rows{settings.rows}-steps{settings.steps}"
+        contrast = path_contrast(images)
         for method in INTERPOLATION_METHODS:
             rows_images = images[method]  # (rows, steps, nc, S, S)
             # One GIF frame per step, holding every row: the whole Figure-4 block morphs at once.
             frames = [picture(model, rows_images[:, step], nrow=1) for step in range(settings.steps)]
             metadata = interpolation_metadata(model, interpolation(state), method)
-            stem = f"interpolation-{slug(model.name)}-{seeds}-rows{settings.rows}-steps{settings.steps}-{method}"
+            metadata["contrast"] = " ".join(f"{value:.3f}" for value in contrast[method].tolist())
             still = grid(model, rows_images, interpolation_export_scale(model))
-            files += export_png_and_gif(still, frames, stem, metadata)
-        return files
+            files += export_png_and_gif(still, frames, f"{stem}-{method}", metadata)
+        return [*files, norms_csv(method_paths, contrast, Path(files[0]).with_name(f"{stem}-norms.csv"))]
 
     inputs = [state, seed_a, seed_b, start, end, steps, rows]
     # ~0.1 s of work: skipping the queue saves its extra round trips. The plot comes in a second event:
