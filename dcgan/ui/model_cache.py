@@ -140,6 +140,7 @@ def warm(catalog: Catalog, name: str | None) -> threading.Thread | None:
             model.sensitivity()
             model.directions()
             model.direction_labels()
+            model.probe()  # D's channel scores on 2,000 samples: a channel click (or an Inside link) needs them
         except DcganError:
             pass  # the visitor will see the message when they pick it
 
