@@ -223,8 +223,6 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def cmd_figure_walk(args: argparse.Namespace) -> int:
-    if Path(args.out).suffix.lower() != ".png":
-        raise DcganError(f"--out must end in .png, got {Path(args.out).name}")
     explorer = Explorer.load(args.model, name=str(args.model))
     walk = walk_along(explorer, args.seed, args.along)
     images, caption = strip_images(explorer, walk)
@@ -237,8 +235,6 @@ def cmd_figure_walk(args: argparse.Namespace) -> int:
 
 
 def cmd_figure_interpolate(args: argparse.Namespace) -> int:
-    if Path(args.out).suffix.lower() != ".png":
-        raise DcganError(f"--out must end in .png, got {Path(args.out).name}")
     if args.steps < 2 or args.rows < 1:
         raise DcganError(f"--steps must be at least 2 and --rows at least 1, got {args.steps} and {args.rows}")
     explorer = Explorer.load(args.model, name=str(args.model))
@@ -266,8 +262,6 @@ def seed_list(text: str) -> list[int]:
 
 
 def cmd_figure_arithmetic(args: argparse.Namespace) -> int:
-    if Path(args.out).suffix.lower() != ".png":
-        raise DcganError(f"--out must end in .png, got {Path(args.out).name}")
     explorer = Explorer.load(args.model, name=str(args.model))
     seeds = dict(zip(ARITHMETIC_GROUPS, (args.a, args.b, args.c), strict=True))
     images = arithmetic_images(explorer, {group: seeds_z(explorer, seeds[group]) for group in ARITHMETIC_GROUPS})
@@ -286,8 +280,6 @@ def cmd_figure_arithmetic(args: argparse.Namespace) -> int:
 
 
 def cmd_figure_inside(args: argparse.Namespace) -> int:
-    if Path(args.out).suffix.lower() != ".png":
-        raise DcganError(f"--out must end in .png, got {Path(args.out).name}")
     explorer = Explorer.load(args.model, name=str(args.model))
     source = "upload" if args.image else "generated"
     look = look_inside(explorer, *inside_image(explorer, source, args.seed, args.image))
@@ -317,8 +309,6 @@ def cmd_figure_inside(args: argparse.Namespace) -> int:
 
 
 def cmd_figure_ablate(args: argparse.Namespace) -> int:
-    if Path(args.out).suffix.lower() != ".png":
-        raise DcganError(f"--out must end in .png, got {Path(args.out).name}")
     if (args.channels is None) == (args.class_name is None):
         raise DcganError("say which filters to zero: --channels 0,5,12 or --class NAME (not both)")
     explorer = Explorer.load(args.model, name=str(args.model))
@@ -548,9 +538,16 @@ def _figure_parser(figures, name: str, run, **texts: str) -> argparse.ArgumentPa
     """A `figure NAME` subcommand with what every figure takes: --model and --out (a .png)."""
     parser = figures.add_parser(name, **texts)
     parser.add_argument("--model", required=True, help="model folder, run directory or Hugging Face Hub id")
-    parser.add_argument("--out", required=True, type=Path, help="output .png")
+    parser.add_argument("--out", required=True, type=png_path, help="output .png")
     parser.set_defaults(run=run)
     return parser
+
+
+def png_path(text: str) -> Path:
+    """--out of a figure: a .png (refused by argparse before any model is loaded)."""
+    if Path(text).suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"must end in .png, got {Path(text).name}")
+    return Path(text)
 
 
 def main(argv: list[str] | None = None) -> int:
