@@ -382,6 +382,11 @@ class Trainer:
                         return self._finish()
                     last_checkpoint = self.step
             stopped = self.step < self.total_steps
+            # The run's last grid, when its last step drew none: a run shorter than sample_every, or one
+            # stopped between grids, still leaves samples/ and a progress GIF. (Not at a chunk's end.)
+            ended = not stopped or self.stop_requested
+            if ended and self.writer and self.step > 0 and self.step % self.config.sample_every != 0:
+                yield self._sample_event()
             if self.step != last_checkpoint:
                 event = self._checkpoint()
                 yield event

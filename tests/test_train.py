@@ -48,7 +48,7 @@ def test_run_writes_a_complete_run_directory(tmp_path, dataset):
     kinds = [event.kind for event in events]
     assert kinds.count("step") == 8 and kinds[-1] == "done"
     samples = [event for event in events if event.kind == "sample"]
-    assert [event.step for event in samples] == [3, 6]
+    assert [event.step for event in samples] == [3, 6, 8]  # every 3 steps, and the last step's
     assert samples[0].grid.dtype == np.uint8 and samples[0].grid.shape == (3 * 34 + 2, 3 * 34 + 2, 1)
     assert not (samples[0].grid == samples[1].grid).all()  # G moved between the two grids
     run = tmp_path / "run"
@@ -59,6 +59,7 @@ def test_run_writes_a_complete_run_directory(tmp_path, dataset):
         "epoch_002.png",
         "step_0000003.png",
         "step_0000006.png",
+        "step_0000008.png",
     ]
     grid = Image.open(run / "samples" / "step_0000006.png")  # a downloaded grid says what it shows
     assert grid.text["run"] == "run" and grid.text["step"] == "6" and grid.text["data"] == tiny_train().data
@@ -68,6 +69,15 @@ def test_run_writes_a_complete_run_directory(tmp_path, dataset):
     assert {"loss_d", "loss_g", "d_real", "d_fake", "images_per_s", "eta_s", "elapsed_s"} <= set(lines[0])
     assert all(a["elapsed_s"] < b["elapsed_s"] for a, b in zip(lines, lines[1:], strict=False))
     assert not list(run.glob(".*.tmp"))
+
+
+def test_a_run_shorter_than_sample_every_still_leaves_its_grid_and_gif(tmp_path, dataset):
+    events = run_all(Trainer(tiny_model(), tiny_train(steps=2, sample_every=200), tmp_path / "run", dataset=dataset))
+    assert [event.step for event in events if event.kind == "sample"] == [2]
+    assert (tmp_path / "run" / "samples" / "step_0000002.png").is_file()
+    assert (
+        events[-1].kind == "done" and events[-1].path == tmp_path / "run" / PROGRESS_GIF and events[-1].path.is_file()
+    )
 
 
 def test_run_directory_is_a_model_folder(tmp_path, dataset):
