@@ -193,7 +193,7 @@ def _stop_on_signals(trainer, write) -> dict:
 def cmd_sample(args: argparse.Namespace) -> int:
     generator = load_generator(args.model, device=args.device)
     z = sample_noise(args.n, generator.config.nz, generator.config.noise, seed=args.seed)
-    image = grid_image(generate(generator, z), nrow=args.nrow, scale=args.scale)
+    image = grid_image(generate(generator, z), nrow=args.nrow, scale=args.scale or default_scale(generator))
     save_png(image, args.out, {"model": str(args.model), "seed": str(args.seed), "n": str(args.n)})
     print(f"wrote {args.out} ({args.n} samples, seed {args.seed})")
     return 0
@@ -211,15 +211,21 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         "steps": str(args.steps),
     }
     out = Path(args.out)
+    scale = args.scale or default_scale(generator)
     if out.suffix.lower() == ".gif":
-        frames = [to_pil(frame, scale=args.scale) for frame in to_uint8(images)]
+        frames = [to_pil(frame, scale=scale) for frame in to_uint8(images)]
         save_gif(frames, out, frame_ms=args.frame_ms, metadata=metadata, bounce=True)
     elif out.suffix.lower() == ".png":
-        save_png(grid_image(images, nrow=args.steps, scale=args.scale), out, metadata)
+        save_png(grid_image(images, nrow=args.steps, scale=scale), out, metadata)
     else:
         raise DcganError(f"--out must end in .png (a strip) or .gif (an animation), got {out.name}")
     print(f"wrote {out} ({args.steps} frames, {args.method}, seeds {args.seeds[0]} -> {args.seeds[1]})")
     return 0
+
+
+def default_scale(generator) -> int:
+    """The upscale that shows one image at about DEFAULT_PIXELS px: 4 at 32 px, 2 at 64 px."""
+    return max(1, DEFAULT_PIXELS // generator.config.image_size)
 
 
 def cmd_figure_walk(args: argparse.Namespace) -> int:
@@ -361,9 +367,28 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+class ShowDefaults(argparse.HelpFormatter):
+    """--help gives each flag's default, unless it has none, is a switch, or its help already says."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        switch = action.default is False or action.default is True  # "--augment", "--no-amp": the help says it
+        unset = action.default is None or switch or action.default == argparse.SUPPRESS
+        if not action.option_strings or unset or "default" in text:
+            return text
+        return text + " (default: %(default)s)"
+
+
+def SubcommandParser(**options) -> argparse.ArgumentParser:  # noqa: N802 (argparse calls it like a class)
+    return argparse.ArgumentParser(formatter_class=ShowDefaults, **options)
+
+
+DEFAULT_PIXELS = 128  # sample and interpolate upscale each image to about this many pixels (crisp)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dcgan", description="Train, sample and explore DCGANs.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=SubcommandParser)
 
     train = commands.add_parser(
         "train", help="train a DCGAN (or --resume one)", description="Train a DCGAN into a run directory."
@@ -378,7 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="the same seed gives the same PNG, byte for byte")
     sample.add_argument("--n", type=int, default=64, help="number of samples")
     sample.add_argument("--nrow", type=int, help="samples per row (default: a square)")
-    sample.add_argument("--scale", type=int, default=1, help="upscale each pixel to scale x scale (crisp)")
+    sample.add_argument(
+        "--scale", type=int, help=f"upscale each pixel to scale x scale, crisp (default: ~{DEFAULT_PIXELS} px an image)"
+    )
     sample.add_argument("--out", required=True, type=Path, help="output .png")
     sample.add_argument("--device", help="cpu or cuda (default: CUDA when available)")
     sample.set_defaults(run=cmd_sample)
@@ -396,7 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="lerp: straight line; slerp: great circle (keeps Gaussian z at a typical norm)",
     )
     inter.add_argument("--out", required=True, help="a .png strip or a .gif animation")
-    inter.add_argument("--scale", type=int, default=4, help="upscale each pixel (crisp)")
+    inter.add_argument(
+        "--scale", type=int, help=f"upscale each pixel to scale x scale, crisp (default: ~{DEFAULT_PIXELS} px an image)"
+    )
     inter.add_argument("--frame-ms", type=int, default=120, help="GIF frame duration")
     inter.add_argument("--device", help="cpu or cuda")
     inter.set_defaults(run=cmd_interpolate)
@@ -450,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     figure = commands.add_parser(
         "figure", help="the paper's figures, as the app draws them", description="Draw one of the paper's figures."
     )
-    figures = figure.add_subparsers(dest="figure", required=True)
+    figures = figure.add_subparsers(dest="figure", required=True, parser_class=SubcommandParser)
     walk = _figure_parser(
         figures,
         "walk",

@@ -62,7 +62,8 @@ def test_train_sample_interpolate_end_to_end(tmp_path, trained_run):
     dcgan("sample", "--model", trained_run, "--seed", 5, "--n", 16, "--out", second)
     assert first.read_bytes() == second.read_bytes()  # same seed, same PNG, byte for byte
     image = Image.open(first)
-    assert image.size == (4 * 34 + 2, 4 * 34 + 2) and image.text["seed"] == "5"
+    assert image.size == (4 * (4 * 34 + 2), 4 * (4 * 34 + 2)) and image.text["seed"] == "5"  # 32 px at 4x: ~128 px
+    assert image.text["seed"] == "5"
 
 
 def test_sample_seeds_give_different_pixels(tmp_path, varied_model):
@@ -140,6 +141,13 @@ def test_interpolate_rejects_unknown_extensions(trained_run, tmp_path, capsys):
         main(["interpolate", "--model", str(trained_run), "--seeds", "1", "2", "--out", str(tmp_path / "x.jpg")]) == 2
     )
     assert ".png" in capsys.readouterr().err
+
+
+def test_help_shows_the_defaults():
+    text = " ".join(dcgan("sample", "--help").stdout.split())  # argparse wraps lines
+    assert "(default: 64)" in text and "(default: 0)" in text  # --n and --seed
+    text = " ".join(dcgan("train", "--help").stdout.split())
+    assert "(default: 128)" in text and "(default: True)" not in text and "(default: None)" not in text
 
 
 @pytest.mark.parametrize("command", ["train", "sample", "interpolate", "import", "eval", "publish"])
