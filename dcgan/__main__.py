@@ -122,39 +122,66 @@ def _train(args: argparse.Namespace, place: distributed.Distributed | None) -> i
         f"images: {len(trainer.dataset)}  steps: {trainer.step} -> {trainer.total_steps}{processes}",
         flush=True,
     )
-    # In a log file (nohup) a bar redrawn every step is megabytes of carriage returns: redraw every 30 s.
-    interval = 0.1 if sys.stderr.isatty() else 30.0
-    bar = tqdm(total=trainer.total_steps, initial=trainer.step, unit="step", dynamic_ncols=True, mininterval=interval)
+    progress = Progress(trainer.step, trainer.total_steps)
     status = 0
-    previous_handlers = _stop_on_signals(trainer, bar.write)
+    previous_handlers = _stop_on_signals(trainer, progress.write)
     try:
         for event in trainer.run():
             if event.kind == "step":
-                bar.update(event.step - bar.n)
-                m = event.metrics
-                bar.set_postfix_str(
-                    f"D {m['loss_d']:.3f} G {m['loss_g']:.3f} D(x) {m['d_real']:.2f} "
-                    f"D(G(z)) {m['d_fake']:.2f} {m['images_per_s']:.0f} img/s",
-                    refresh=False,
-                )
+                progress.step(event)
             elif event.kind in ("epoch", "checkpoint") and event.path:
-                bar.write(f"step {event.step}: {event.kind} -> {event.path}")
+                progress.write(f"step {event.step}: {event.kind} -> {event.path}")
             elif event.kind == "diverged":
-                bar.write(f"error: {event.message}")
+                progress.write(f"error: {event.message}")
                 status = 1
             elif event.kind in ("done", "stopped"):
-                bar.write(
-                    f"{event.message}; model folder: {trainer.run_dir}"
-                    + (f"; progress: {event.path}" if event.path else "")
-                )
+                progress.close()  # the bar's last state first: the run's last words come after it
+                gif = f"; progress: {event.path}" if event.path else ""
+                print(f"{event.message}; model folder: {trainer.run_dir}{gif}", flush=True)
     except KeyboardInterrupt:
-        bar.write("interrupted: the last checkpoint is kept; continue with --resume " + str(trainer.run_dir))
+        progress.write("interrupted: the last checkpoint is kept; continue with --resume " + str(trainer.run_dir))
         status = 130
     finally:
-        bar.close()
+        progress.close()
         for number, handler in previous_handlers.items():
             signal.signal(number, handler)
     return status
+
+
+class Progress:
+    """A training run's progress: tqdm's bar on a terminal; in a log file (nohup) a plain line every
+    LOG_EVERY_S seconds, since a bar redrawn with carriage returns mixes into the other lines there."""
+
+    LOG_EVERY_S = 30.0
+
+    def __init__(self, step: int, total: int) -> None:
+        self.total = total
+        self.bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True) if sys.stderr.isatty() else None
+        self.logged_at = time.monotonic()
+
+    def step(self, event) -> None:
+        m = event.metrics
+        numbers = (
+            f"D {m['loss_d']:.3f} G {m['loss_g']:.3f} D(x) {m['d_real']:.2f} D(G(z)) {m['d_fake']:.2f} "
+            f"{m['images_per_s']:.0f} img/s"
+        )
+        if self.bar is not None:
+            self.bar.update(event.step - self.bar.n)
+            self.bar.set_postfix_str(numbers, refresh=False)
+        elif time.monotonic() - self.logged_at >= self.LOG_EVERY_S:
+            self.logged_at = time.monotonic()
+            self.write(f"step {event.step}/{self.total}  {numbers}  {m['eta_s'] / 60:.0f} min left")
+
+    def write(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _follow_quietly(trainer) -> int:

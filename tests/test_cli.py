@@ -115,6 +115,22 @@ def test_resume_from_the_cli(trained_run, capsys):
     assert "6 -> 9" in capsys.readouterr().out
 
 
+def test_a_logged_run_prints_plain_progress_lines_and_ends_with_its_result(tmp_path, idx_folder, capsys, monkeypatch):
+    from dcgan.__main__ import Progress
+
+    monkeypatch.setattr(Progress, "LOG_EVERY_S", 0.0)  # a line every step (30 s in a real log)
+    assert main(["train", "--data", str(idx_folder), *TINY, "--steps", "4", "--out", str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("step ") and "img/s" in line] == [
+        "1/4",
+        "2/4",
+        "3/4",
+        "4/4",
+    ]
+    assert lines[-1].startswith("finished 4 steps; model folder: ") and "\r" not in captured.out + captured.err
+
+
 def test_refuses_to_overwrite_a_run(trained_run, idx_folder, capsys):
     assert main(["train", "--data", str(idx_folder), *TINY, "--steps", "2", "--out", str(trained_run)]) == 2
     assert "--resume" in capsys.readouterr().err
