@@ -53,7 +53,11 @@ def main(argv=None) -> None:
     demo = build_app(
         checkpoints_dir=args.checkpoints, runs_dir=args.runs, uploads_dir=args.uploads, models=args.model, limits=limits
     )
-    launch(demo, server_name=args.host, server_port=args.port, share=args.share)
+    if not args.share:  # Gradio's own hint says "set share=True in launch()": our users have a flag for it
+        shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        print(f"* Running on local URL:  http://{shown_host}:{args.port}", flush=True)
+        print("* For a public gradio.live link, start it with: python app.py --share", flush=True)
+    launch(demo, server_name=args.host, server_port=args.port, share=args.share, quiet=not args.share)
 
 
 if __name__ == "__main__":

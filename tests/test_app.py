@@ -376,3 +376,25 @@ def test_training_curves_are_smoothed_lines_over_faint_raw_values():
     text = describe(JobSnapshot(**base))
     assert "the generator learned for all 300 steps" in text and "pick **run: run-1**" in text
     assert "--resume" not in text
+
+
+def test_app_py_says_how_to_share_with_its_own_flag(tmp_path):
+    """`python app.py` as a teacher runs it: the start-up lines name our --share flag, not Gradio's launch()."""
+    import subprocess
+    import sys
+
+    from browser.app_server import free_port
+
+    port = free_port()
+    command = [sys.executable, "app.py", "--port", str(port), "--checkpoints", str(tmp_path), "--runs", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not any("Running on local URL" in line for line in lines) and len(lines) < 20:
+            lines.append(process.stdout.readline())
+        lines.append(process.stdout.readline())
+    finally:
+        process.terminate()
+        process.wait(30)
+    text = "".join(lines)
+    assert f"http://127.0.0.1:{port}" in text and "python app.py --share" in text and "share=True" not in text
