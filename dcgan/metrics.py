@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from operator import itemgetter
@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from safetensors import safe_open
 from torch import nn
+from tqdm import tqdm
 
 from .checkpoints import load_generator, load_tensors, save_tensors
 from .classifier import JUDGE_DIR, judge_id, load_judge
@@ -125,13 +126,19 @@ def feature_extractor(
     raise DcganError(f'features must be "auto", "judge" or "random", got {kind!r}')
 
 
+def progress(batches: Iterable, what: str, items: int, batch_size: int) -> Iterable:
+    """`batches` with a progress bar in a terminal (`dcgan eval` takes a minute or more); nothing in a log file,
+    a test or the app (tqdm's disable=None: off when stderr is not a terminal). The bar goes when it is done."""
+    return tqdm(batches, desc=what, total=-(-items // batch_size), unit="batch", leave=False, disable=None)
+
+
 @torch.inference_mode()
 def extract(
     extractor: FeatureExtractor, images: torch.Tensor, batch_size: int = 500
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(N, D) float32 features and (N,) int64 predicted classes (None without a classifier), on the CPU."""
     features, predictions = [], []
-    for part in images.split(batch_size):
+    for part in progress(images.split(batch_size), "features", len(images), batch_size):
         part_features, logits = extractor(part)
         features.append(part_features.float().cpu())
         if logits is not None:
@@ -244,7 +251,7 @@ def nearest_neighbours(
     queries, references = queries.flatten(1).float(), references.flatten(1).float()
     reference_norms = (references * references).sum(1)[None]
     all_distances, all_indices = [], []
-    for start in range(0, len(queries), batch_size):
+    for start in progress(range(0, len(queries), batch_size), "nearest neighbours", len(queries), batch_size):
         block = _squared_distances(queries[start : start + batch_size], references, reference_norms)
         if self_indices is not None:
             rows = torch.arange(len(block))

@@ -224,3 +224,34 @@ def test_eval_cli_prints_the_table_and_writes_json(idx_folder, tmp_path, monkeyp
     assert f"{result['fid']:.3f}" in fid_row and f"{result['floor']['fid']:.3f}" in fid_row
     assert main(["eval", "--model", str(model), "--data", str(tmp_path / "nowhere"), "--n", "40"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_long_steps_show_a_progress_bar_in_a_terminal_only(capsys):
+    """`dcgan eval` runs a minute or more: its feature and neighbour loops draw a bar in a terminal (here a
+    pseudo-terminal 100 columns wide), and nothing when stderr is a file or a pipe (logs, tests, the app)."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    from dcgan.metrics import progress
+
+    assert list(progress(range(3), "features", 30, 10)) == [0, 1, 2]
+    assert capsys.readouterr().err == ""  # not a terminal: no bar
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    code = "from dcgan.metrics import progress\nfor _ in progress(range(4), 'features', 40, 10): pass"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=follower, stderr=follower)
+    output, started = b"", time.monotonic()
+    while child.poll() is None or select.select([leader], [], [], 0.2)[0]:
+        if select.select([leader], [], [], 0.2)[0]:
+            output += os.read(leader, 65536)
+        assert time.monotonic() - started < 60
+    os.close(follower)
+    os.close(leader)
+    assert "features:   0%|" in output.decode(errors="replace")  # the bar, drawn (and cleared when done)
