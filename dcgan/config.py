@@ -248,8 +248,8 @@ class TrainConfig:
     beta2: float = option(0.999, "Adam beta2, the decay of its average of squared gradients", label="Adam beta2")
     epochs: int | None = option(
         None,
-        "passes over the data (total, also when resuming); Fashion-MNIST: 1 epoch = 469 steps of 128, "
-        "~7 min on 2 CPU cores",
+        "passes over the data (total, also when resuming); Fashion-MNIST: 1 epoch = 469 steps of 128 "
+        "(the Train tab's ⏱ measures how long one takes on its server)",
         exclusive="length",
     )
     steps: int | None = option(None, "training steps (total); one step = one D and one G update", exclusive="length")
