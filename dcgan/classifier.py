@@ -1,4 +1,6 @@
-"""The judge: a small Fashion-MNIST CNN whose penultimate layer is the feature space of our metrics.
+"""The judges: small CNN classifiers of a labelled dataset's classes. The Fashion-MNIST one's penultimate
+layer is the feature space of our metrics; the emoji one reads the emoji sets' 7 coarse categories, so the
+explorer's class-based views (direction labels, class vectors, forgetting a class) work on emoji models.
 
 Inception-v3 (the network behind published FIDs) cannot be downloaded here, and it was never a
 good judge of 28x28 grey clothing anyway. This classifier is trained on the Fashion-MNIST train
@@ -7,9 +9,14 @@ runs with each other, not with FIDs in papers.
 
 It accepts images in [-1, 1] of any size with 1 or 3 channels: RGB is averaged to grey and
 every image is resized to 28x28 (bilinear, antialiased), so 32x32 generators and 28x28 data are
-judged alike. Train it again with
+judged alike. A classifier with `channels=3` reads colour instead (emoji categories are told
+apart largely by colour: yellow faces) and takes RGB images only. Train them again with
 
     python -m dcgan.classifier --out checkpoints/fashion-mnist-judge
+    python -m dcgan.classifier --data emoji --out checkpoints/emoji-judge
+
+Which classifier reads which dataset is the dataset registry's `classifier` field; `shared_classifier`
+loads each folder once for the whole process.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import hashlib
 import json
 import math
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +39,14 @@ from torch import nn
 
 from .checkpoints import load_state_strict, load_tensors, save_tensors
 from .config import _from_dict, read_json, write_json
-from .data import FASHION_MNIST_CLASSES, augment, load_dataset
+from .data import FASHION_MNIST_CLASSES, augment, classifier_name, has_test_split, load_dataset, require_dataset
 from .device import set_threads
 from .errors import DcganError
+from .image_dataset import ImageDataset
 from .latent import cpu_generator
 
-JUDGE_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "fashion-mnist-judge"
+CHECKPOINTS_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+JUDGE_DIR = CHECKPOINTS_DIR / "fashion-mnist-judge"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
@@ -48,6 +58,8 @@ class ClassifierConfig:
     data: str = "fashion-mnist"
     class_names: list[str] = field(default_factory=lambda: list(FASHION_MNIST_CLASSES))
     image_size: int = 28  # every input is resized to this
+    channels: int = 1  # 1: RGB is averaged to grey (any input works); 3: colour, RGB input only
+    load_size: int | None = None  # data loaded at this size, then resized like a generator's images (None: image_size)
     widths: list[int] = field(default_factory=lambda: [32, 64, 128])  # channels of the three conv stages
     feature_dim: int = 128  # the penultimate layer: the metrics' feature space
     dropout: float = 0.3
@@ -58,6 +70,8 @@ class ClassifierConfig:
     weight_decay: float = 5e-4  # AdamW
     augment: bool = True  # random horizontal flips and 2-pixel shifts
     resize_augment: bool = True  # half of each batch goes to 24, 32 or 64 px and back (see _resize_round_trip)
+    balance: bool = False  # weight the loss by inverse class frequency (for skewed sets such as emoji)
+    holdout: float = 0.2  # share held out to measure (seeded) when the data has no test split
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -67,6 +81,8 @@ class ClassifierConfig:
             raise DcganError("feature_dim must be positive, image_size at least 8, and class_names non-empty")
         if not 0.0 <= self.dropout < 1.0:
             raise DcganError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.channels not in (1, 3) or not 0.0 < self.holdout < 1.0:
+            raise DcganError(f"channels must be 1 or 3 and holdout in (0, 1), got {self.channels}, {self.holdout}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -97,7 +113,7 @@ class JudgeClassifier(nn.Module):
         drop = self.config.dropout
         # 28 -> 14 -> 7 -> 3: one conv at 28 (the costliest size), two at 14, one at 7, max-pool after each.
         self.body = nn.Sequential(
-            *_conv_bn_relu(1, w1),
+            *_conv_bn_relu(self.config.channels, w1),
             nn.MaxPool2d(2),
             *_conv_bn_relu(w1, w2),
             *_conv_bn_relu(w2, w2),
@@ -115,12 +131,19 @@ class JudgeClassifier(nn.Module):
         )
         self.head = nn.Sequential(nn.Dropout(drop), nn.Linear(self.config.feature_dim, len(self.config.class_names)))
 
+    def accepts(self, channels: int) -> bool:
+        """Whether images with `channels` channels can be read: a grey judge reads both, a colour one RGB only
+        (colour cannot be made up from grey)."""
+        return channels in ((1, 3) if self.config.channels == 1 else (3,))
+
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, 1 or 3, H, W) in [-1, 1] -> (N, 1, 28, 28): grey, at the judge's size."""
+        """(N, 1 or 3, H, W) in [-1, 1] -> (N, channels, S, S): grey or RGB, at the judge's size S."""
         if images.dim() != 4 or images.shape[1] not in (1, 3):
             raise DcganError(f"the judge takes (N, 1 or 3, H, W) images, got shape {tuple(images.shape)}")
+        if not self.accepts(images.shape[1]):
+            raise DcganError(f"this classifier reads RGB images (N, 3, H, W), got shape {tuple(images.shape)}")
         images = images.float()
-        if images.shape[1] == 3:
+        if images.shape[1] == 3 and self.config.channels == 1:
             images = images.mean(dim=1, keepdim=True)
         size = (self.config.image_size, self.config.image_size)
         if images.shape[-2:] != size:
@@ -147,6 +170,29 @@ def load_judge(path: str | Path = JUDGE_DIR, device: str | torch.device = "cpu")
     judge = JudgeClassifier(ClassifierConfig.load(folder / CONFIG_FILE))
     load_state_strict(judge, load_tensors(folder / WEIGHTS_FILE), folder / WEIGHTS_FILE)
     return judge.to(device).eval()
+
+
+_shared: dict[str, JudgeClassifier | None] = {}  # folder name under checkpoints/ -> loaded (None: absent)
+_shared_lock = threading.Lock()
+
+
+def shared_classifier(name: str) -> JudgeClassifier | None:
+    """The classifier in checkpoints/<name>/, loaded once per process (the app shares it between visitors);
+    None when the folder is missing or does not load."""
+    with _shared_lock:  # one load per folder even when several visitors ask at once
+        if name not in _shared:
+            folder = CHECKPOINTS_DIR / name
+            try:
+                _shared[name] = load_judge(folder) if (folder / WEIGHTS_FILE).is_file() else None
+            except DcganError:
+                _shared[name] = None
+        return _shared[name]
+
+
+def classifier_for(data: str) -> JudgeClassifier | None:
+    """The shipped classifier the dataset registry names for `data` (a dataset name; paths have none)."""
+    name = classifier_name(data)
+    return shared_classifier(name) if name else None
 
 
 def judge_id(path: str | Path = JUDGE_DIR) -> str:
@@ -189,6 +235,52 @@ def _resize_round_trip(images: torch.Tensor, generator: torch.Generator) -> torc
     return images
 
 
+def _group_key(text: str) -> str:
+    """An emoji without its skin-tone modifiers: the five toned copies of a glyph are one group."""
+    return "".join(char for char in text if not 0x1F3FB <= ord(char) <= 0x1F3FF)
+
+
+def holdout_mask(dataset: ImageDataset, fraction: float, seed: int) -> torch.Tensor:
+    """(N,) bool: a seeded `fraction` of the images to hold out, for data without a test split.
+
+    Emoji are split by glyph without skin tones: a random split would put one toned copy in train and its
+    near-twin in the held-out set and measure recall of a colour swap, not reading a category."""
+    texts = getattr(dataset, "texts", None)
+    keys = [_group_key(text) for text in texts] if texts and len(texts) == len(dataset) else list(range(len(dataset)))
+    groups = sorted(set(keys), key=str)
+    order = torch.randperm(len(groups), generator=cpu_generator(seed)).tolist()
+    held_groups = {groups[i] for i in order[: round(fraction * len(groups))]}
+    return torch.tensor([key in held_groups for key in keys])
+
+
+def holdout_split(dataset: ImageDataset, fraction: float, seed: int) -> tuple[ImageDataset, ImageDataset]:
+    """(train, held out), split by `holdout_mask`."""
+    held = holdout_mask(dataset, fraction, seed)
+    images, labels, names = dataset.images, dataset.labels, dataset.class_names
+    return (
+        ImageDataset(images[~held], labels[~held], names, dataset.name),
+        ImageDataset(images[held], labels[held], names, dataset.name),
+    )
+
+
+def _train_and_test(
+    config: ClassifierConfig, data_path: str | Path | None, limit: int | None
+) -> tuple[ImageDataset, ImageDataset]:
+    """The train and measuring sets: the test split when the data has one, else a seeded held-out share."""
+    size = config.load_size or config.image_size
+    if has_test_split(config.data):
+        train = load_dataset(config.data, size, channels=config.channels, split="train", path=data_path, limit=limit)
+        test = load_dataset(config.data, size, channels=config.channels, split="test", path=data_path)
+    else:
+        everything = load_dataset(config.data, size, channels=config.channels, path=data_path, limit=limit)
+        if everything.labels is None:
+            raise DcganError(f"{config.data} has no labels; the judge needs a labelled dataset")
+        train, test = holdout_split(everything, config.holdout, config.seed)
+    if train.labels is None or test.labels is None:
+        raise DcganError(f"{config.data} has no labels; the judge needs a labelled dataset")
+    return train, test
+
+
 def train_judge(
     out: str | Path,
     config: ClassifierConfig | None = None,
@@ -196,19 +288,25 @@ def train_judge(
     limit: int | None = None,
     log=print,
 ) -> dict[str, Any]:
-    """Train the judge on the train split, test it on the test split, write config.json + model.safetensors.
+    """Train the judge on the train split, test it on the test split (or a held-out share), write
+    config.json + model.safetensors.
 
     Seeded and deterministic: init, data order, augmentation and dropout all come from `config.seed`,
     so the same machine and thread count give the same weights. Returns the test report.
     """
     config = config or ClassifierConfig()
     threads = set_threads()
-    train = load_dataset(config.data, config.image_size, channels=1, split="train", path=data_path, limit=limit)
-    test = load_dataset(config.data, config.image_size, channels=1, split="test", path=data_path)
-    if train.labels is None or test.labels is None:
-        raise DcganError(f"{config.data} has no labels; the judge needs a labelled dataset")
+    train, test = _train_and_test(config, data_path, limit)
     torch.manual_seed(config.seed)  # init and dropout: this is an entry point, so it may seed
     judge = JudgeClassifier(config).to(memory_format=torch.channels_last)
+    train_images = train.images
+    if config.load_size is not None:
+        # resized once as `prepare` resizes a generator's images (at load_size) on every call
+        train_images = judge.prepare(train_images)
+    class_weight = None
+    if config.balance:
+        counts = torch.bincount(train.labels, minlength=len(config.class_names)).clamp(min=1).float()
+        class_weight = counts.sum() / (len(counts) * counts)
     order_rng, augment_rng = cpu_generator(config.seed), cpu_generator(config.seed + 1)
     steps_per_epoch = len(train) // config.batch_size
     total_steps = steps_per_epoch * config.epochs
@@ -224,13 +322,13 @@ def train_judge(
         running_loss, correct = 0.0, 0
         for step in range(steps_per_epoch):
             index = permutation[step * config.batch_size : (step + 1) * config.batch_size]
-            images, labels = train.images[index], train.labels[index]
+            images, labels = train_images[index], train.labels[index]
             if config.augment:
                 images = augment(images, augment_rng)
             if config.resize_augment:
                 images = _resize_round_trip(images, augment_rng)
             logits = judge(images.contiguous(memory_format=torch.channels_last))
-            loss = F.cross_entropy(logits, labels)
+            loss = F.cross_entropy(logits, labels, weight=class_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -246,9 +344,10 @@ def train_judge(
             f"({time.perf_counter() - started:.0f} s)"
         )
     report["seconds"] = round(time.perf_counter() - started, 1)
-    # As a 32x32 generator's images reach it: 28 -> 32 px on loading, 32 -> 28 px in `prepare`.
-    test_32 = load_dataset(config.data, 32, channels=1, split="test", path=data_path)
-    report["accuracy_at_32px"] = accuracy_report(judge, test_32.images, test_32.labels)["accuracy"]
+    if has_test_split(config.data):
+        # As a 32x32 generator's images reach it: 28 -> 32 px on loading, 32 -> 28 px in `prepare`.
+        test_32 = load_dataset(config.data, 32, channels=config.channels, split="test", path=data_path)
+        report["accuracy_at_32px"] = accuracy_report(judge, test_32.images, test_32.labels)["accuracy"]
     report["threads"] = threads
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -261,18 +360,46 @@ def train_judge(
     return report
 
 
+# What differs from ClassifierConfig's defaults (the Fashion-MNIST judge) for other datasets.
+PRESETS: dict[str, dict[str, Any]] = {
+    # 3,880 glyphs, 59% of them people/hands: colour, loaded at the emoji GAN's 64 px and read at 32
+    # (as a 64 px generator's images are), more epochs for the small set, a balanced loss.
+    "emoji": dict(channels=3, image_size=32, load_size=64, epochs=40, batch_size=64, balance=True),
+}
+
+
+def preset_config(data: str, **overrides: Any) -> ClassifierConfig:
+    """The config `python -m dcgan.classifier --data DATA` trains: the preset, the registry's class names."""
+    spec = require_dataset(data)
+    if not spec.class_names:
+        raise DcganError(f"{spec.name} has no class names; a classifier needs a labelled dataset")
+    values: dict[str, Any] = {"data": spec.name, "class_names": list(spec.class_names)}
+    for name, preset in PRESETS.items():
+        if name == spec.name or require_dataset(name).class_names == spec.class_names:
+            values.update(preset)  # emoji-no-skin-tones has emoji's classes and takes its preset
+            break
+    return ClassifierConfig(**{**values, **overrides})
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dcgan.classifier", description="Train the Fashion-MNIST judge.")
-    parser.add_argument("--out", type=Path, default=JUDGE_DIR, help="folder to write config.json + model.safetensors")
-    parser.add_argument("--epochs", type=int, default=ClassifierConfig.epochs, help="passes over the train split")
+    parser = argparse.ArgumentParser(prog="python -m dcgan.classifier", description="Train a judge classifier.")
+    parser.add_argument("--data", default="fashion-mnist", help="a labelled registered dataset (fashion-mnist, emoji)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="folder to write config.json + model.safetensors "
+        "(default: checkpoints/<the classifier the dataset registry names>)",
+    )
+    parser.add_argument("--epochs", type=int, help="passes over the train split (default: the data's preset)")
     parser.add_argument("--seed", type=int, default=0, help="seeds init, data order, augmentation and dropout")
-    parser.add_argument("--data-path", type=Path, help="a folder with the four Fashion-MNIST IDX files")
+    parser.add_argument("--data-path", type=Path, help="where the data's files are (Fashion-MNIST: its IDX folder)")
     parser.add_argument("--limit", type=int, help="train on the first N images only (quick checks)")
     args = parser.parse_args(argv)
     try:
-        report = train_judge(
-            args.out, ClassifierConfig(epochs=args.epochs, seed=args.seed), data_path=args.data_path, limit=args.limit
-        )
+        overrides = {"seed": args.seed, **({"epochs": args.epochs} if args.epochs is not None else {})}
+        config = preset_config(args.data, **overrides)
+        out = args.out or CHECKPOINTS_DIR / (classifier_name(config.data) or f"{config.data}-judge")
+        report = train_judge(out, config, data_path=args.data_path, limit=args.limit)
     except DcganError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ from .dataset_registry import DatasetRequest, find_dataset, names_help, register
 
 # The registry's API, re-exported: importing it from here guarantees the built-in datasets are registered.
 from .dataset_registry import DatasetSpec as DatasetSpec
+from .dataset_registry import classifier_name as classifier_name
 from .dataset_registry import is_registered_dataset as is_registered_dataset
 from .dataset_registry import registered_datasets as registered_datasets
 from .dataset_registry import unregister_dataset as unregister_dataset
@@ -552,6 +553,7 @@ register_dataset(
         _load_idx,
         class_names=tuple(FASHION_MNIST_CLASSES),
         judge=True,
+        classifier="fashion-mnist-judge",
         in_app=True,
         aliases=("fashionmnist",),
         **_IDX_DEFAULTS,
@@ -559,7 +561,9 @@ register_dataset(
 )
 register_dataset(DatasetSpec("mnist", _load_idx, class_names=tuple(MNIST_CLASSES), **_IDX_DEFAULTS))
 for _name in emoji.EMOJI_DATASETS:  # "emoji" (or "noto-emoji") and "emoji-no-skin-tones"
-    register_dataset(DatasetSpec(_name, _load_emoji, image_size=64, class_names=tuple(emoji.CATEGORIES)))
+    register_dataset(
+        DatasetSpec(_name, _load_emoji, image_size=64, class_names=tuple(emoji.CATEGORIES), classifier="emoji-judge")
+    )
 
 
 # ----------------------------------------------------------------------------- augmentation

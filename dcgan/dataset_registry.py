@@ -41,6 +41,8 @@ class DatasetSpec:
     augment: bool = False  # whether flips/shifts are recommended (small sets)
     class_names: tuple[str, ...] | None = None  # its labels' names, when it has labels
     judge: bool = False  # the Fashion-MNIST judge applies: 'auto' metric features, class labels, coverage
+    # the classifier that reads its classes, a folder under checkpoints/ (the explorer's class-based views)
+    classifier: str | None = None
     test_split: bool = False  # a held-out split exists (metrics compare with it; else half is held out)
     train_images: int | None = None  # the train split's size, known before loading (the app's budget check)
     in_app: bool = False  # offered by the Train tab (the server must have its files)
@@ -93,6 +95,12 @@ def uses_judge(data: str) -> bool:
     """Whether the Fashion-MNIST judge classifier applies to `data` (a name; paths never)."""
     spec = find_dataset(data)
     return spec is not None and spec.judge
+
+
+def classifier_name(data: str) -> str | None:
+    """The checkpoints/ folder of the classifier that reads `data`'s classes (a name; paths never), or None."""
+    spec = find_dataset(data)
+    return spec.classifier if spec is not None else None
 
 
 def names_help(quoted: bool = False) -> str:

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from .checkpoints import load_discriminator, load_generator
-from .classifier import JUDGE_DIR, load_judge
-from .data import load_image, uses_judge
+from .classifier import JudgeClassifier, classifier_for, shared_classifier
+from .data import load_image
 from .errors import DcganError
 from .features import (
     ablation_images,
@@ -169,12 +169,14 @@ class Explorer:
                 self._directions = principal_directions(self.generator, k=k, n=2000, distribution=self.noise)
             return self._directions
 
-    def judge(self):
-        """The Fashion-MNIST judge classifier when this model's data is one the judge applies to (the dataset
-        registry says), else None."""
-        if not uses_judge(str(self.facts.get("data") or "")) or self.generator.config.nc != 1:
+    def judge(self) -> JudgeClassifier | None:
+        """The classifier the dataset registry names for this model's data (Fashion-MNIST's judge, the emoji
+        categories' one), loaded once per process; None when there is none or it cannot read this model's
+        images (a colour classifier and a grey model)."""
+        classifier = classifier_for(str(self.facts.get("data") or ""))
+        if classifier is None or not classifier.accepts(self.generator.config.nc):
             return None
-        return shared_judge()
+        return classifier
 
     def direction_labels(self) -> list[str]:
         """ "direction k (x% of layer variance)", plus what it turns which class into when a judge exists."""
@@ -242,20 +244,9 @@ class Explorer:
             return self._probe
 
 
-_judge = None
-_judge_lock = threading.Lock()
-
-
-def shared_judge():
-    """The shipped judge classifier, loaded once; None when checkpoints/ does not hold it."""
-    global _judge
-    with _judge_lock:
-        if _judge is None and (JUDGE_DIR / "model.safetensors").is_file():
-            try:
-                _judge = load_judge(JUDGE_DIR)
-            except DcganError:
-                return None
-        return _judge
+def shared_judge() -> JudgeClassifier | None:
+    """The shipped Fashion-MNIST judge classifier, loaded once; None when checkpoints/ does not hold it."""
+    return shared_classifier("fashion-mnist-judge")
 
 
 # ---- the walk ------------------------------------------------------------------------------------------------

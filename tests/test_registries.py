@@ -150,6 +150,17 @@ def test_the_registry_answers_what_callers_ask(tiny_noise):
     assert load_dataset("tiny-noise", 16, channels=3, limit=10).images.shape == (10, 3, 16, 16)
 
 
+def test_the_registry_names_the_classifier_that_reads_each_dataset(tiny_noise):
+    from dcgan.data import classifier_name, uses_judge
+
+    assert classifier_name("Fashion_MNIST") == "fashion-mnist-judge"
+    assert classifier_name("emoji") == classifier_name("noto-emoji") == classifier_name("emoji-no-skin-tones")
+    assert classifier_name("emoji") == "emoji-judge"
+    assert classifier_name("mnist") is None and classifier_name("tiny-noise") is None
+    assert classifier_name("/some/folder") is None
+    assert not uses_judge("emoji")  # the metrics' 'auto' feature space stays the Fashion-MNIST judge's
+
+
 def test_the_train_tab_offers_the_registered_app_datasets(monkeypatch):
     pytest.importorskip("gradio")
     from dcgan.data import DatasetSpec, register_dataset, unregister_dataset
