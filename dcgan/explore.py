@@ -530,7 +530,9 @@ def class_vector_strip(explorer: Explorer, source: str, target: str, seed: int) 
     """(5, nc, S, S): seed's z moved by t * (mean z of `target` - mean z of `source`), t = 0 ... 1."""
     found = explorer.class_means()
     if found is None:
-        raise DcganError("class vectors need a labelled dataset with a classifier (the Fashion-MNIST judge)")
+        raise DcganError(
+            "class vectors need a classifier for this model's data (Fashion-MNIST's and the emoji sets' have one)"
+        )
     names, means, counts = found
     for name in (source, target):
         if name not in names:
@@ -559,7 +561,9 @@ def judge_readout(explorer: Explorer, images: torch.Tensor) -> list[tuple[str, f
     not guessed. DcganError without a judge."""
     judge = explorer.judge()
     if judge is None:
-        raise DcganError("reading images as classes needs a classifier (the Fashion-MNIST judge)")
+        raise DcganError(
+            "reading images as classes needs a classifier for this model's data (Fashion-MNIST's and the emoji sets' have one)"
+        )
     with torch.inference_mode():
         confidence, predicted = judge(images).softmax(1).max(1)
     return [(judge.config.class_names[int(c)], float(p)) for c, p in zip(predicted, confidence, strict=True)]
@@ -784,7 +788,9 @@ def forget_class(explorer: Explorer, class_name: str, layer: int | None = None, 
     filters that go with `class_name`, and measure what is left of the class (see Forgetting)."""
     judge = explorer.judge()
     if judge is None:
-        raise DcganError("forgetting a class needs a classifier for this model's data (the Fashion-MNIST judge)")
+        raise DcganError(
+            "forgetting a class needs a classifier for this model's data (Fashion-MNIST's and the emoji sets' have one)"
+        )
     names = list(judge.config.class_names)
     if class_name not in names:
         raise DcganError(f"pick a class from the list ({', '.join(names)}), not {class_name!r}")
