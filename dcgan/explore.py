@@ -58,6 +58,7 @@ STRIP_LENGTH = 9  # images in the paper's "walking in the latent space" strip
 INTERPOLATION_METHODS = ("lerp", "slerp")
 ARITHMETIC_GROUPS = ("A", "B", "C")  # A - B + C
 NEIGHBOURHOOD_SCALE = 0.25  # the paper's 3x3 grids: the result plus small noise (times z's spread)
+A_CLASSIFIER = "a classifier for this model's data (Fashion-MNIST and the emoji sets have one)"
 CLASS_STEPS = 5  # images from the start to start + class vector
 INSIDE_LAYERS = 4  # D layers an inside look reports (the paper's D has 4 blocks)
 INSIDE_CHANNELS = 16  # most active channels reported per D layer
@@ -530,9 +531,7 @@ def class_vector_strip(explorer: Explorer, source: str, target: str, seed: int) 
     """(5, nc, S, S): seed's z moved by t * (mean z of `target` - mean z of `source`), t = 0 ... 1."""
     found = explorer.class_means()
     if found is None:
-        raise DcganError(
-            "class vectors need a classifier for this model's data (Fashion-MNIST's and the emoji sets' have one)"
-        )
+        raise DcganError(f"class vectors need {A_CLASSIFIER}")
     names, means, counts = found
     for name in (source, target):
         if name not in names:
@@ -561,9 +560,7 @@ def judge_readout(explorer: Explorer, images: torch.Tensor) -> list[tuple[str, f
     not guessed. DcganError without a judge."""
     judge = explorer.judge()
     if judge is None:
-        raise DcganError(
-            "reading images as classes needs a classifier for this model's data (Fashion-MNIST's and the emoji sets' have one)"
-        )
+        raise DcganError(f"reading images as classes needs {A_CLASSIFIER}")
     with torch.inference_mode():
         confidence, predicted = judge(images).softmax(1).max(1)
     return [(judge.config.class_names[int(c)], float(p)) for c, p in zip(predicted, confidence, strict=True)]
@@ -788,9 +785,7 @@ def forget_class(explorer: Explorer, class_name: str, layer: int | None = None, 
     filters that go with `class_name`, and measure what is left of the class (see Forgetting)."""
     judge = explorer.judge()
     if judge is None:
-        raise DcganError(
-            "forgetting a class needs a classifier for this model's data (Fashion-MNIST's and the emoji sets' have one)"
-        )
+        raise DcganError(f"forgetting a class needs {A_CLASSIFIER}")
     names = list(judge.config.class_names)
     if class_name not in names:
         raise DcganError(f"pick a class from the list ({', '.join(names)}), not {class_name!r}")
