@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from ..errors import DcganError
 from ..hosting import HostLimits
-from . import common, fairness, housekeeping, picker, tabs, walk
+from . import common, fairness, housekeeping, picker, presenter, tabs, walk
 from .model_cache import Catalog, warm
 from .session import UPDATE_URL_JS, VisitorState, query_string
 
@@ -34,7 +34,7 @@ CSS = """
 #interp-lerp .image-frame, #interp-slerp .image-frame, #interp-lerp img, #interp-slerp img { width: 100%; }
 #interp-lerp img, #interp-slerp img { height: auto; object-fit: contain; }
 #no-model { border: 2px solid var(--color-accent); border-radius: 8px; padding: 0 1em; }
-"""
+""" + presenter.CSS
 
 
 def launch(demo: gr.Blocks, **options):
@@ -45,7 +45,7 @@ def launch(demo: gr.Blocks, **options):
     return demo.launch(
         css=CSS,
         theme=gr.themes.Soft(),
-        head=walk.PREVIEW_SCRIPT,
+        head=walk.PREVIEW_SCRIPT + presenter.SCRIPT,
         app_kwargs={"routes": routes},
         max_file_size=catalog.limits.max_upload_bytes,
         state_session_capacity=housekeeping.SESSION_CAPACITY,
@@ -53,10 +53,10 @@ def launch(demo: gr.Blocks, **options):
     )
 
 
+# One line at 1280 px: on a projector every header pixel is taken from the pictures.
 INTRO = (
-    "# DCGAN Explorer\n"
-    "What did the generator learn? Walk its latent space, interpolate between samples, do vector arithmetic "
-    "on them, and find real images in it. The address bar always holds a link back to what you see."
+    "**DCGAN Explorer** What did the generator learn? Walk its latent space, interpolate, do vector "
+    "arithmetic, find real images in it. The address bar always links back to what you see."
 )
 
 
@@ -87,7 +87,9 @@ def build_app(
         demo.dcgan_routes = [Route(f"/{walk.PREVIEW_PATH}", _walk_preview_endpoint(catalog))]
         state = gr.State(VisitorState(model=default))
         query = gr.Textbox(visible=False)  # the shareable query string; the browser copies it to the URL
-        gr.Markdown(INTRO)
+        with gr.Row(equal_height=True, elem_id="app-header"):
+            gr.Markdown(INTRO, elem_id="app-intro", scale=10)
+            presenter.header_controls(state, query)
         model_events, (on_load, load_outputs), _ = picker.build(catalog, state, default)
         specs = list(tabs.TABS)  # read once: a test may register a tab by replacing the list
         with gr.Tabs(selected=specs[0].id) as tab_bar:

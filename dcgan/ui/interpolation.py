@@ -113,8 +113,8 @@ def grid(model: Explorer, images: torch.Tensor, scale: int = 1) -> object:
 
 def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     with gr.Row():
-        seed_a = seed_box("seed A", 1, min_width=100)
-        seed_b = seed_box("seed B", 2, min_width=100)
+        seed_a = seed_box("seed A", 1, min_width=100, elem_id="interp-seed-a")
+        seed_b = seed_box("seed B", 2, min_width=100, elem_id="interp-seed-b")
         start = gr.Dropdown(["seed"], value="seed", label="top row starts at", min_width=140)
         end = gr.Dropdown(["seed"], value="seed", label="top row ends at", min_width=140)
         steps = gr.Slider(3, 16, value=9, step=1, label="steps", min_width=160)

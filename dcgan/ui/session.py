@@ -57,6 +57,7 @@ class VisitorState:
     # What the Inside tab last looked at, as a recipe, not pixels (state is kept per visitor):
     # {"source": "generated" | "upload", "seed": int, "path": the uploaded file in Gradio's cache}
     inside: dict | None = None
+    present: bool = False  # presenter view (dcgan/ui/presenter.py): a prepared link opens the class's screen
 
     def reset_for_model(self, name: str) -> None:
         """A new model: z's from the old one mean nothing there (nz may even differ)."""
@@ -124,6 +125,7 @@ def query_string(state: VisitorState) -> str:
         "steps": interpolation.steps,
         "rows": interpolation.rows,
         "batch": state.batch_seed,
+        "present": "1" if state.present else "",
     }
     return urlencode(params, safe=":,")  # readable: d=66:1.25,5:-0.40
 
@@ -158,6 +160,7 @@ def apply_query(state: VisitorState, params: dict[str, str]) -> list[str]:
     take("steps", lambda text: min(max(int(text), 3), 16), lambda value: setattr(interpolation, "steps", value))
     take("rows", lambda text: min(max(int(text), 1), 6), lambda value: setattr(interpolation, "rows", value))
     take("batch", _seed, lambda value: setattr(state, "batch_seed", value))
+    take("present", _flag, lambda value: setattr(state, "present", value))
     return ignored
 
 
@@ -180,6 +183,12 @@ def _seed(text: str) -> int:
         return valid_seed(text)
     except DcganError as error:
         raise ValueError(str(error)) from None
+
+
+def _flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError(f"{text!r} is not 0 or 1")
+    return text == "1"
 
 
 def _set_dims(walk: WalkState, dims: list[int]) -> None:
