@@ -13,6 +13,7 @@ import math
 import os
 import threading
 from pathlib import Path
+from urllib.parse import urlencode
 
 import gradio as gr
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +25,7 @@ from ..errors import DcganError
 from ..hosting import HostLimits
 from . import common, fairness, housekeeping, picker, presenter, tabs, walk
 from .model_cache import Catalog, warm
-from .session import UPDATE_URL_JS, VisitorState, query_string
+from .session import DEFAULT_TAB, UPDATE_URL_JS, VisitorState
 
 # Pixel art stays pixel art: the browser scales our small PNGs with nearest-neighbour too.
 CSS = """
@@ -168,7 +169,10 @@ def _remember_tab(tab_id: str, timer_owners: list[str]):
     def remember(state: VisitorState) -> tuple:
         state.tab = tab_id
         timers = (gr.Timer(active=tab_id == owner) for owner in timer_owners)  # e.g. the Train tab's refresh
-        return state, query_string(state), *timers
+        # Only the tab key: Gradio fires this for the first tab while the page is still loading, before the
+        # URL's state is applied, and the whole query string then would briefly drop the link's keys
+        # (present=1 among them: the presenter view would flash off and on).
+        return state, urlencode({"tab": tab_id if tab_id != DEFAULT_TAB else ""}), *timers
 
     remember.__name__ = f"show_{tab_id}"
     return remember

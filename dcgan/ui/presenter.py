@@ -61,15 +61,39 @@ KEEP = {
         "arith-neighbourhood",
     ],
     "project": ["project-original", "project-reconstruction"],
-    "inside": ["inside-image", "inside-channel-guided", "inside-channel-untrained", "ablate-before", "ablate-after"]
-    + ["ablate-difference"],
-    "train": ["train-grid", "train-curves"],
+    "inside": ["inside-image", "inside-channel", "inside-channel-guided", "inside-channel-untrained"]
+    + ["ablate-before", "ablate-after", "ablate-difference"],
+    "train": ["train-status", "train-grid", "train-curves"],
 }
+
+# Until a figure is drawn, presenter view shows the few controls that draw it (selectors), then hides them:
+# a class can watch the exemplars being picked or the channel being clicked, and then sees only the figure.
+UNTIL_DRAWN = {
+    "arith-averaged": ["#arith-group", "#arith-gallery"],
+    "inside-image": ["#inside-run"],
+    "inside-channel-guided": ['[id^="inside-layer-"]'],
+    "ablate-before": ["#ablate-run"],
+    "train-grid": ["#train-start"],  # the default recipe on the default data: a run the class can watch
+}
+
+DRAWN = "img, canvas, .js-plotly-plot"  # what a drawn figure contains (an empty gr.Image holds an icon)
 
 
 def _css() -> str:
-    kept = ", ".join(f"#{elem_id}" for ids in KEEP.values() for elem_id in ids) + ", .presenter-caption"
+    controls = [selector for selectors in UNTIL_DRAWN.values() for selector in selectors]
+    kept = ", ".join([f"#{elem_id}" for ids in KEEP.values() for elem_id in ids] + controls + [".presenter-caption"])
+    figures = ", ".join(f"#{elem_id}" for ids in KEEP.values() for elem_id in ids if elem_id != "train-status")
     on = f"html.{PRESENT_CLASS}"
+    drawn = []
+    for figure, selectors in UNTIL_DRAWN.items():
+        # Once drawn: its controls go, and so do the rows and columns that only held them.
+        others = [other for key, group in UNTIL_DRAWN.items() if key != figure for other in group]
+        when = f"{on} .tabitem:has(#{figure} :is({DRAWN}))"
+        drawn.append(f"{when} :is({', '.join(selectors)}) {{ display: none !important; }}")
+        holders = ", ".join([figures, *others, ".presenter-caption"])
+        drawn.append(f"{when} :is(.row, .column):not(:has({holders})) {{ display: none !important; }}")
+    drawn = "\n".join(drawn)
+    third = "calc((100vh - 200px) / 3)"  # three rows of pictures under the caption
     return f"""
 /* the header: one line (title, intro, theme link, presenter toggle) */
 #app-header {{ align-items: center; gap: 8px; }}
@@ -99,15 +123,19 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 {on} .presenter-caption p {{ margin: 0; }}
 {on} .tabitem .block:not({kept}) {{ display: none !important; }}
 {on} .tabitem .form:not(:has({kept})) {{ display: none !important; }}
+{on} .tabitem :is(button.primary, button.secondary, button.stop):not({kept}) {{ display: none !important; }}
 {on} .tabitem .row:not(:has({kept})), {on} .tabitem .column:not(:has({kept})) {{ display: none !important; }}
+{on} .tabitem :is({figures}):not(:has({DRAWN})) {{ display: none !important; }}
+{drawn}
 {on} .tabitem [data-testid="block-label"], {on} .tabitem .icon-button-wrapper {{ display: none !important; }}
 {on} .tabitem .block {{ border: none !important; box-shadow: none !important; }}
 {on} .tabitem img {{ object-fit: contain; }}
-/* sizes for a 1280x720 projector (and larger): the main picture takes what the strip below leaves */
+/* sizes for a 1280x720 projector (and larger): the main picture takes what the rest leaves */
 {on} #walk-image {{ height: calc(100vh - 280px) !important; }}
 {on} #walk-strip img {{ width: 100%; height: auto; max-height: 170px; }}
 {on} #interp-lerp img, {on} #interp-slerp img {{ max-height: calc(100vh - 140px); }}
-{on} #train-grid {{ height: calc(100vh - 140px) !important; }}
+{on} :is({", ".join(f"#{i}" for i in KEEP["arithmetic"] + KEEP["inside"])}) {{ height: {third} !important; }}
+{on} #train-grid {{ height: calc(100vh - 200px) !important; }}
 """
 
 
