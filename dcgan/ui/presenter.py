@@ -128,7 +128,7 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 {on} .tabitem :is({figures}):not(:has({DRAWN})) {{ display: none !important; }}
 {drawn}
 {on} .tabitem [data-testid="block-label"], {on} .tabitem .icon-button-wrapper {{ display: none !important; }}
-{on} .tabitem .block {{ border: none !important; box-shadow: none !important; }}
+{on} .tabitem .block {{ border: none !important; box-shadow: none !important; background: transparent !important; }}
 {on} .tabitem img {{ object-fit: contain; }}
 /* sizes for a 1280x720 projector (and larger): the main picture takes what the rest leaves */
 {on} #walk-image {{ height: calc(100vh - 280px) !important; }}
