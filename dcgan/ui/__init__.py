@@ -13,7 +13,7 @@ import math
 import os
 import threading
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import gradio as gr
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +25,7 @@ from ..errors import DcganError
 from ..hosting import HostLimits
 from . import common, fairness, housekeeping, picker, presenter, tabs, walk
 from .model_cache import Catalog, warm
-from .session import DEFAULT_TAB, UPDATE_URL_JS, VisitorState
+from .session import UPDATE_URL_JS, VisitorState, query_string
 
 # Pixel art stays pixel art: the browser scales our small PNGs with nearest-neighbour too.
 CSS = """
@@ -35,7 +35,7 @@ CSS = """
 #interp-lerp .image-frame, #interp-slerp .image-frame, #interp-lerp img, #interp-slerp img { width: 100%; }
 #interp-lerp img, #interp-slerp img { height: auto; object-fit: contain; }
 #no-model { border: 2px solid var(--color-accent); border-radius: 8px; padding: 0 1em; }
-""" + presenter.CSS
+"""
 
 
 def launch(demo: gr.Blocks, **options):
@@ -44,7 +44,7 @@ def launch(demo: gr.Blocks, **options):
     catalog: Catalog = demo.dcgan_catalog
     housekeeping.start(demo, catalog.uploads_dir, catalog.limits, lambda: common.EXPORT_ROOT)
     return demo.launch(
-        css=CSS,
+        css=CSS + presenter.CSS,
         theme=gr.themes.Soft(),
         head=walk.PREVIEW_SCRIPT + presenter.SCRIPT,
         app_kwargs={"routes": routes},
@@ -169,10 +169,10 @@ def _remember_tab(tab_id: str, timer_owners: list[str]):
     def remember(state: VisitorState) -> tuple:
         state.tab = tab_id
         timers = (gr.Timer(active=tab_id == owner) for owner in timer_owners)  # e.g. the Train tab's refresh
-        # Only the tab key: Gradio fires this for the first tab while the page is still loading, before the
-        # URL's state is applied, and the whole query string then would briefly drop the link's keys
-        # (present=1 among them: the presenter view would flash off and on).
-        return state, urlencode({"tab": tab_id if tab_id != DEFAULT_TAB else ""}), *timers
+        # Gradio fires this for the first tab while the page is still loading, before the URL's state is
+        # applied: present= is left to the toggle and the load's redraw, or presenter view would flash off.
+        query = [pair for pair in parse_qsl(query_string(state), keep_blank_values=True) if pair[0] != "present"]
+        return state, urlencode(query, safe=":,"), *timers
 
     remember.__name__ = f"show_{tab_id}"
     return remember

@@ -39,7 +39,7 @@ CAPTIONS = {
     ),
     "inside": (
         "**Paper Fig. 5 and 6:** what a trained discriminator's feature responds to (guided backprop), beside "
-        "the same feature of an untrained D; and \"forgetting to draw\": the same noise before and after "
+        'the same feature of an untrained D; and "forgetting to draw": the same noise before and after '
         "zeroing some of G's filters, so what changed is what those filters drew. "
         "<kbd>←</kbd> <kbd>→</kbd> another noise seed."
     ),
@@ -152,9 +152,9 @@ SCRIPT = """<script>
     const replaceState = history.replaceState.bind(history);
     history.replaceState = (...args) => { replaceState(...args); sync(); };
 
-    const visible = (selector) => { const el = document.querySelector(selector); return el && el.offsetParent !== null; };
+    const visible = (selector) => document.querySelector(selector)?.offsetParent != null;
     // Gradio's slider sends its release event on pointerup (and the walk's fast path listens for it).
-    const release = (input) => input.dispatchEvent(new PointerEvent('pointerup', { bubbles: true, composed: true }));
+    const release = (input) => input.dispatchEvent(new PointerEvent('pointerup', {bubbles: true, composed: true}));
     const nudge = (input, direction) => {  // one presenter step: a 16th of the slider's range, then redraw
         const [min, max, step] = [+input.min, +input.max, +input.step || 0.01];
         const by = Math.max(step, Math.round((max - min) / 16 / step) * step);
