@@ -122,7 +122,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     with gr.Row():
         run_button = gr.Button("Interpolate", variant="primary", elem_id="interp-run")
         random_button = gr.Button("🎲 random seeds", elem_id="interp-random")
-    caption = gr.Markdown()
+    caption = gr.Markdown(elem_id="interp-caption")
     with gr.Row(equal_height=False):
         lerp_image = image_output("lerp: the straight line", elem_id="interp-lerp")
         slerp_image = image_output("slerp: along the sphere", elem_id="interp-slerp")

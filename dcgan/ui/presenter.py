@@ -24,8 +24,8 @@ CAPTIONS = {
     ),
     "interpolation": (
         "**Paper Fig. 4 (interpolating between samples):** each row walks from one z to another, and every "
-        "frame on the way is a plausible picture. lerp cuts through the sphere where no training z lies, "
-        "slerp stays on it: watch the middle frames' contrast. "
+        "frame on the way is a plausible picture. lerp (left) cuts through the sphere where no training z "
+        "lies, slerp (right) stays on it: watch the middle frames' contrast. "
         "<kbd>←</kbd> <kbd>→</kbd> seed B, with <kbd>Shift</kbd> seed A."
     ),
     "arithmetic": (
@@ -53,7 +53,7 @@ CAPTIONS = {
 # The figure of each tab: the components (elem_ids) presenter view keeps; everything else in a tab is hidden.
 KEEP = {
     "walk": ["walk-image", "walk-strip"],
-    "interpolation": ["interp-lerp", "interp-slerp"],
+    "interpolation": ["interp-caption", "interp-lerp", "interp-slerp"],
     "arithmetic": [
         *(f"arith-{group}-{part}" for group in "ABC" for part in ("picks", "mean")),
         "arith-averaged",
@@ -77,12 +77,13 @@ UNTIL_DRAWN = {
 }
 
 DRAWN = "img, canvas, .js-plotly-plot"  # what a drawn figure contains (an empty gr.Image holds an icon)
+TEXTS = {"interp-caption", "train-status"}  # kept words (the contrast table, the run's status), not pictures
 
 
 def _css() -> str:
     controls = [selector for selectors in UNTIL_DRAWN.values() for selector in selectors]
     kept = ", ".join([f"#{elem_id}" for ids in KEEP.values() for elem_id in ids] + controls + [".presenter-caption"])
-    figures = ", ".join(f"#{elem_id}" for ids in KEEP.values() for elem_id in ids if elem_id != "train-status")
+    figures = ", ".join(f"#{elem_id}" for ids in KEEP.values() for elem_id in ids if elem_id not in TEXTS)
     on = f"html.{PRESENT_CLASS}"
     drawn = []
     for figure, selectors in UNTIL_DRAWN.items():
@@ -133,7 +134,8 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 /* sizes for a 1280x720 projector (and larger): the main picture takes what the rest leaves */
 {on} #walk-image {{ height: calc(100vh - 280px) !important; }}
 {on} #walk-strip img {{ width: 100%; height: auto; max-height: 170px; }}
-{on} #interp-lerp img, {on} #interp-slerp img {{ max-height: calc(100vh - 140px); }}
+{on} #interp-lerp img, {on} #interp-slerp img {{ max-height: calc(100vh - 340px); }}
+{on} #interp-caption {{ font-size: var(--text-sm); }}
 {on} :is({", ".join(f"#{i}" for i in KEEP["arithmetic"] + KEEP["inside"])}) {{ height: {third} !important; }}
 {on} #train-grid {{ height: calc(100vh - 200px) !important; }}
 """
