@@ -31,7 +31,8 @@ CAPTIONS = {
     "arithmetic": (
         "**Paper Fig. 7 (vector arithmetic):** A − B + C on the average z of a few exemplars draws the new "
         "concept more cleanly than on single exemplars; the 3×3 around the result shows that nearby z's "
-        "draw it too."
+        "draw it too. Columns A, B, C: exemplars, then their average; bottom: A − B + C on the averages, "
+        "on single exemplars, the 3×3."
     ),
     "project": (
         "**Real images in z (beyond the paper):** the z whose picture is closest to a real image; "
@@ -40,7 +41,8 @@ CAPTIONS = {
     "inside": (
         "**Paper Fig. 5 and 6:** what a trained discriminator's feature responds to (guided backprop), beside "
         'the same feature of an untrained D; and "forgetting to draw": the same noise before and after '
-        "zeroing some of G's filters, so what changed is what those filters drew. "
+        "zeroing some of G's filters, so what changed is what those filters drew. Middle: a channel's "
+        "activation, its guided backprop, the same in an untrained D; bottom: before, after, the difference. "
         "<kbd>←</kbd> <kbd>→</kbd> another noise seed."
     ),
     "train": (
