@@ -13,6 +13,7 @@ import math
 import os
 import threading
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 import gradio as gr
 from starlette.concurrency import run_in_threadpool
@@ -22,7 +23,7 @@ from starlette.routing import Route
 
 from ..errors import DcganError
 from ..hosting import HostLimits
-from . import common, fairness, housekeeping, picker, tabs, walk
+from . import common, fairness, housekeeping, picker, presenter, tabs, walk
 from .model_cache import Catalog, warm
 from .session import UPDATE_URL_JS, VisitorState, query_string
 
@@ -43,9 +44,9 @@ def launch(demo: gr.Blocks, **options):
     catalog: Catalog = demo.dcgan_catalog
     housekeeping.start(demo, catalog.uploads_dir, catalog.limits, lambda: common.EXPORT_ROOT)
     return demo.launch(
-        css=CSS,
+        css=CSS + presenter.CSS,
         theme=gr.themes.Soft(),
-        head=walk.PREVIEW_SCRIPT,
+        head=walk.PREVIEW_SCRIPT + presenter.SCRIPT,
         app_kwargs={"routes": routes},
         max_file_size=catalog.limits.max_upload_bytes,
         state_session_capacity=housekeeping.SESSION_CAPACITY,
@@ -53,10 +54,10 @@ def launch(demo: gr.Blocks, **options):
     )
 
 
+# One line at 1280 px: on a projector every header pixel is taken from the pictures.
 INTRO = (
-    "# DCGAN Explorer\n"
-    "What did the generator learn? Walk its latent space, interpolate between samples, do vector arithmetic "
-    "on them, and find real images in it. The address bar always holds a link back to what you see."
+    "**DCGAN Explorer** What did the generator learn? Walk its latent space, interpolate, do vector "
+    "arithmetic, find real images in it. The address bar always links back to what you see."
 )
 
 
@@ -87,7 +88,9 @@ def build_app(
         demo.dcgan_routes = [Route(f"/{walk.PREVIEW_PATH}", _walk_preview_endpoint(catalog))]
         state = gr.State(VisitorState(model=default))
         query = gr.Textbox(visible=False)  # the shareable query string; the browser copies it to the URL
-        gr.Markdown(INTRO)
+        with gr.Row(equal_height=True, elem_id="app-header"):
+            gr.Markdown(INTRO, elem_id="app-intro", scale=10)
+            presenter.header_controls(state, query)
         model_events, (on_load, load_outputs), _ = picker.build(catalog, state, default)
         specs = list(tabs.TABS)  # read once: a test may register a tab by replacing the list
         with gr.Tabs(selected=specs[0].id) as tab_bar:
@@ -166,7 +169,10 @@ def _remember_tab(tab_id: str, timer_owners: list[str]):
     def remember(state: VisitorState) -> tuple:
         state.tab = tab_id
         timers = (gr.Timer(active=tab_id == owner) for owner in timer_owners)  # e.g. the Train tab's refresh
-        return state, query_string(state), *timers
+        # Gradio fires this for the first tab while the page is still loading, before the URL's state is
+        # applied: present= is left to the toggle and the load's redraw, or presenter view would flash off.
+        query = [pair for pair in parse_qsl(query_string(state), keep_blank_values=True) if pair[0] != "present"]
+        return state, urlencode(query, safe=":,"), *timers
 
     remember.__name__ = f"show_{tab_id}"
     return remember

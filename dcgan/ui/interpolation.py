@@ -127,8 +127,8 @@ def grid(model: Explorer, images: torch.Tensor, scale: int = 1) -> object:
 
 def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     with gr.Row():
-        seed_a = seed_box("seed A", 1, min_width=100)
-        seed_b = seed_box("seed B", 2, min_width=100)
+        seed_a = seed_box("seed A", 1, min_width=100, elem_id="interp-seed-a")
+        seed_b = seed_box("seed B", 2, min_width=100, elem_id="interp-seed-b")
         start = gr.Dropdown(["seed"], value="seed", label="top row starts at", min_width=140)
         end = gr.Dropdown(["seed"], value="seed", label="top row ends at", min_width=140)
         steps = gr.Slider(3, 16, value=9, step=1, label="steps", min_width=160)
@@ -136,7 +136,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     with gr.Row():
         run_button = gr.Button("Interpolate", variant="primary", elem_id="interp-run")
         random_button = gr.Button("🎲 random seeds", elem_id="interp-random")
-    caption = gr.Markdown()
+    caption = gr.Markdown(elem_id="interp-caption")
     with gr.Row(equal_height=False):
         lerp_image = image_output("lerp: the straight line", elem_id="interp-lerp")
         slerp_image = image_output("slerp: along the sphere", elem_id="interp-slerp")

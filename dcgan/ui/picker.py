@@ -64,24 +64,31 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
         visible=default is None,
         elem_id="no-model",
     )
-    with gr.Row(equal_height=True):
+    # One row (model, list, facts, the rest folded): at 1280x720 the pictures get the height.
+    with gr.Row(equal_height=True, elem_id="picker-row"):
         choice = gr.Dropdown(
-            catalog.choices(), value=default, label="model", allow_custom_value=True, scale=2, elem_id="model-choice"
+            catalog.choices(),
+            value=default,
+            label="model",
+            allow_custom_value=True,
+            container=False,
+            scale=1,
+            min_width=180,
+            elem_id="model-choice",
         )
-        reload_list = gr.Button("↻ list", scale=0, min_width=70)
-        facts = gr.Markdown(elem_id="model-facts", container=True)
-    with gr.Accordion("another model (Hugging Face Hub, upload) · the model card", open=default is None):
-        with gr.Row(equal_height=True):
-            hub_id = gr.Textbox(label="a Hugging Face Hub id", placeholder="owner/name", scale=2)
-            hub_button = gr.Button("load from the Hub", scale=1)
-            upload = gr.File(
-                label="or upload a model: a .zip of a model folder, or another project's generator .pth",
-                file_types=[".zip", ".pth", ".pt"],
-                scale=3,
-                height=110,
-                elem_id="model-upload",
-            )
-        card = gr.Markdown()
+        reload_list = gr.Button("↻ list", scale=0, min_width=60, size="sm")
+        facts = gr.Markdown(elem_id="model-facts", container=False, scale=3)
+        with gr.Column(scale=1, min_width=260, elem_id="picker-more"):
+            with gr.Accordion("other models (Hub, upload) · card", open=default is None):
+                hub_id = gr.Textbox(label="a Hugging Face Hub id", placeholder="owner/name")
+                hub_button = gr.Button("load from the Hub")
+                upload = gr.File(
+                    label="or upload a model: a .zip of a model folder, or another project's generator .pth",
+                    file_types=[".zip", ".pth", ".pt"],
+                    height=110,
+                    elem_id="model-upload",
+                )
+                card = gr.Markdown()
 
     def show(state: VisitorState, name: str) -> tuple:
         """Load `name` (and what the walk needs from it) for this visitor; everything a visitor can get

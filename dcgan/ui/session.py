@@ -72,6 +72,7 @@ class VisitorState:
     # {"source": "generated" | "upload", "seed": int, "path": the uploaded file in Gradio's cache}
     inside: dict | None = None
     inside_settings: InsideSettings = field(default_factory=InsideSettings)
+    present: bool = False  # presenter view (dcgan/ui/presenter.py): a prepared link opens the class's screen
 
     def reset_for_model(self, name: str) -> None:
         """A new model: z's from the old one mean nothing there (nz may even differ)."""
@@ -142,6 +143,7 @@ def query_string(state: VisitorState) -> str:
         "batch": state.batch_seed,
         **{f"p{group.lower()}": ",".join(map(_pick_ref, state.picks[group])) for group in GROUPS},
         **_inside_params(state.inside_settings),
+        "present": "1" if state.present else "",
     }
     return urlencode(params, safe=":,")  # readable: d=66:1.25,5:-0.40
 
@@ -185,6 +187,7 @@ def apply_query(state: VisitorState, params: dict[str, str]) -> list[str]:
     take("zero", _parse_channels, lambda value: setattr(inside, "channels", value))
     take("forget", lambda text: text[:40], lambda value: setattr(inside, "forget", value))
     take("noise", _seed, lambda value: setattr(inside, "noise_seed", value))
+    take("present", _flag, lambda value: setattr(state, "present", value))
     return ignored
 
 
@@ -251,6 +254,12 @@ def _seed(text: str) -> int:
         return valid_seed(text)
     except DcganError as error:
         raise ValueError(str(error)) from None
+
+
+def _flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError(f"{text!r} is not 0 or 1")
+    return text == "1"
 
 
 def _set_dims(walk: WalkState, dims: list[int]) -> None:

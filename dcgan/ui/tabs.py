@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from . import arithmetic, inside, interpolation, projection, training, walk
+from . import arithmetic, inside, interpolation, presenter, projection, training, walk
 from .common import Refresh
 from .model_cache import Catalog
 
@@ -86,6 +86,7 @@ def build_tabs(specs: list[TabSpec], context: TabContext) -> dict[str, tuple[gr.
         if missing:
             raise ValueError(f"tab {spec.id!r} needs {missing}: register it after them")
         with gr.Tab(spec.title, id=spec.id) as tab:
+            presenter.caption(spec.id)  # shown in presenter view only
             view = spec.build(context)
         context.views[spec.id] = view
         built[spec.id] = (tab, view)

@@ -337,3 +337,68 @@ def test_a_shared_link_repaints_the_arithmetic_and_inside_figures(browser, app_u
         assert "look=3" in page.url and "ch=1.2" in page.url and "noise=5" in page.url  # the link stays
     finally:
         page.close()
+
+
+# ---- presenter view (dcgan/ui/presenter.py): a 1280x720 projector ----------------------------------------------
+
+PROJECTOR = {"width": 1280, "height": 720}
+PRESENTING_JS = "() => document.documentElement.classList.contains('dcgan-present')"
+
+
+@pytest.fixture
+def projector(browser, app_url):
+    """A page at a projector's size, opened from a prepared link (?present=1)."""
+    page = browser.new_page(viewport=PROJECTOR)
+    page.goto(app_url + "?present=1")
+    wait_for_image(page, "#walk-image")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('model')")  # the state is loaded
+    yield page
+    page.close()
+
+
+def test_presenter_view_shows_the_walk_large_and_no_controls(projector):
+    page = projector
+    assert page.evaluate(PRESENTING_JS)
+    box = page.locator("#walk-image img").bounding_box()
+    assert box["height"] >= 0.6 * PROJECTOR["height"], box
+    assert box["y"] >= 0 and box["y"] + box["height"] <= PROJECTOR["height"], box  # all of it, no scrolling
+    strip = page.locator("#walk-strip img").bounding_box()
+    assert strip["y"] + strip["height"] <= PROJECTOR["height"], strip
+    for control in ("#model-choice", "#walk-random", "#walk-dim-0", "#walk-direction-0", "#app-intro"):
+        assert not page.locator(control).is_visible(), control
+    assert not page.get_by_label("seed (Enter to apply)").is_visible()
+    assert "Paper Fig. 4" in page.locator("#presenter-caption-walk").inner_text()
+    shot(page, "presenter-walk")
+
+    page.locator("#presenter-toggle").click()  # and back: the toggle and the URL agree
+    page.wait_for_function(f"() => !({PRESENTING_JS})() && !location.search.includes('present=')")
+    assert page.locator("#model-choice").is_visible() and page.locator("#walk-dim-0").is_visible()
+    page.locator("#presenter-toggle").click()
+    page.wait_for_function(f"() => ({PRESENTING_JS})() && location.search.includes('present=1')")
+    page.keyboard.press("Escape")
+    page.wait_for_function(f"() => !({PRESENTING_JS})()")
+
+
+def test_presenter_arrow_keys_move_the_walk_and_redraw(projector):
+    page = projector
+    src, url = image_src(page, "#walk-image"), page.url
+    page.keyboard.press("ArrowRight")  # the first direction, one step
+    src = wait_for_image(page, "#walk-image", not_src=src)
+    page.wait_for_function("(old) => location.href !== old && new URLSearchParams(location.search).has('k')", arg=url)
+    wait_for_gradio_image(page, "#walk-image")
+    assert "present=1" in page.url  # the redraw kept the view
+    url = page.url
+    page.keyboard.press("ArrowLeft")
+    wait_for_image(page, "#walk-image", not_src=src)
+    page.wait_for_function("(old) => location.href !== old", arg=url)
+
+
+def test_arrow_keys_on_a_focused_walk_slider_redraw(page):
+    """The bug issue 15 reports: a key moved the slider's number but not the image or the URL."""
+    src, url = image_src(page, "#walk-image"), page.url
+    slider = page.locator("#walk-dim-0 input[type=range]")
+    slider.focus()
+    for _ in range(25):  # 0.25 in steps of 0.01
+        page.keyboard.press("ArrowRight")
+    wait_for_image(page, "#walk-image", not_src=src)
+    page.wait_for_function("(old) => location.href !== old && location.search.includes('d=')", arg=url)
