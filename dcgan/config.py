@@ -318,6 +318,17 @@ class TrainConfig:
         for name in ("sample_every", "checkpoint_every", "n_fixed"):
             if getattr(self, name) < 1:
                 raise DcganError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("epochs", "steps"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise DcganError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("lr_g", "lr_d"):  # NaN fails this too
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise DcganError(
+                    f"{name} must be a learning rate between 0 and 1 (paper: 2e-4), got {getattr(self, name)}"
+                )
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise DcganError(f"{name} must be in [0, 1) (paper beta1: 0.5), got {getattr(self, name)}")
 
 
 def read_json(path: str | Path) -> Any:

@@ -398,3 +398,33 @@ def test_app_py_says_how_to_share_with_its_own_flag(tmp_path):
         process.wait(30)
     text = "".join(lines)
     assert f"http://127.0.0.1:{port}" in text and "python app.py --share" in text and "share=True" not in text
+
+
+def test_the_train_tab_measures_how_long_an_epoch_takes_on_this_server(client):
+    knobs = [
+        "paper",
+        32,
+        8,
+        8,
+        "transposed",
+        True,
+        True,
+        "normal",
+        "nonsaturating",
+        0,
+        2e-4,
+        2e-4,
+        0.5,
+        32,
+        3,
+        False,
+        0,
+    ]
+    text = client.predict("server folder", *knobs, api_name="/train_estimate")
+    assert "images/s with these settings, measured on this server at " in text
+    assert "min an epoch of 1,000 images" in text and "for 3 epochs" in text  # a folder: per 1,000 images
+    bad = list(knobs)
+    bad[10] = -1.0  # G's learning rate: refused before anything is built
+    with pytest.raises(Exception, match="lr_g must be a learning rate between 0 and 1") as caught:
+        client.predict("server folder", *bad, api_name="/train_estimate")
+    assert "Traceback" not in str(caught.value)

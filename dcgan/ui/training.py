@@ -9,6 +9,8 @@ unpacked, and an uploaded .zip is unpacked only for as long as it takes to read 
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import re
 import shutil
 import time
@@ -33,8 +35,11 @@ from ..data import (
 from ..errors import DcganError
 from ..hosting import HostLimits, data_roots, inside_data_roots
 from ..jobs import JobBudget, JobManager, JobSnapshot, new_owner_key
+from ..speed import describe as describe_speed
+from ..speed import measure
 from ..train import Trainer
-from .common import UserError
+from .common import UserError, shows_user_errors
+from .fairness import heavy_turn
 from .model_cache import shared_judge
 
 MANAGER = JobManager()  # the server's one job
@@ -377,6 +382,9 @@ def build(catalog, state: gr.State) -> gr.Timer:
                 pause = gr.Button("Pause", elem_id="train-pause")
                 resume = gr.Button("Resume", elem_id="train-resume")
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+            with gr.Row():
+                estimate = gr.Button("⏱ how long would it take?", size="sm", elem_id="train-estimate")
+                estimate_text = gr.Markdown(elem_id="train-estimate-text")
             gr.Markdown(budget_text(catalog.limits), elem_id="train-budget")
             with gr.Accordion("host", open=False):
                 host_token = gr.Textbox(
@@ -455,6 +463,26 @@ def build(catalog, state: gr.State) -> gr.Timer:
         gr.Info(f"training {name} started")
         return *refresh(None, owner_key=key), key
 
+    def on_estimate(*values) -> str:
+        *form_values, request = values
+        with heavy_turn(request, "speed measurement"):  # a few real training steps: seconds of CPU
+            return estimate_time(form_values[0], dict(zip(FORM, form_values[1:], strict=True)))
+
+    # Gradio reads a handler's parameters (a gr.Request one gets the request): name them after the form.
+    parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in ("kind", *FORM)]
+    request_parameter = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)
+    on_estimate.__signature__ = inspect.Signature([*parameters, request_parameter])
+
+    @shows_user_errors
+    def estimate_time(kind: str, settings: dict) -> str:
+        """A few training steps of these settings, measured on this server, as minutes an epoch."""
+        MANAGER.check_free()  # a running job would slow the measurement, and its status shows its own speed
+        model, train = configs(settings)
+        spec = app_datasets().get(kind)
+        model = dataclasses.replace(model, nc=spec.channels if spec else 3)
+        images = spec.train_images if spec and spec.train_images else 1000  # a folder: per 1,000 images
+        return describe_speed(measure(model, train.batch_size), images, int(settings["epochs"]))
+
     def control(action: str):
         def handler(owner_key: str | None = None, host_token: str | None = None) -> tuple:
             as_host = catalog.limits.is_host(host_token)
@@ -487,6 +515,7 @@ def build(catalog, state: gr.State) -> gr.Timer:
     outputs = [status, warnings, latest, film_position, film, plot, gif]
     form = [widgets[name] for name in FORM]
     start.click(on_start, [data_kind, folder, archive, *form, owner_key], [*outputs, owner_key], api_name="train_start")
+    estimate.click(on_estimate, [data_kind, *form], estimate_text, api_name="train_estimate")
     controllers = [owner_key, host_token]
     pause.click(control("pause"), controllers, outputs, api_name="train_pause")
     resume.click(control("resume"), controllers, outputs, api_name="train_resume")
