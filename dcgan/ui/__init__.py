@@ -35,6 +35,8 @@ CSS = """
 #interp-lerp .image-frame, #interp-slerp .image-frame, #interp-lerp img, #interp-slerp img { width: 100%; }
 #interp-lerp img, #interp-slerp img { height: auto; object-fit: contain; }
 #no-model { border: 2px solid var(--color-accent); border-radius: 8px; padding: 0 1em; }
+/* A picture's label above it, never over its pixels (it hid a strip's first frames, a 3x3 grid's top row) */
+.block > label.float[data-testid="block-label"] { position: static !important; margin-bottom: 4px; }
 """
 
 
