@@ -175,7 +175,7 @@ def test_projection_then_walk_from_it(page, tmp_path):
     page.locator("#project-upload input[type=file]").set_input_files(str(tmp_path / "jacket.jpg"))
     page.get_by_label("invert").check()
     page.locator("#project-run").click()
-    wait_for_image(page, "#project-original")
+    wait_for_image(page, "#project-original", timeout=60_000)  # a heavy request: slower on a busy machine
     wait_for_image(page, "#project-reconstruction")
     page.wait_for_function(
         "() => document.querySelector('#project-status').innerText.includes('step 300/300')", timeout=60_000
