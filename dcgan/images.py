@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageColor, ImageDraw, PngImagePlugin
 
 from .io_utils import atomic_write
 
@@ -124,3 +124,53 @@ def rows_image(rows: Sequence[Sequence[Image.Image]], gap: int = 4, background: 
             left += picture.width + gap
         top += height + gap
     return canvas
+
+
+def line_chart(
+    x: Sequence[float],
+    series: dict[str, Sequence[Sequence[float]]],
+    title: str,
+    reference: tuple[float, str] | None = None,
+    size: tuple[int, int] = (720, 360),
+) -> Image.Image:
+    """A plain line chart as a picture (for exports: no plotting library needed): each series' first line
+    drawn bold, the others faint, a dotted horizontal `reference` (value, label), axes with min/max ticks."""
+    width, height = size
+    left, right, top, bottom = 60, 20, 36, 40
+    values = [v for lines in series.values() for line in lines for v in line] + ([reference[0]] if reference else [])
+    low, high = min(values), max(values)
+    low, high = (low - 1, high + 1) if high == low else (low - 0.05 * (high - low), high + 0.05 * (high - low))
+    x_low, x_high = min(x), max(x) if max(x) > min(x) else min(x) + 1
+
+    def point(xv: float, yv: float) -> tuple[float, float]:
+        return (
+            left + (xv - x_low) / (x_high - x_low) * (width - left - right),
+            top + (high - yv) / (high - low) * (height - top - bottom),
+        )
+
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((left, 10), title, fill="black")
+    draw.line([point(x_low, low), point(x_high, low)], fill="black")
+    draw.line([point(x_low, low), point(x_low, high)], fill="black")
+    for value in (low, high):
+        draw.text((4, point(x_low, value)[1] - 6), f"{value:.1f}", fill="black")
+    draw.text((left, height - bottom + 6), f"{x_low:g}", fill="black")
+    draw.text((width - right - 24, height - bottom + 6), f"{x_high:g}", fill="black")
+    if reference:
+        y = point(x_low, reference[0])[1]
+        for start in range(left, width - right, 8):
+            draw.line([(start, y), (start + 4, y)], fill="grey")
+        draw.text((width - right - 8 * len(reference[1]), y - 14), reference[1], fill="grey")
+    colours = ["#e4572e", "#2e86ab", "#4c9f38", "#a23b72"]
+    for index, (name, lines) in enumerate(series.items()):
+        colour = ImageColor.getrgb(colours[index % len(colours)])
+        faint = tuple(round(255 - (255 - c) * 0.4) for c in colour)
+        for row, line in reversed(list(enumerate(lines))):  # the bold first line on top
+            draw.line(
+                [point(a, b) for a, b in zip(x, line, strict=True)],
+                fill=colour if row == 0 else faint,
+                width=3 if row == 0 else 1,
+            )
+        draw.text((left + 10 + 80 * index, height - 18), name, fill=colour)
+    return image

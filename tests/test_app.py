@@ -104,7 +104,10 @@ def test_interpolation_rows_frames_and_norms(client):
     midpoint = {trace["name"]: trace["y"][2] for trace in traces if trace["showlegend"]}
     assert midpoint["lerp"] < 0.85 * midpoint["slerp"]  # the straight line cuts through the shell
     files = client.predict(api_name="/interpolation_export")
-    assert sorted(f.rsplit("-", 1)[1] for f in files) == ["lerp.gif", "lerp.png", "norms.csv", "slerp.gif", "slerp.png"]
+    endings = ["lerp.gif", "lerp.png", "norms.csv", "norms.png", "slerp.gif", "slerp.png"]
+    assert sorted(f.rsplit("-", 1)[1] for f in files) == endings
+    plot = Image.open(next(f for f in files if f.endswith("norms.png")))  # the norm plot, as a picture
+    assert plot.text["figure"] == "||z|| along the paths" and plot.text["model"] == "tiny-fashion"
     slerp_png = next(f for f in files if f.endswith("slerp.png"))
     assert "seeds1-2" in slerp_png and Image.open(slerp_png).text["method"] == "slerp"
     assert Image.open(slerp_png).size == (2 * (5 * cell + 2), 2 * (3 * cell + 2))  # files are upscaled 2x

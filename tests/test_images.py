@@ -34,3 +34,14 @@ def test_png_and_gif_carry_metadata(tmp_path):
     )
     opened = Image.open(gif)
     assert opened.n_frames == 4 and b"seeds=1 2" in opened.info["comment"]
+
+
+def test_a_line_chart_draws_each_series_where_its_values_are():
+    from dcgan.images import line_chart
+
+    chart = line_chart([0.0, 1.0], {"low": [[1.0, 1.0]], "high": [[3.0, 3.0]]}, "two flat lines", size=(400, 200))
+    assert chart.size == (400, 200) and chart.mode == "RGB"
+    column = [chart.getpixel((200, y)) for y in range(200)]
+    red, blue = (0xE4, 0x57, 0x2E), (0x2E, 0x86, 0xAB)
+    assert red in column and blue in column
+    assert column.index(blue) < column.index(red)  # the higher values are drawn higher up

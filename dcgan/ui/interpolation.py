@@ -23,6 +23,7 @@ from ..explore import (
     path_norms,
     typical_norm,
 )
+from ..images import line_chart, save_png
 from .common import (
     Refresh,
     bounded_int,
@@ -214,7 +215,14 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             metadata["contrast"] = " ".join(f"{value:.3f}" for value in contrast[method].tolist())
             still = grid(model, rows_images, interpolation_export_scale(model))
             files += export_png_and_gif(still, frames, f"{stem}-{method}", metadata)
-        return [*files, norms_csv(method_paths, contrast, Path(files[0]).with_name(f"{stem}-norms.csv"))]
+        table = norms_csv(method_paths, contrast, Path(files[0]).with_name(f"{stem}-norms.csv"))
+        norms = {method: values.tolist() for method, values in path_norms(method_paths).items()}  # (rows, steps)
+        t = torch.linspace(0, 1, settings.steps).tolist()
+        chart = line_chart(t, norms, "||z|| along each path (t from 0 to 1)", (typical_norm(model), "typical ||z||"))
+        metadata = interpolation_metadata(model, interpolation(state), "lerp and slerp")
+        metadata = {key: str(value) for key, value in metadata.items()} | {"figure": "||z|| along the paths"}
+        plot_png = save_png(chart, Path(files[0]).with_name(f"{stem}-norms.png"), metadata)
+        return [*files, table, str(plot_png)]
 
     inputs = [state, seed_a, seed_b, start, end, steps, rows]
     # ~0.1 s of work: skipping the queue saves its extra round trips. The plot comes in a second event:
