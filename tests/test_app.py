@@ -233,7 +233,8 @@ def test_fashion_models_get_class_labels_and_class_vectors(app_root, client):
     assert torch.equal(z, sample_noise(1, 16, seed=start_seed))
     assert model.judge()(generate(model.generator, z)).argmax() == names.index(drawn[0])
     client.predict(0, api_name="/arithmetic_batch")  # draws the tab: the class lists are filled
-    strip, caption = client.predict(drawn[0], drawn[1], 3, api_name="/class_vector")
+    strip, caption, gif = client.predict(drawn[0], drawn[1], 3, api_name="/class_vector")
+    assert Image.open(gif).n_frames == 2 * 5 - 2 and Path(gif).stem == Path(strip).stem  # it moves: a GIF too
     assert f"mean z of {int(counts[names.index(drawn[1])])} {drawn[1]}" in caption
     assert pixels(strip).shape[1] > 4 * pixels(strip).shape[0]  # five images in a row
     from dcgan.explore import class_vector_strip, judge_readout

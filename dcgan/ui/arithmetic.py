@@ -3,12 +3,15 @@ and C, and see A - B + C on the group averages beside the same sum on single exe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import torch
 
 from .. import explore
 from ..errors import DcganError
 from ..explore import CLASS_STEPS, Explorer, arithmetic_images, describe_arithmetic, first_seed_of_class
+from ..images import save_gif
 from ..latent import generate, sample_noise
 from .common import (
     Refresh,
@@ -172,6 +175,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
                     buttons=["download"],
                 )
                 class_caption = gr.Markdown()
+                class_gif = gr.File(label="the strip as a GIF", interactive=False, height=80, elem_id="arith-class-gif")
         with gr.Column(scale=4, min_width=360):
             caption = gr.Markdown(elem_id="arith-caption")
             group_images = []
@@ -232,7 +236,11 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
         images, caption = class_vector_strip(model, source, target, start)
         strip = picture(model, images, nrow=CLASS_STEPS, scale=max(1, 96 // model.image_size))
         metadata = {"model": model.name, "from": source, "to": target, "seed": start, "caption": caption}
-        return named_png(strip, f"class-vector-{model.name}-{source}-to-{target}-seed{start}", metadata), caption
+        png = named_png(strip, f"class-vector-{model.name}-{source}-to-{target}-seed{start}", metadata)
+        frames = [picture(model, image[None], scale=max(1, 128 // model.image_size)) for image in images]
+        text = {key: str(value) for key, value in metadata.items()}
+        gif = save_gif(frames, Path(png).with_suffix(".gif"), frame_ms=300, metadata=text, bounce=True)
+        return png, caption, str(gif)
 
     def on_batch(state: VisitorState, seed: float | None) -> tuple:
         state.batch_seed = seed_from(seed)
@@ -276,7 +284,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
     class_button.click(
         on_class_vector,
         class_inputs,
-        [class_strip, class_caption],
+        [class_strip, class_caption, class_gif],
         api_name="class_vector",
         concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
     )
