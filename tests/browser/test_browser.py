@@ -321,22 +321,24 @@ def test_a_corrupt_upload_shows_the_reason_not_a_bare_error(page, tmp_path):
     assert "notes.png: not a readable image" in toast.inner_text() and "Traceback" not in toast.inner_text()
 
 
-def test_a_shared_link_repaints_the_arithmetic_and_inside_figures(browser, app_url):
-    """Links hold the arithmetic picks and what the Inside tab drew: opening one paints the same figures."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
-        page.goto(app_url + "?tab=arithmetic&batch=3&pa=3.0,3.1&pb=3.2&pc=3.3")
-        wait_for_image(page, "#arith-averaged")
-        assert "(mean of 2 A) − B + C" in page.locator("#arith-caption").inner_text()
-        page.goto(app_url + "?tab=inside&look=3&ch=1.2&gl=1&zero=0,3&noise=5")
-        for selector in ("#inside-image", "#inside-guided", "#inside-channel-max", "#ablate-after"):
-            wait_for_image(page, selector)
-        assert "generated, seed 3" in page.locator("#inside-verdict").inner_text()
-        assert "layer 1, channel 2" in page.locator("#inside-channel-title").inner_text()
-        assert "channels 0, 3 of layer 1" in page.locator("#ablate-caption").inner_text()
-        assert "look=3" in page.url and "ch=1.2" in page.url and "noise=5" in page.url  # the link stays
-    finally:
-        page.close()
+def test_a_shared_link_repaints_the_arithmetic_and_inside_figures(browser, tmp_path):
+    """Links hold the arithmetic picks and what the Inside tab drew: opening one paints the same figures.
+    Its own server: the module's has spent this address's share of heavy work on the tests before."""
+    with running_app(tmp_path) as app_url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(app_url + "?tab=arithmetic&batch=3&pa=3.0,3.1&pb=3.2&pc=3.3")
+            wait_for_image(page, "#arith-averaged", timeout=60_000)
+            assert "(mean of 2 A) − B + C" in page.locator("#arith-caption").inner_text()
+            page.goto(app_url + "?tab=inside&look=3&ch=1.2&gl=1&zero=0,3&noise=5")
+            for selector in ("#inside-image", "#inside-guided", "#inside-channel-max", "#ablate-after"):
+                wait_for_image(page, selector, timeout=60_000)  # look, channel view, ablation: seconds each
+            assert "generated, seed 3" in page.locator("#inside-verdict").inner_text()
+            assert "layer 1, channel 2" in page.locator("#inside-channel-title").inner_text()
+            assert "channels 0, 3 of layer 1" in page.locator("#ablate-caption").inner_text()
+            assert "look=3" in page.url and "ch=1.2" in page.url and "noise=5" in page.url  # the link stays
+        finally:
+            page.close()
 
 
 # ---- presenter view (dcgan/ui/presenter.py): a 1280x720 projector ----------------------------------------------
