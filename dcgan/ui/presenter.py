@@ -139,7 +139,7 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 {on} #interp-lerp img, {on} #interp-slerp img {{ max-height: calc(100vh - 340px); }}
 {on} #interp-caption {{ font-size: var(--text-sm); }}
 {on} :is({", ".join(f"#{i}" for i in KEEP["arithmetic"] + KEEP["inside"])}) {{ height: {third} !important; }}
-{on} #train-grid {{ height: calc(100vh - 200px) !important; }}
+{on} #train-grid {{ height: calc(100vh - 240px) !important; }}  /* status lines above it: the whole grid shows */
 """
 
 
