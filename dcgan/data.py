@@ -554,6 +554,7 @@ register_dataset(
         class_names=tuple(FASHION_MNIST_CLASSES),
         judge=True,
         classifier="fashion-mnist-judge",
+        example_classes=("Sneaker", "Sandal", "Ankle boot"),
         in_app=True,
         aliases=("fashionmnist",),
         **_IDX_DEFAULTS,
@@ -562,7 +563,14 @@ register_dataset(
 register_dataset(DatasetSpec("mnist", _load_idx, class_names=tuple(MNIST_CLASSES), **_IDX_DEFAULTS))
 for _name in emoji.EMOJI_DATASETS:  # "emoji" (or "noto-emoji") and "emoji-no-skin-tones"
     register_dataset(
-        DatasetSpec(_name, _load_emoji, image_size=64, class_names=tuple(emoji.CATEGORIES), classifier="emoji-judge")
+        DatasetSpec(
+            _name,
+            _load_emoji,
+            image_size=64,
+            class_names=tuple(emoji.CATEGORIES),
+            classifier="emoji-judge",
+            example_classes=("face", "person/hand", "animal"),
+        )
     )
 
 

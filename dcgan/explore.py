@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from .checkpoints import load_discriminator, load_generator
 from .classifier import JudgeClassifier, classifier_for, shared_classifier
-from .data import load_image
+from .data import find_dataset, load_image
 from .errors import DcganError
 from .features import (
     ablation_images,
@@ -50,6 +52,7 @@ from .latent import (
 from .models import Discriminator, Generator, init_weights
 from .registry import model_facts
 
+T = TypeVar("T")
 N_DIRECTIONS = 10  # GANSpace components kept per model; the walk shows the first few as sliders
 PROBE_SIZE = 2000  # generated images D's channel scores are looked up on
 WALK_DIMS = 8  # z dimensions a walk drives (the app's dimension sliders)
@@ -57,6 +60,7 @@ WALK_DIRECTIONS = 6  # directions a walk can move along (the app's direction sli
 STRIP_LENGTH = 9  # images in the paper's "walking in the latent space" strip
 INTERPOLATION_METHODS = ("lerp", "slerp")
 ARITHMETIC_GROUPS = ("A", "B", "C")  # A - B + C
+GALLERY_SIZE = 24  # samples per batch of the arithmetic tab's gallery
 NEIGHBOURHOOD_SCALE = 0.25  # the paper's 3x3 grids: the result plus small noise (times z's spread)
 A_CLASSIFIER = "a classifier for this model's data (Fashion-MNIST and the emoji sets have one)"
 CLASS_STEPS = 5  # images from the start to start + class vector
@@ -117,6 +121,7 @@ class Explorer:
     _discriminator: torch.nn.Module | None = field(default=None, repr=False)
     _untrained: torch.nn.Module | None = field(default=None, repr=False)
     _probe: tuple[torch.Tensor, list[torch.Tensor]] | None = field(default=None, repr=False)
+    _examples: dict[str, object] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, key: str | Path, name: str | None = None) -> Explorer:
@@ -243,6 +248,17 @@ class Explorer:
                 images = generate(self.generator, sample_noise(PROBE_SIZE, self.nz, self.noise, seed=0))
                 self._probe = images, channel_scores(discriminator, images)
             return self._probe
+
+    def example(self, name: str, compute: Callable[[], T]) -> T:
+        """A worked example's result (the app's first open of a tab), computed once per model and shared by
+        every visitor: opening a page costs no model work after the first. Two first visitors at once may
+        both compute it; the results are equal."""
+        with self._lock:
+            if name in self._examples:
+                return self._examples[name]
+        result = compute()
+        with self._lock:
+            return self._examples.setdefault(name, result)
 
 
 def shared_judge() -> JudgeClassifier | None:
@@ -503,6 +519,39 @@ def arithmetic_latents(explorer: Explorer, groups: dict[str, torch.Tensor]) -> d
         latents["neighbourhood"] = neighbourhood(averaged, n=9, scale=NEIGHBOURHOOD_SCALE * explorer.noise_std)
         latents["single"] = (groups["A"][0] - groups["B"][0] + groups["C"][0])[None]
     return latents
+
+
+def gallery_z(explorer: Explorer, batch_seed: int) -> torch.Tensor:
+    """(GALLERY_SIZE, nz): the arithmetic gallery's batch; sample i of batch s is row i of seed s, so
+    "#i of batch s" (a link's "s.i") names one z for good."""
+    return sample_noise(GALLERY_SIZE, explorer.nz, explorer.noise, seed=batch_seed)
+
+
+def example_classes(explorer: Explorer) -> tuple[str, str, str] | None:
+    """The dataset's classes for worked examples (DatasetSpec.example_classes), when its classifier reads
+    this model; else None."""
+    spec = find_dataset(str(explorer.facts.get("data") or ""))
+    return spec.example_classes if spec is not None and explorer.judge() is not None else None
+
+
+def prepared_picks(explorer: Explorer, batches: int = 8, per_group: int = 3) -> dict[str, list[tuple[int, int]]]:
+    """A worked arithmetic: per group, (batch seed, index) of `per_group` gallery samples. With example classes,
+    the samples of the first `batches` batches the classifier is surest are A's, B's and C's class (groups
+    whose class it never sees get none); without, the first samples of batch 0 in turn: the mechanics only."""
+    classes = example_classes(explorer)
+    if classes is None:
+        return {group: [(0, per_group * g + i) for i in range(per_group)] for g, group in enumerate(ARITHMETIC_GROUPS)}
+    images = generate(explorer.generator, torch.cat([gallery_z(explorer, seed) for seed in range(batches)]))
+    with torch.inference_mode():
+        probabilities = explorer.judge()(images).softmax(1)
+    names = list(explorer.judge().config.class_names)
+    picks = {}
+    for group, name in zip(ARITHMETIC_GROUPS, classes, strict=True):
+        sure = probabilities[:, names.index(name)]
+        called = (probabilities.argmax(1) == names.index(name)).nonzero().flatten()
+        best = called[torch.argsort(sure[called], descending=True)][:per_group]
+        picks[group] = [divmod(int(i), GALLERY_SIZE) for i in sorted(best.tolist())]
+    return picks
 
 
 def arithmetic_images(explorer: Explorer, groups: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

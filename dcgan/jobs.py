@@ -15,11 +15,13 @@ long, so no visitor's page needs to be open for the limits to hold.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import InitVar, dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -27,6 +29,7 @@ from .chunked import chunked_events, on_zerogpu
 from .device import lower_thread_priority
 from .errors import DcganError
 from .hosting import HostLimits
+from .run_writer import METRICS_FILE, PROGRESS_GIF
 from .train import Trainer, TrainEvent
 
 COLLAPSE_DIVERSITY = 0.25  # fixed-grid diversity below this share of its best so far: collapse warning
@@ -373,6 +376,46 @@ class JobManager:
     def snapshot(self, viewer_key: object = None) -> JobSnapshot | None:
         job = self.job
         return job.snapshot(viewer_key) if job is not None else None
+
+
+def finished_run_snapshot(run_dir: str | Path, max_rows: int = 2000) -> JobSnapshot | None:
+    """A finished run directory (one with its progress.gif) as the Train tab shows a job: its curves
+    (`max_rows` rows of metrics.jsonl, evenly thinned), its step grids and its GIF; None if not finished.
+    How the tab shows "the last finished run" before any job ran on this server."""
+    run_dir = Path(run_dir)
+    if not (run_dir / PROGRESS_GIF).is_file():
+        return None
+    metrics = _thinned_rows(run_dir / METRICS_FILE, max_rows)
+    grids = sorted((int(path.stem.split("_")[1]), str(path)) for path in (run_dir / "samples").glob("step_*.png"))
+    step = int(metrics[-1]["step"]) if metrics else grids[-1][0] if grids else 0
+    return JobSnapshot(
+        status="done",
+        name=run_dir.name,
+        run_dir=str(run_dir),
+        step=step,
+        total_steps=step,
+        metrics=metrics,
+        grids=grids,
+        warnings=[],
+        message="",
+        eta_s=None,
+        progress_gif=str(run_dir / PROGRESS_GIF),
+    )
+
+
+def last_finished_run(runs_dir: str | Path) -> Path | None:
+    """The most recently finished run under `runs_dir` (newest progress.gif), or None."""
+    gifs = [gif for gif in Path(runs_dir).glob(f"*/{PROGRESS_GIF}") if gif.is_file()] if Path(runs_dir).is_dir() else []
+    return max(gifs, key=lambda gif: gif.stat().st_mtime).parent if gifs else None
+
+
+def _thinned_rows(path: Path, max_rows: int) -> list[dict[str, float]]:
+    """The JSON rows of a metrics file, every k-th so that at most `max_rows` remain (the last one kept)."""
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    keep = rows[:: max(1, -(-len(rows) // max_rows))]
+    return keep + rows[-1:] if rows and keep[-1] is not rows[-1] else keep
 
 
 def _minutes(minutes: float) -> str:

@@ -284,7 +284,7 @@ def test_inside_the_networks_verdict_saliency_and_ablation(client, tmp_path):
     assert pixels(plain).shape == pixels(guided).shape and not np.array_equal(pixels(plain), pixels(guided))
     visible = [g["value"] for g in galleries if g["visible"]]
     assert len(visible) == 3 and len(visible[0]) == 8  # three D layers; the first has 8 channels, all shown
-    assert visible[2][0]["caption"].startswith("layer 2 · ch ")
+    assert visible[2][0]["caption"].startswith("ch ")
     Image.new("RGB", (300, 200), "white").save(tmp_path / "white.png")
     uploaded = client.predict(
         "upload", 0, gradio_client.handle_file(str(tmp_path / "white.png")), api_name="/inside_look"

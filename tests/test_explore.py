@@ -301,7 +301,7 @@ def test_the_library_inside_look_and_ablation_are_the_apps(tmp_path):
     assert np.array_equal(np.asarray(Image.open(guided)), np.asarray(gradient_image(look.guided, signed=True)))
     shown_layers = [gallery["value"] for gallery in galleries if gallery["visible"]]
     assert [[item["caption"] for item in items] for items in shown_layers] == [
-        [f"layer {layer} · ch {channel}" for channel, _ in channels] for layer, channels in enumerate(look.layers)
+        [f"ch {channel}" for channel, _ in channels] for channels in look.layers
     ]
 
     ablation = ablate(explorer, 1, [3, 0, 3], seed=2)

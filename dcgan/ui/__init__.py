@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from ..errors import DcganError
 from ..hosting import HostLimits
-from . import common, fairness, housekeeping, picker, presenter, tabs, walk
+from . import arithmetic, common, fairness, housekeeping, inside, picker, presenter, projection, tabs, walk
 from .model_cache import Catalog, warm
 from .session import UPDATE_URL_JS, VisitorState, query_string
 
@@ -35,9 +35,20 @@ CSS = """
 #interp-lerp .image-frame, #interp-slerp .image-frame, #interp-lerp img, #interp-slerp img { width: 100%; }
 #interp-lerp img, #interp-slerp img { height: auto; object-fit: contain; }
 #no-model { border: 2px solid var(--color-accent); border-radius: 8px; padding: 0 1em; }
+/* Galleries fit their column: Gradio's columns are at least 100 px wide, which cut off the last ones */
+.fit-gallery .grid-container { grid-template-columns: repeat(var(--grid-cols), minmax(0, 1fr)) !important; }
+.fit-gallery .grid-wrap { min-height: 0 !important; max-height: none !important; height: auto !important; }
 /* A picture's label above it, never over its pixels (it hid a strip's first frames, a 3x3 grid's top row) */
 .block > label.float[data-testid="block-label"] { position: static !important; margin-bottom: 4px; }
 """
+
+
+# Gradio's images load lazily, so the figures below the fold are still blank when a lecturer scrolls to them
+# on a projector (and to a screenshot). Ours are small PNGs: load them at once.
+EAGER_IMAGES_SCRIPT = """<script>
+new MutationObserver(() => document.querySelectorAll('img[loading="lazy"]').forEach(img => { img.loading = "eager"; }))
+  .observe(document.documentElement, {childList: true, subtree: true, attributes: true, attributeFilter: ["src"]});
+</script>"""
 
 
 def launch(demo: gr.Blocks, **options):
@@ -48,7 +59,7 @@ def launch(demo: gr.Blocks, **options):
     return demo.launch(
         css=CSS + presenter.CSS,
         theme=gr.themes.Soft(),
-        head=walk.PREVIEW_SCRIPT + presenter.SCRIPT,
+        head=walk.PREVIEW_SCRIPT + presenter.SCRIPT + EAGER_IMAGES_SCRIPT,
         app_kwargs={"routes": routes},
         max_file_size=catalog.limits.max_upload_bytes,
         state_session_capacity=housekeeping.SESSION_CAPACITY,
@@ -83,7 +94,8 @@ def build_app(
     )
     default = catalog.default_name()
     if warm_default:
-        warm(catalog, default)  # the default model's rankings are ready before the first visitor asks
+        # the default model's rankings (and the Real images tab's worked example) are ready before a visitor asks
+        warm(catalog, default, examples=[inside.example_look, arithmetic.example_work, projection.example_projection])
 
     with gr.Blocks(title="DCGAN Explorer", delete_cache=housekeeping.GRADIO_CACHE_DELETE) as demo:
         demo.dcgan_catalog = catalog
@@ -99,11 +111,15 @@ def build_app(
             built = tabs.build_tabs(specs, tabs.TabContext(catalog, state, query, tab_bar))
         refreshes = [view.refresh for _, view in built.values() if view.refresh is not None]
         timers = {tab_id: view.timer for tab_id, (_, view) in built.items() if view.timer is not None}
+        examples = {tab_id: _first_open(tab_id, view.example) for tab_id, (_, view) in built.items() if view.example}
 
         def redraw_all(event) -> None:
-            """After the model (or, on load, the whole state) changed: redraw every tab, then the URL."""
+            """After the model (or, on load, the whole state) changed: redraw every tab, the shown tab's worked
+            example, then the URL."""
             for refresh in refreshes:
                 event = event.success(refresh.fn, refresh.inputs, refresh.outputs, api_visibility="private")
+            for example in examples.values():  # each does nothing unless its tab is the one shown
+                event = event.success(example.fn, example.inputs, example.outputs, api_visibility="private")
             event.then(None, query, None, js=UPDATE_URL_JS)
 
         for event in model_events:
@@ -114,14 +130,33 @@ def build_app(
         redraw_all(shown)
 
         for tab_id, (tab, _) in built.items():
-            tab.select(
+            shown_tab = tab.select(
                 _remember_tab(tab_id, list(timers)),
                 state,
                 [state, query, *timers.values()],
                 api_visibility="private",
                 queue=False,
-            ).then(None, query, None, js=UPDATE_URL_JS)
+            )
+            if tab_id in examples:
+                example = examples[tab_id]
+                shown_tab = shown_tab.success(example.fn, example.inputs, example.outputs, api_visibility="private")
+            shown_tab.then(None, query, None, js=UPDATE_URL_JS)
     return demo
+
+
+def _first_open(tab_id: str, example: common.Refresh) -> common.Refresh:
+    """The tab's worked example, drawn once per model and visitor, only while the tab is the one shown (so
+    opening the app costs nothing for tabs nobody looks at), and never over what a link or the visitor drew
+    (the example itself checks that)."""
+
+    def first_open(state: VisitorState) -> tuple:
+        if state.tab != tab_id or not state.model or tab_id in state.examples_shown:
+            return tuple(gr.update() for _ in example.outputs)
+        state.examples_shown.add(tab_id)
+        return example.fn(state)
+
+    first_open.__name__ = f"example_{tab_id}"
+    return common.Refresh(first_open, example.inputs, example.outputs)
 
 
 def _walk_preview_endpoint(catalog: Catalog):

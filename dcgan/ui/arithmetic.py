@@ -12,7 +12,7 @@ from .. import explore
 from ..errors import DcganError
 from ..explore import CLASS_STEPS, Explorer, arithmetic_images, describe_arithmetic, first_seed_of_class
 from ..images import save_gif
-from ..latent import generate, sample_noise
+from ..latent import generate
 from .common import (
     Refresh,
     UserError,
@@ -28,7 +28,7 @@ from .common import (
 from .fairness import HEAVY_SLOTS, heavy_turn
 from .session import GROUPS, MAX_PICKS, UPDATE_URL_JS, Pick, VisitorState, query_string
 
-BATCH_SIZE = 24  # samples in the gallery to pick from
+BATCH_SIZE = explore.GALLERY_SIZE  # samples in the gallery to pick from
 __all__ = ["CLASS_STEPS", "add_pick", "batch_z", "build", "class_vector_strip", "first_seed_of_class", "results"]
 
 
@@ -41,7 +41,7 @@ def small(label: str, elem_id: str) -> gr.Image:
 
 def batch_z(model: Explorer, batch_seed: int) -> torch.Tensor:
     """(24, nz): sample i of batch s is row i of seed s, so '#i of batch s' names one z for good."""
-    return sample_noise(BATCH_SIZE, model.nz, model.noise, seed=batch_seed)
+    return explore.gallery_z(model, batch_seed)
 
 
 def gallery_items(model: Explorer, batch_seed: int) -> list[tuple[object, str]]:
@@ -131,6 +131,35 @@ def describe(state: VisitorState) -> str:
     )
 
 
+def strip_files(
+    model: Explorer, images: torch.Tensor, caption: str, source: str, target: str, start: int
+) -> tuple[str, str, str]:
+    """A class-vector strip as the tab shows it: (named PNG, caption, the same as a GIF), with its metadata."""
+    strip = picture(model, images, nrow=CLASS_STEPS, scale=max(1, 96 // model.image_size))
+    metadata = {"model": model.name, "from": source, "to": target, "seed": start, "caption": caption}
+    png = named_png(strip, f"class-vector-{model.name}-{source}-to-{target}-seed{start}", metadata)
+    frames = [picture(model, image[None], scale=max(1, 128 // model.image_size)) for image in images]
+    text = {key: str(value) for key, value in metadata.items()}
+    gif = save_gif(frames, Path(png).with_suffix(".gif"), frame_ms=300, metadata=text, bounce=True)
+    return png, caption, str(gif)
+
+
+def example_work(model: Explorer) -> tuple[dict[str, list[tuple[int, int]]], tuple | None]:
+    """The tab's worked example, computed once per model (Explorer.example; the app warms it at start): a
+    prepared A − B + C (explore.prepared_picks) and, with example classes, the class vector from B's class to
+    A's from seed 0, as (images, caption, source, target); None without."""
+
+    def compute() -> tuple:
+        classes = explore.example_classes(model)
+        strip = None
+        if classes:
+            target, source = classes[0], classes[1]
+            strip = (*explore.class_vector_strip(model, source, target, 0), source, target)
+        return explore.prepared_picks(model), strip
+
+    return model.example("arithmetic", compute)
+
+
 # ---- the tab -----------------------------------------------------------------------------------------------
 
 
@@ -144,13 +173,13 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
             group = gr.Radio(list(GROUPS), value="A", label="clicking a sample adds it to group", elem_id="arith-group")
             gallery = gr.Gallery(
                 label="samples: click to pick",
-                columns=4,
-                height=640,
+                columns=6,
+                height="auto",  # all 24 whole: 4 rows of 6
                 allow_preview=False,
                 object_fit="contain",
                 format="png",
                 elem_id="arith-gallery",
-                elem_classes=["pixelated"],
+                elem_classes=["pixelated", "fit-gallery"],
             )
             with gr.Row():
                 sample_number = gr.Number(
@@ -175,7 +204,15 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
                     buttons=["download"],
                 )
                 class_caption = gr.Markdown()
-                class_gif = gr.File(label="the strip as a GIF", interactive=False, height=80, elem_id="arith-class-gif")
+                class_gif = gr.Image(
+                    label="the strip as a GIF (it plays)",
+                    type="filepath",
+                    interactive=False,
+                    height=140,
+                    buttons=["download"],
+                    elem_id="arith-class-gif",
+                    elem_classes=["pixelated"],
+                )
         with gr.Column(scale=4, min_width=360):
             caption = gr.Markdown(elem_id="arith-caption")
             group_images = []
@@ -201,7 +238,9 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
         if found is None:
             return [gr.update(visible=False), gr.update(), gr.update()]
         names = [name for name, count in zip(found[0], found[2], strict=True) if count > 0]
-        source, target = ("Sneaker", "Ankle boot") if {"Sneaker", "Ankle boot"} <= set(names) else names[:2]
+        classes = explore.example_classes(model) or ()
+        pair = classes[1::-1]  # the worked example's: from B's class to A's
+        source, target = pair if len(pair) == 2 and set(pair) <= set(names) else names[:2]
         return [
             gr.update(visible=True),
             gr.update(choices=names, value=source),
@@ -233,14 +272,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
     def _class_vector(state: VisitorState, source: str, target: str, seed: float | None) -> tuple:
         model = current_model(catalog, state)
         start = seed_from(seed)
-        images, caption = class_vector_strip(model, source, target, start)
-        strip = picture(model, images, nrow=CLASS_STEPS, scale=max(1, 96 // model.image_size))
-        metadata = {"model": model.name, "from": source, "to": target, "seed": start, "caption": caption}
-        png = named_png(strip, f"class-vector-{model.name}-{source}-to-{target}-seed{start}", metadata)
-        frames = [picture(model, image[None], scale=max(1, 128 // model.image_size)) for image in images]
-        text = {key: str(value) for key, value in metadata.items()}
-        gif = save_gif(frames, Path(png).with_suffix(".gif"), frame_ms=300, metadata=text, bounce=True)
-        return png, caption, str(gif)
+        return strip_files(model, *class_vector_strip(model, source, target, start), source, target, start)
 
     def on_batch(state: VisitorState, seed: float | None) -> tuple:
         state.batch_seed = seed_from(seed)
@@ -288,4 +320,37 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
         api_name="class_vector",
         concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
     )
-    return Refresh(draw, [state], draw_outputs), group
+    class_outputs = [class_strip, class_caption, class_gif]
+    example_outputs = [*with_results, class_from, class_to, *class_outputs]
+
+    @shows_user_errors
+    def example(state: VisitorState) -> tuple:
+        """The tab's first open, where no link or click picked anything: example_work's picks and strip."""
+        model = current_model(catalog, state)
+        drawn = [gr.update()] * len(example_outputs)
+        prepared, strip = example_work(model)
+        if not any(state.picks.values()):
+            for group_name, picks in prepared.items():
+                for batch, index in picks:
+                    z = batch_z(model, batch)[index].tolist()
+                    state.picks[group_name].append(Pick(f"batch {batch}, #{index}", z, ref=f"{batch}.{index}"))
+            results_drawn = [state, *show(model, state), query_string(state)]
+            classes = explore.example_classes(model)
+            if classes:
+                results_drawn[1] = worked_example_caption(classes) + results_drawn[1]
+            drawn[: len(with_results)] = results_drawn
+        if strip is not None:
+            images, caption, source, target = strip
+            drawn[len(with_results) : len(with_results) + 2] = [source, target]
+            drawn[-len(class_outputs) :] = strip_files(model, images, caption, source, target, 0)
+        return tuple(drawn)
+
+    return Refresh(draw, [state], draw_outputs), Refresh(example, [state], example_outputs), group
+
+
+def worked_example_caption(classes: tuple[str, str, str]) -> str:
+    a, b, c = classes
+    return (
+        f"A worked example: A holds three samples the classifier calls **{a}**, B **{b}**, C **{c}** "
+        "(clear all and pick your own). "
+    )

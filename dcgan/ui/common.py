@@ -155,6 +155,12 @@ def image_upload(label: str, elem_id: str | None = None, height: int = 140) -> g
 
 # ---- exports -----------------------------------------------------------------------------------------------
 
+
+def show_box() -> dict:
+    """An update that shows a component kept hidden until it holds something (an exports box)."""
+    return gr.update(visible=True)
+
+
 EXPORT_ROOT: Path | None = None
 
 

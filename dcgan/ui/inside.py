@@ -3,12 +3,15 @@ guided backpropagation), and "forgetting to draw": zeroing generator filters (it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import gradio as gr
 from PIL import Image
 
 from .. import explore
 from ..errors import DcganError
-from ..explore import Explorer, InsideLook
+from ..explore import ChannelLook, Explorer, InsideLook
 from ..images import gradient_image, upscaled
 from .common import (
     Refresh,
@@ -32,17 +35,14 @@ def panel(label: str, elem_id: str) -> gr.Image:
 
 
 def layer_galleries(look: InsideLook) -> list[list[tuple[Image.Image, str]]]:
-    """Per D layer, its most active channels' overlays, labelled 'layer l · ch c' (a click reads the label)."""
-    return [
-        [(upscaled(overlay, 96), f"layer {layer} · ch {channel}") for channel, overlay in channels]
-        for layer, channels in enumerate(look.layers)
-    ]
+    """Per D layer, its most active channels' overlays, labelled 'ch c' (short enough to show whole; the
+    gallery's label names the layer, and a click reads the channel from the caption)."""
+    return [[(upscaled(overlay, 96), f"ch {channel}") for channel, overlay in channels] for channels in look.layers]
 
 
-def channel_of(caption: str) -> tuple[int, int]:
-    """'layer 2 · ch 17' -> (2, 17)."""
-    layer_text, channel_text = str(caption).split(" · ")
-    return int(layer_text.split()[1]), int(channel_text.split()[1])
+def channel_of(caption: str) -> int:
+    """'ch 17' -> 17."""
+    return int(str(caption).split()[-1])
 
 
 def channels_from(text: str) -> list[int]:
@@ -57,11 +57,44 @@ def layer_choices(model: Explorer) -> list[str]:
     return [f"layer {i} ({width} channels)" for i, width in enumerate(explore.generator_layer_widths(model))]
 
 
+@dataclass
+class ExampleLook:
+    """The Inside tab's worked example: an image looked inside, and one channel of it clicked."""
+
+    source: str  # as inside_image takes it: "upload" (a file: here the dataset's image) or "generated"
+    path: str | None
+    look: InsideLook
+    layer: int
+    channel: ChannelLook
+
+
+def example_look(model: Explorer) -> ExampleLook:
+    """Test image 0 of the model's data (generated seed 0 for a model without shared data) looked inside, and
+    the strongest channel of D's layer 2 (the paper's "second highest") clicked. The model work is done once
+    per model (Explorer.example; the app warms it at start); the image's PNG is written per call, for the
+    channel view of a later click to read."""
+    try:
+        path, source = dataset_example(model, index=0), "upload"
+    except DcganError:
+        path, source = None, "generated"
+    image, caption = explore.inside_image(model, source, 0, path)
+    if path:
+        caption = f"{Path(str(model.facts['data'])).name} test image 0"
+
+    def compute() -> tuple[InsideLook, int, ChannelLook]:
+        look = explore.look_inside(model, image, caption)
+        layer = min(2, len(look.layers) - 1)
+        return look, layer, explore.look_at_channel(model, image, layer, look.layers[layer][0][0])
+
+    look, layer, channel = model.example(f"inside: {caption}", compute)
+    return ExampleLook(source, path, look, layer, channel)
+
+
 # ---- the tab -----------------------------------------------------------------------------------------------
 
 
-def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
-    """The Inside the networks tab; returns how to redraw it after a model change."""
+def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, Refresh]:
+    """The Inside the networks tab; returns how to redraw it after a model change, and its worked example."""
     gr.Markdown(
         "**The discriminator** (the paper's Figure 5): its verdict on an image and, per layer, the channels that "
         "fire most, overlaid on the image (red to yellow = stronger). Click a channel to see what it looks for."
@@ -84,13 +117,12 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         gr.Gallery(
             label=f"layer {layer}: most active channels",
             columns=8,
-            rows=2,
-            height=230,
+            height="auto",  # both rows of 8 whole, at any width
             allow_preview=False,
             format="png",
             visible=False,
             elem_id=f"inside-layer-{layer}",
-            elem_classes=["pixelated"],
+            elem_classes=["pixelated", "fit-gallery"],
         )
         for layer in range(explore.INSIDE_LAYERS)
     ]
@@ -139,10 +171,17 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             return _look(state, source_name, seed_value, path)
 
     @shows_user_errors
-    def _look(state: VisitorState, source_name: str, seed_value: float | None, path: str | None) -> tuple:
+    def _look(
+        state: VisitorState,
+        source_name: str,
+        seed_value: float | None,
+        path: str | None,
+        look: InsideLook | None = None,  # already computed (the worked example)
+    ) -> tuple:
         model = current_model(catalog, state)
         seed_number = seed_from(seed_value)
-        look = explore.look_inside(model, *explore.inside_image(model, source_name, seed_number, path))
+        if look is None:
+            look = explore.look_inside(model, *explore.inside_image(model, source_name, seed_number, path))
         state.inside = {"source": source_name, "seed": seed_number, "path": path}
         settings = state.inside_settings
         settings.seed, settings.channel = (seed_number if source_name == "generated" else None), None
@@ -166,21 +205,31 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             query_string(state),
         )
 
-    def pick_channel(state: VisitorState, event: gr.SelectData, request: gr.Request):
-        with heavy_turn(request, "channel view"):  # ~0.7 s: an optimised input, two gradients
-            return _channel(state, *channel_of(event.value["caption"]))
+    def picks_channel_of(layer: int):
+        def pick_channel(state: VisitorState, event: gr.SelectData, request: gr.Request):
+            with heavy_turn(request, "channel view"):  # ~0.7 s: an optimised input, two gradients
+                return _channel(state, layer, channel_of(event.value["caption"]))
+
+        pick_channel.__name__ = f"pick_channel_of_layer_{layer}"
+        return pick_channel
 
     @shows_user_errors
-    def _channel(state: VisitorState, layer: int, channel_index: int) -> tuple:
+    def _channel(
+        state: VisitorState, layer: int, channel_index: int, example: tuple[ChannelLook, str] | None = None
+    ) -> tuple:
         model = current_model(catalog, state)
         stored = state.inside
         if not stored:
             raise UserError("look inside D first")
-        try:
-            image, caption = explore.inside_image(model, stored["source"], stored["seed"], stored["path"])
-        except DcganError:
-            raise UserError("the image looked at is gone (uploads are kept for an hour): look inside D again") from None
-        channel = explore.look_at_channel(model, image, layer, channel_index)
+        if example is not None:  # the worked example's channel, already computed, and its image's caption
+            channel, caption = example
+        else:
+            try:
+                image, caption = explore.inside_image(model, stored["source"], stored["seed"], stored["path"])
+            except DcganError:
+                message = "the image looked at is gone (uploads are kept for an hour): look inside D again"
+                raise UserError(message) from None
+            channel = explore.look_at_channel(model, image, layer, channel_index)
         state.inside_settings.channel = [layer, channel_index]
         figures = {
             "activation": upscaled(channel.overlay, 192),
@@ -217,14 +266,21 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             return _ablate(state, _layer_index(layer_name), text, class_name or "", seed_from(seed_value))
 
     @shows_user_errors
-    def _ablate(state: VisitorState, layer: int, text: str, class_name: str, seed_number: int) -> tuple:
+    def _ablate(
+        state: VisitorState,
+        layer: int,
+        text: str,
+        class_name: str,
+        seed_number: int,
+        example: explore.Ablation | None = None,  # already computed (the worked example)
+    ) -> tuple:
         model = current_model(catalog, state)
         if class_name:
             result = explore.forget_class(model, class_name, layer, seed=seed_number)
             caption, metadata = explore.describe_forgetting(model, result), explore.forgetting_metadata(model, result)
             stem = f"forgetting-{model.name}-{class_name}-layer{layer}-seed{seed_number}"
         else:
-            result = explore.ablate(model, layer, channels_from(text), seed=seed_number)
+            result = example if example is not None else explore.ablate(model, layer, channels_from(text), seed_number)
             caption, metadata = explore.describe_ablation(model, result), explore.ablation_metadata(model, result)
             stem = f"ablation-{model.name}-layer{layer}-seed{seed_number}"
         settings = state.inside_settings
@@ -299,6 +355,27 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             gr.Warning(f"the link's Inside figures were not drawn: {error.message}")
         return [*drawn["look"], *drawn["channel"], *drawn["ablation"]]
 
+    example_outputs = [*look_outputs, *channel_outputs, *ablation_outputs]
+
+    @shows_user_errors
+    def example(state: VisitorState) -> tuple:
+        """The tab's first open, where a link drew nothing: example_look's figures, and G's filters 0-3 of
+        layer 1 zeroed (cheap, but also done once per model)."""
+        model = current_model(catalog, state)
+        drawn = [gr.update()] * len(example_outputs)
+        if state.inside is None:
+            found = example_look(model)
+            looked = _look(state, found.source, 0, found.path, look=found.look)
+            clicked = _channel(state, found.layer, found.channel.channel, example=(found.channel, found.look.caption))
+            drawn[: len(looked) + len(clicked)] = [*looked, *clicked]
+        settings = state.inside_settings
+        if settings.layer is None:
+            layer = min(1, len(explore.generator_layer_widths(model)) - 1)
+            channels = channels_from(settings.channels)
+            result = model.example(f"ablation: {layer} {channels}", lambda: explore.ablate(model, layer, channels))
+            drawn[-len(ablation_outputs) :] = _ablate(state, layer, settings.channels, "", 0, example=result)
+        return tuple(drawn)
+
     look_button.click(
         look,
         [state, source, seed, upload],
@@ -306,9 +383,9 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         api_name="inside_look",
         concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
     ).then(None, query, None, js=UPDATE_URL_JS)
-    for gallery in layer_views:
+    for layer, gallery in enumerate(layer_views):
         gallery.select(
-            pick_channel, state, channel_outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS
+            picks_channel_of(layer), state, channel_outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS
         ).then(None, query, None, js=UPDATE_URL_JS)
     example_button.click(take_example, state, [upload, source], api_name="inside_dataset_example")
     ablate_button.click(
@@ -318,7 +395,8 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         api_name="ablate",
         concurrency_limit=HEAVY_SLOTS,
     ).then(None, query, None, js=UPDATE_URL_JS)
-    return Refresh(draw, [state], [*control_outputs, *look_outputs, *channel_outputs, *ablation_outputs])
+    draw_outputs = [*control_outputs, *look_outputs, *channel_outputs, *ablation_outputs]
+    return Refresh(draw, [state], draw_outputs), Refresh(example, [state], example_outputs)
 
 
 def _layer_index(name: str | None) -> int:

@@ -34,6 +34,7 @@ from .common import (
     random_seed,
     seed_box,
     seed_from,
+    show_box,
     slug,
 )
 from .session import UPDATE_URL_JS, InterpolationState, VisitorState, query_string
@@ -145,7 +146,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         plot = gr.Plot(label="norm of z along the path", scale=3)
         with gr.Column(scale=1, min_width=180):
             export_button = gr.Button("export (PNG strips + GIFs)")
-            export_files = gr.File(label="exports", file_count="multiple", interactive=False, height=140)
+            export_files = gr.File(label="exports", file_count="multiple", interactive=False, height=140, visible=False)
 
     def draw_strips(state: VisitorState) -> tuple:
         """What a run changes: the seeds (random ones), the caption, the two strips, the URL."""
@@ -238,5 +239,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         images_drawn.then(None, query, None, js=UPDATE_URL_JS)
         plot_api = {"api_name": "interpolation_plot"} if api_name == "interpolate" else {"api_visibility": "private"}
         images_drawn.then(draw_plot, state, plot, js=AFTER_THE_STRIPS_JS, **plot_api, **fast)
-    export_button.click(export, state, export_files, api_name="interpolation_export")
+    export_button.click(export, state, export_files, api_name="interpolation_export").then(
+        show_box, None, export_files, api_visibility="private", queue=False
+    )  # hidden until it holds files: an empty box on first open is a blank panel
     return Refresh(draw, [state], outputs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,8 +130,11 @@ def get_model(catalog: Catalog, name: str) -> Explorer:
     return model
 
 
-def warm(catalog: Catalog, name: str | None) -> threading.Thread | None:
-    """Load a model and compute its rankings in the background, so the first visitor doesn't wait."""
+def warm(
+    catalog: Catalog, name: str | None, examples: Sequence[Callable[[Explorer], object]] = ()
+) -> threading.Thread | None:
+    """Load a model and compute its rankings in the background, so the first visitor doesn't wait; then
+    `examples`, the slow worked examples (each caches its result in the Explorer)."""
     if not name:
         return None
 
@@ -142,7 +146,12 @@ def warm(catalog: Catalog, name: str | None) -> threading.Thread | None:
             model.direction_labels()
             model.probe()  # D's channel scores on 2,000 samples: a channel click (or an Inside link) needs them
         except DcganError:
-            pass  # the visitor will see the message when they pick it
+            return  # the visitor will see the message when they pick it
+        for example in examples:
+            try:
+                example(model)
+            except DcganError:
+                pass  # e.g. no data on this server for the model: the tab shows the example's own fallback
 
     thread = threading.Thread(target=work, name=f"warm {name}", daemon=True)
     thread.start()

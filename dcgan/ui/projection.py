@@ -15,7 +15,7 @@ from ..errors import DcganError
 from ..explore import Explorer, model_image
 from ..hosting import openable_data
 from ..images import save_png, to_pil, to_uint8
-from ..latent import project_image
+from ..latent import ProjectionStep, project_image
 from .arithmetic import add_pick
 from .common import (
     Refresh,
@@ -46,15 +46,36 @@ def dataset_images(data: str, image_size: int, channels: int) -> torch.Tensor:
     return load_dataset(data, image_size, channels=channels, split="test", limit=DATASET_SAMPLE, download=False).images
 
 
-def dataset_example(model: Explorer) -> str:
-    """A random image of the model's dataset, written to a PNG the upload box can show."""
+def model_dataset_images(model: Explorer) -> torch.Tensor:
+    """Test images of the model's own dataset, when the server may open it (else a DcganError that says why)."""
     data = str(model.facts.get("data", ""))
     if data in ("", "imported"):
         raise DcganError("this model's card names no dataset (it was imported); upload an image instead")
-    images = dataset_images(openable_data(data), model.image_size, model.generator.config.nc)
-    index = random.SystemRandom().randrange(len(images))
-    path = export_folder() / f"{Path(data).name}-test-{index}.png"
+    return dataset_images(openable_data(data), model.image_size, model.generator.config.nc)
+
+
+def dataset_example(model: Explorer, index: int | None = None) -> str:
+    """Image `index` (a random one when None) of the model's test images, written to a PNG the upload box
+    can show."""
+    images = model_dataset_images(model)
+    index = random.SystemRandom().randrange(len(images)) if index is None else index
+    path = export_folder() / f"{Path(str(model.facts['data'])).name}-test-{index}.png"
     return str(save_png(to_pil(to_uint8(images[index])[0]), path))
+
+
+EXAMPLE_STEPS = 300  # the worked example's optimisation steps (the slider's default)
+
+
+def example_projection(model: Explorer) -> tuple[torch.Tensor, ProjectionStep]:
+    """The worked example: the model's test image 0 and its projection, computed once per model (10-20 s on
+    2 cores, so the app warms it in the background at start). DcganError when the server has no data for it."""
+
+    def compute() -> tuple[torch.Tensor, ProjectionStep]:
+        target = model_dataset_images(model)[0]
+        *_, last = project_image(model.generator, target[None], steps=EXAMPLE_STEPS, report_every=EXAMPLE_STEPS)
+        return target, last
+
+    return model.example("projection", compute)
 
 
 # ---- the tab -----------------------------------------------------------------------------------------------
@@ -69,7 +90,8 @@ def build(
     interpolation: Refresh,
     arithmetic: Refresh,
     arithmetic_group: gr.Radio,
-) -> Refresh:
+) -> tuple[Refresh, Refresh]:
+    """The Real images tab; returns its redraw and its worked example."""
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=260):
             upload = image_upload("an image (any size or format; centre-cropped)", elem_id="project-upload")
@@ -170,4 +192,30 @@ def build(
         names = list(state.projected)
         return state, gr.update(choices=names, value=names[-1] if names else None)
 
-    return Refresh(draw, [state], [state, projected])
+    example_outputs = outputs
+
+    def example(state: VisitorState) -> tuple:
+        """The tab's first open, nothing projected yet: the model's test image 0, projected (example_projection);
+        its z is the visitor's to walk from, like their own projections. Nothing for a model without data."""
+        model = current_model(catalog, state)
+        if state.projected:
+            return tuple(gr.update() for _ in example_outputs)
+        try:
+            target, found = example_projection(model)
+        except DcganError:
+            return tuple(gr.update() for _ in example_outputs)
+        name = f"{Path(str(model.facts['data'])).name} test image 0"
+        state.add_projected(name, found.z.tolist())
+        status_text = (
+            f"A worked example: the model's test image 0, projected in {EXAMPLE_STEPS} steps; pixel error (MSE) "
+            f"**{found.loss:.4f}**. Walk from it below, or project your own image."
+        )
+        return (
+            state,
+            picture(model, target[None]),
+            picture(model, found.image[None]),
+            status_text,
+            gr.update(choices=list(state.projected), value=name),
+        )
+
+    return Refresh(draw, [state], [state, projected]), Refresh(example, [state], example_outputs)

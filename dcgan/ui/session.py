@@ -73,6 +73,7 @@ class VisitorState:
     inside: dict | None = None
     inside_settings: InsideSettings = field(default_factory=InsideSettings)
     present: bool = False  # presenter view (dcgan/ui/presenter.py): a prepared link opens the class's screen
+    examples_shown: set[str] = field(default_factory=set)  # tabs whose worked example this model has shown
 
     def reset_for_model(self, name: str) -> None:
         """A new model: z's from the old one mean nothing there (nz may even differ)."""
@@ -83,6 +84,7 @@ class VisitorState:
         self.projected = {}
         self.inside = None
         self.inside_settings = InsideSettings()
+        self.examples_shown = set()
 
     def add_upload(self, name: str) -> None:
         self.uploads = [upload for upload in self.uploads if upload != name][-(MAX_UPLOADS - 1) :] + [name]

@@ -37,6 +37,9 @@ class TabView:
     refresh: Refresh | None = None  # how it redraws after a model change; None: nothing model-dependent
     timer: gr.Timer | None = None  # polls while the tab is shown, off otherwise (each tick costs the page)
     parts: dict[str, Any] = field(default_factory=dict)  # components later tabs use (see `needs`)
+    # What the tab draws when first shown for a model, where nothing is drawn yet (a link's figures, a
+    # visitor's own): a worked example, so no panel is empty. Run lazily, on the tab's first showing.
+    example: Refresh | None = None
 
 
 @dataclass(frozen=True)
@@ -48,24 +51,28 @@ class TabSpec:
 
 
 def _arithmetic(context: TabContext) -> TabView:
-    refresh, group = arithmetic.build(context.catalog, context.state, context.query)
-    return TabView(refresh, parts={"group": group})  # the Real images tab adds to arithmetic groups
+    refresh, example, group = arithmetic.build(context.catalog, context.state, context.query)
+    return TabView(refresh, parts={"group": group}, example=example)  # the Real images tab adds to its groups
 
 
 def _projection(context: TabContext) -> TabView:
     views = context.views
-    return TabView(
-        projection.build(
-            context.catalog,
-            context.state,
-            context.query,
-            context.tabs,
-            views["walk"].refresh,
-            views["interpolation"].refresh,
-            views["arithmetic"].refresh,
-            views["arithmetic"].parts["group"],
-        )
+    refresh, example = projection.build(
+        context.catalog,
+        context.state,
+        context.query,
+        context.tabs,
+        views["walk"].refresh,
+        views["interpolation"].refresh,
+        views["arithmetic"].refresh,
+        views["arithmetic"].parts["group"],
     )
+    return TabView(refresh, example=example)
+
+
+def _inside(context: TabContext) -> TabView:
+    refresh, example = inside.build(context.catalog, context.state, context.query)
+    return TabView(refresh, example=example)
 
 
 TABS: list[TabSpec] = [
@@ -73,7 +80,7 @@ TABS: list[TabSpec] = [
     TabSpec("interpolation", "Interpolation", lambda c: TabView(interpolation.build(c.catalog, c.state, c.query))),
     TabSpec("arithmetic", "Vector arithmetic", _arithmetic),
     TabSpec("project", "Real images", _projection, needs=("walk", "interpolation", "arithmetic")),
-    TabSpec("inside", "Inside the networks", lambda c: TabView(inside.build(c.catalog, c.state, c.query))),
+    TabSpec("inside", "Inside the networks", _inside),
     TabSpec("train", "Train", lambda c: TabView(timer=training.build(c.catalog, c.state))),
 ]
 

@@ -10,6 +10,7 @@ unpacked, and an uploaded .zip is unpacked only for as long as it takes to read 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import re
 import shutil
@@ -34,7 +35,7 @@ from ..data import (
 )
 from ..errors import DcganError
 from ..hosting import HostLimits, data_roots, inside_data_roots
-from ..jobs import JobBudget, JobManager, JobSnapshot, new_owner_key
+from ..jobs import JobBudget, JobManager, JobSnapshot, finished_run_snapshot, last_finished_run, new_owner_key
 from ..speed import describe as describe_speed
 from ..speed import measure
 from ..train import Trainer
@@ -315,6 +316,32 @@ def describe(snapshot: JobSnapshot | None) -> str:
     return text
 
 
+# Shown before any job ran on this server and when runs/ holds no finished run: a short real run of the
+# shipped fashion-mnist-32's recipe, kept small (a few grids, thinned curves).
+EXAMPLE_RUN = Path(__file__).resolve().parents[2] / "assets" / "example-run"
+
+
+def example_run(runs_dir: Path) -> JobSnapshot | None:
+    """The newest finished run under runs_dir, else the shipped example run; None if neither exists."""
+    run_dir = last_finished_run(runs_dir) or EXAMPLE_RUN
+    gif = run_dir / "progress.gif"
+    return _finished_run(str(run_dir), gif.stat().st_mtime) if gif.is_file() else None
+
+
+@functools.lru_cache(maxsize=4)
+def _finished_run(run_dir: str, gif_time: float) -> JobSnapshot | None:
+    """finished_run_snapshot, read once per run (the tab's timer asks every 2 s)."""
+    return finished_run_snapshot(run_dir)
+
+
+def describe_example(snapshot: JobSnapshot) -> str:
+    return (
+        "No training job on this server yet. Choose the data and knobs, then **Start**. Meanwhile, below: "
+        f"**{snapshot.name}**, a finished run of {snapshot.step:,} steps: its fixed-noise grid (scrub back "
+        "through it with the film strip), its curves and its progress GIF."
+    )
+
+
 def finished_in_words(snapshot: JobSnapshot) -> str:
     """What a finished run means for a student, and what to do next."""
     if snapshot.status == "done":
@@ -412,7 +439,15 @@ def build(catalog, state: gr.State) -> gr.Timer:
                 follow = gr.Checkbox(value=True, label="follow the latest grid", elem_id="train-follow")
             film = gr.Image(label="the grid at that point", type="filepath", interactive=False, height=240)
             plot = gr.Plot(label="curves", elem_id="train-curves")
-            gif = gr.File(label="progress GIF (when the run ends)", interactive=False)
+            gif = gr.Image(
+                label="progress GIF (when the run ends): the grid through training",
+                type="filepath",
+                interactive=False,
+                height=240,
+                buttons=["download"],
+                elem_id="train-gif",
+                elem_classes=["pixelated"],
+            )
 
     def show_data_inputs(kind: str) -> tuple:
         return (
@@ -472,6 +507,7 @@ def build(catalog, state: gr.State) -> gr.Timer:
     parameters = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in ("kind", *FORM)]
     request_parameter = inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request)
     on_estimate.__signature__ = inspect.Signature([*parameters, request_parameter])
+    on_estimate.__annotations__ = {"request": gr.Request}  # Gradio reads type hints from here, not the signature
 
     @shows_user_errors
     def estimate_time(kind: str, settings: dict) -> str:
@@ -498,12 +534,15 @@ def build(catalog, state: gr.State) -> gr.Timer:
 
     def refresh(position: float | None, following: bool = True, owner_key: str | None = None) -> tuple:
         snapshot = MANAGER.snapshot(owner_key)
+        example = None if snapshot else example_run(catalog.runs_dir)
+        if example is not None:  # no job since the server started: a finished run shows what one looks like
+            snapshot = example
         grids = snapshot.grids if snapshot else []
         last = len(grids) - 1
         index = last if following or position is None or not 0 <= int(position) <= last else int(position)
         warning_text = "\n".join(f"⚠️ {w}" for w in snapshot.warnings[-5:]) if snapshot else ""
         return (
-            describe(snapshot),
+            describe_example(example) if example else describe(snapshot),
             warning_text,
             grids[-1][1] if grids else None,
             gr.update(maximum=max(last, 1), value=max(index, 0), label=f"film strip: {len(grids)} grids, scrub back"),

@@ -34,6 +34,7 @@ from .common import (
     render,
     seed_box,
     seed_from,
+    show_box,
     slug,
 )
 from .model_cache import Catalog, get_model
@@ -179,7 +180,7 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             strip_caption = gr.Markdown()
         with gr.Column(scale=1, min_width=160):
             export_button = gr.Button("export strip (PNG + GIF)")
-            export_files = gr.File(label="exports", file_count="multiple", interactive=False, height=120)
+            export_files = gr.File(label="exports", file_count="multiple", interactive=False, height=120, visible=False)
 
     def draw(state: VisitorState) -> tuple:
         """Everything on the tab, from the state: after a model change, a new seed, a URL."""
@@ -287,7 +288,9 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     ).then(lambda s: query_string(s), state, query, api_visibility="private", **fast).then(
         None, query, None, js=UPDATE_URL_JS
     )
-    export_button.click(export_strip, state, export_files, api_name="walk_export")
+    export_button.click(export_strip, state, export_files, api_name="walk_export").then(
+        show_box, None, export_files, api_visibility="private", queue=False
+    )  # hidden until it holds files: an empty box on first open is a blank panel
     return Refresh(draw, [state], draw_outputs)
 
 
