@@ -534,24 +534,29 @@ def example_classes(explorer: Explorer) -> tuple[str, str, str] | None:
     return spec.example_classes if spec is not None and explorer.judge() is not None else None
 
 
-def prepared_picks(explorer: Explorer, batches: int = 8, per_group: int = 3) -> dict[str, list[tuple[int, int]]]:
-    """A worked arithmetic: per group, (batch seed, index) of `per_group` gallery samples. With example classes,
-    the samples of the first `batches` batches the classifier is surest are A's, B's and C's class (groups
-    whose class it never sees get none); without, the first samples of batch 0 in turn: the mechanics only."""
+def prepared_picks(
+    explorer: Explorer, batches: int = 8, per_group: int = 3
+) -> tuple[dict[str, list[tuple[int, int]]], tuple[str, str, str] | None]:
+    """A worked arithmetic: per group, (batch seed, index) of `per_group` gallery samples, and the classes they
+    are of. With example classes, the samples of the first `batches` batches the classifier is surest are A's,
+    B's and C's class; without them, or when the model never draws one of them, the first samples of batch 0
+    in turn (classes None): the mechanics only."""
+    mechanics = {group: [(0, per_group * g + i) for i in range(per_group)] for g, group in enumerate(ARITHMETIC_GROUPS)}
     classes = example_classes(explorer)
     if classes is None:
-        return {group: [(0, per_group * g + i) for i in range(per_group)] for g, group in enumerate(ARITHMETIC_GROUPS)}
+        return mechanics, None
     images = generate(explorer.generator, torch.cat([gallery_z(explorer, seed) for seed in range(batches)]))
     with torch.inference_mode():
         probabilities = explorer.judge()(images).softmax(1)
     names = list(explorer.judge().config.class_names)
     picks = {}
     for group, name in zip(ARITHMETIC_GROUPS, classes, strict=True):
-        sure = probabilities[:, names.index(name)]
         called = (probabilities.argmax(1) == names.index(name)).nonzero().flatten()
-        best = called[torch.argsort(sure[called], descending=True)][:per_group]
+        if len(called) == 0:
+            return mechanics, None
+        best = called[torch.argsort(probabilities[called, names.index(name)], descending=True)][:per_group]
         picks[group] = [divmod(int(i), GALLERY_SIZE) for i in sorted(best.tolist())]
-    return picks
+    return picks, classes
 
 
 def arithmetic_images(explorer: Explorer, groups: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

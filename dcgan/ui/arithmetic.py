@@ -23,6 +23,7 @@ from .common import (
     random_seed,
     seed_box,
     seed_from,
+    show_box,
     shows_user_errors,
 )
 from .fairness import HEAVY_SLOTS, heavy_turn
@@ -144,18 +145,21 @@ def strip_files(
     return png, caption, str(gif)
 
 
-def example_work(model: Explorer) -> tuple[dict[str, list[tuple[int, int]]], tuple | None]:
+def example_work(model: Explorer) -> tuple[tuple, tuple | None]:
     """The tab's worked example, computed once per model (Explorer.example; the app warms it at start): a
-    prepared A − B + C (explore.prepared_picks) and, with example classes, the class vector from B's class to
-    A's from seed 0, as (images, caption, source, target); None without."""
+    prepared A − B + C (explore.prepared_picks: the picks and their classes) and, with example classes, the
+    class vector from B's class to A's from seed 0, as (images, caption, source, target); None without."""
 
     def compute() -> tuple:
-        classes = explore.example_classes(model)
-        strip = None
+        prepared = explore.prepared_picks(model)
+        classes, strip = prepared[1], None
         if classes:
             target, source = classes[0], classes[1]
-            strip = (*explore.class_vector_strip(model, source, target, 0), source, target)
-        return explore.prepared_picks(model), strip
+            try:
+                strip = (*explore.class_vector_strip(model, source, target, 0), source, target)
+            except DcganError:
+                pass  # e.g. no seed from 0 to 63 draws the source class: the box stays for the visitor's own
+        return prepared, strip
 
     return model.example("arithmetic", compute)
 
@@ -194,8 +198,9 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
                     class_to = gr.Dropdown(label="to class", elem_id="arith-class-to")
                     class_seed = seed_box("start seed", 0, min_width=90)
                 class_button = gr.Button("apply the class vector", elem_id="arith-class-run")
-                class_strip = gr.Image(
+                class_strip = gr.Image(  # hidden until drawn (like the GIF): an empty panel says nothing
                     label="start → start + class vector",
+                    visible=False,
                     type="pil",
                     format="png",
                     interactive=False,
@@ -206,6 +211,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
                 class_caption = gr.Markdown()
                 class_gif = gr.Image(
                     label="the strip as a GIF (it plays)",
+                    visible=False,
                     type="filepath",
                     interactive=False,
                     height=140,
@@ -319,7 +325,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
         [class_strip, class_caption, class_gif],
         api_name="class_vector",
         concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
-    )
+    ).success(lambda: (show_box(), show_box()), None, [class_strip, class_gif], api_visibility="private", queue=False)
     class_outputs = [class_strip, class_caption, class_gif]
     example_outputs = [*with_results, class_from, class_to, *class_outputs]
 
@@ -328,27 +334,32 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
         """The tab's first open, where no link or click picked anything: example_work's picks and strip."""
         model = current_model(catalog, state)
         drawn = [gr.update()] * len(example_outputs)
-        prepared, strip = example_work(model)
+        (prepared, classes), strip = example_work(model)
         if not any(state.picks.values()):
             for group_name, picks in prepared.items():
                 for batch, index in picks:
                     z = batch_z(model, batch)[index].tolist()
                     state.picks[group_name].append(Pick(f"batch {batch}, #{index}", z, ref=f"{batch}.{index}"))
             results_drawn = [state, *show(model, state), query_string(state)]
-            classes = explore.example_classes(model)
-            if classes:
-                results_drawn[1] = worked_example_caption(classes) + results_drawn[1]
+            results_drawn[1] = worked_example_caption(classes) + results_drawn[1]
             drawn[: len(with_results)] = results_drawn
         if strip is not None:
             images, caption, source, target = strip
             drawn[len(with_results) : len(with_results) + 2] = [source, target]
-            drawn[-len(class_outputs) :] = strip_files(model, images, caption, source, target, 0)
+            png, caption, gif = strip_files(model, images, caption, source, target, 0)
+            drawn[-len(class_outputs) :] = [
+                gr.update(value=png, visible=True),
+                caption,
+                gr.update(value=gif, visible=True),
+            ]
         return tuple(drawn)
 
     return Refresh(draw, [state], draw_outputs), Refresh(example, [state], example_outputs), group
 
 
-def worked_example_caption(classes: tuple[str, str, str]) -> str:
+def worked_example_caption(classes: tuple[str, str, str] | None) -> str:
+    if classes is None:
+        return "A worked example: the first nine samples, three to a group (clear all and pick your own). "
     a, b, c = classes
     return (
         f"A worked example: A holds three samples the classifier calls **{a}**, B **{b}**, C **{c}** "

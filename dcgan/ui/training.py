@@ -316,9 +316,9 @@ def describe(snapshot: JobSnapshot | None) -> str:
     return text
 
 
-# Shown before any job ran on this server and when runs/ holds no finished run: a short real run of the
-# shipped fashion-mnist-32's recipe, kept small (a few grids, thinned curves).
-EXAMPLE_RUN = Path(__file__).resolve().parents[2] / "assets" / "example-run"
+# Shown before any job ran on this server when runs/ holds no finished run: the run that trained the shipped
+# fashion-mnist-32, kept small (scripts/make_example_run.py: a few grids, thinned curves, no weights).
+EXAMPLE_RUN = Path(__file__).resolve().parents[2] / "assets" / "fashion-mnist-32-run"
 
 
 def example_run(runs_dir: Path) -> JobSnapshot | None:

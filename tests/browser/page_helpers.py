@@ -30,3 +30,28 @@ GRADIO_IMAGE_JS = """(selector) => {
 def wait_for_gradio_image(page, selector: str, timeout: float = 30_000) -> str:
     page.wait_for_function(GRADIO_IMAGE_JS, arg=selector, timeout=timeout)
     return image_src(page, selector)
+
+
+# What a first-time visitor would find wrong on the shown tab: picture panels (image, gallery, plot) with
+# nothing in them, and labels drawn over a picture's pixels. Upload boxes may be empty. The same rules as
+# ../shared/tools/first_open.py, which the project is checked with by hand.
+PANEL_PROBLEMS_JS = """() => {
+  const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  const problems = [];
+  document.querySelectorAll('[data-testid="block-label"]').forEach(label => {
+    const labelBox = label.getBoundingClientRect();
+    if (labelBox.width === 0 || labelBox.height === 0) return;  // on another tab, or hidden
+    const block = label.closest('.block');
+    if (!block || block.querySelector('input[type=file]')) return;
+    const pictures = [...block.querySelectorAll('img, canvas, .js-plotly-plot, video')]
+      .filter(p => p.getBoundingClientRect().width > 0 && (p.tagName !== 'IMG' || (p.complete && p.naturalWidth > 0)));
+    const name = label.innerText.trim();
+    if (pictures.length === 0) problems.push('empty: ' + name);
+    else if (pictures.some(p => hit(labelBox, p.getBoundingClientRect()))) problems.push('label over picture: ' + name);
+  });
+  return problems;
+}"""
+
+
+def panel_problems(page) -> list[str]:
+    return page.evaluate(PANEL_PROBLEMS_JS)

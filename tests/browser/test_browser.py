@@ -24,7 +24,7 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("gradio")
 from app_server import running_app  # noqa: E402
-from page_helpers import image_src, wait_for_gradio_image, wait_for_image  # noqa: E402
+from page_helpers import PANEL_PROBLEMS_JS, image_src, panel_problems, wait_for_gradio_image, wait_for_image  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -404,3 +404,28 @@ def test_arrow_keys_on_a_focused_walk_slider_redraw(page):
         page.keyboard.press("ArrowRight")
     wait_for_image(page, "#walk-image", not_src=src)
     page.wait_for_function("(old) => location.href !== old && location.search.includes('d=')", arg=url)
+
+
+# ---- first open (issue 16): every tab shows a worked example, labels above pictures ----------------------------
+
+
+@pytest.mark.parametrize("viewport", [(1400, 1000), (1280, 720)], ids=["desktop", "projector"])
+def test_first_open_every_tab_has_pictures_and_no_label_over_them(browser, tmp_path, viewport):
+    """A first-time visitor opens each tab in turn: no picture panel stays empty (each tab draws a worked
+    example) and no label covers a picture's pixels. Its own server: no job and no visitor state before."""
+    with running_app(tmp_path) as app_url:
+        page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        try:
+            page.goto(app_url)
+            wait_for_image(page, "#walk-image", timeout=60_000)
+            found = {}
+            for tab in [name.strip() for name in page.get_by_role("tab").all_inner_texts()]:
+                open_tab(page, tab)
+                try:  # the worked example is computed on the tab's first showing: seconds on a busy machine
+                    page.wait_for_function(f"() => ({PANEL_PROBLEMS_JS})().length === 0", timeout=60_000)
+                except sync_api.TimeoutError:
+                    found[tab] = panel_problems(page)
+                shot(page, f"first-open-{tab.lower().replace(' ', '-')}-{viewport[0]}x{viewport[1]}")
+            assert found == {}
+        finally:
+            page.close()
