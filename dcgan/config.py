@@ -184,6 +184,9 @@ class ModelConfig:
     # family "chain" only: one dict per ConvTranspose2d, from z (1x1) to the image:
     # {"out_channels", "kernel", "stride", "padding", "output_padding", "bias", "batchnorm"}
     layers: list[dict[str, Any]] | None = option(None, "an imported generator's layers", exposed=False)
+    # family "chain" only, when z first goes through a Linear reshaped to (out_channels, size, size):
+    # {"out_channels", "size", "bias", "batchnorm": "none" | "1d" | "2d", "activation": "none" | "relu" | "leakyrelu"}
+    dense: dict[str, Any] | None = option(None, "an imported generator's dense first layer", exposed=False)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:  # before the family's defaults are looked up
@@ -206,6 +209,8 @@ class ModelConfig:
             raise DcganError(f"the tutorial family makes 28x28 images, got image_size={self.image_size}")
         if self.family == "chain" and not self.layers:
             raise DcganError("family 'chain' needs its 'layers' list")
+        if self.family != "chain" and self.dense is not None:
+            raise DcganError("only family 'chain' (imported generators) has a 'dense' layer")
         if self.nc not in (1, 3):
             raise DcganError(f"nc (image channels) must be 1 or 3, got {self.nc}")
         if self.upsample not in ("transposed", "resize"):

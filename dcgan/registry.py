@@ -5,7 +5,6 @@ No UI code: the app's model picker lists `list_models()` and shows `model_facts(
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import zipfile
 import zlib
@@ -18,6 +17,7 @@ from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, load_g
 from .config import RunConfig
 from .convert import import_generator
 from .errors import DcganError
+from .io_utils import file_sha256
 from .limits import MAX_MODEL_FOLDER_BYTES, check_model_files
 
 COPY_CHUNK_BYTES = 1 << 20
@@ -97,7 +97,7 @@ def import_upload(upload: str | Path, uploads_dir: str | Path) -> Path:
     size = upload.stat().st_size
     if size > MAX_UPLOAD_BYTES:
         raise DcganError(f"{upload.name} is {size / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MB")
-    digest = _file_digest(upload)[:12]
+    digest = file_sha256(upload)[:12]
     destination = Path(uploads_dir) / f"{_safe_stem(upload.name)}-{digest}"
     if is_model_folder(destination):
         return destination  # the same file uploaded again
@@ -117,15 +117,6 @@ def import_upload(upload: str | Path, uploads_dir: str | Path) -> Path:
         shutil.rmtree(destination, ignore_errors=True)  # a refused upload leaves nothing on disk
         raise
     return destination
-
-
-def _file_digest(path: Path) -> str:
-    """sha256 of a file, read in chunks (an upload may be 100+ MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(COPY_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _safe_stem(name: str) -> str:
