@@ -24,7 +24,7 @@ from .cards import publish
 from .checkpoints import load_generator, load_run_config
 from .config import ModelConfig, TrainConfig
 from .config_flags import add_config_flags, config_values
-from .convert import import_generator
+from .convert import ACTIVATIONS, NOISES, ImportOptions, import_model
 from .data import ImageDataset
 from .errors import DcganError
 from .explore import (
@@ -56,6 +56,7 @@ from .explore import (
 )
 from .images import gradient_image, grid_image, rows_image, save_gif, save_png, to_pil, to_uint8, upscaled
 from .io_utils import atomic_write_text, disk_full
+from .limits import DENSE_ACTIVATIONS
 from .latent import generate, interpolate, sample_noise
 from .metrics import evaluate, format_table
 from .train import Trainer
@@ -362,8 +363,11 @@ def cmd_figure_ablate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    out = import_generator(args.source, args.out_dir, activation=args.activation, image_size=args.image_size)
-    print(f"imported {args.source} -> {out} (load it with --model {out})")
+    options = ImportOptions(args.layers, args.dense_activation, args.activation, args.noise, args.image_size)
+    report = import_model(args.source, args.out_dir, options)
+    print(f"imported {args.source} -> {report.folder} (load it with --model {report.folder})")
+    print(f"layers: --layers {report.spec}   sha256 of the source: {report.sha256}")
+    print(f"preview: {report.preview} ({report.health.describe()})")
     return 0
 
 
@@ -464,8 +468,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("source", help="a .pth/.pt state dict (pytorch/examples, the PyTorch tutorial, nn.Sequential)")
     imp.add_argument("out_dir", help="the model folder to write")
-    imp.add_argument("--activation", choices=["relu", "leakyrelu"], default="relu", help="G's hidden activation")
-    imp.add_argument("--image-size", type=int, help="force the output size when it cannot be inferred")
+    imp.add_argument(
+        "--layers",
+        metavar="SPEC",
+        help="each ConvTranspose2d's kernel, stride, padding and optional output_padding as in the original, "
+        "comma-separated: k4s1p0,k4s2p1,k5s2p2o1 (default: the standard DCGAN layout, when exactly one fits)",
+    )
+    imp.add_argument(
+        "--dense-activation",
+        choices=DENSE_ACTIVATIONS,
+        help="what follows a dense first layer (Linear, then reshape) in the original; needed when there is one",
+    )
+    imp.add_argument(
+        "--activation", choices=ACTIVATIONS, default="relu", help="the ConvTranspose2d layers' (leakyrelu: slope 0.2)"
+    )
+    imp.add_argument("--noise", choices=NOISES, default="normal", help="the z distribution the original was trained with")
+    imp.add_argument("--image-size", type=int, help="the original's image size, when the layers leave it open")
     imp.set_defaults(run=cmd_import)
 
     evaluation = commands.add_parser(

@@ -1,0 +1,320 @@
+"""Issue 17: generators as the courses build them, imported exactly, or refused with what to pass.
+
+Each original is a real nn.Module written from its course's layer list; its state dict is saved,
+imported, and the imported generator's output compared with the original's (eval mode, same z).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from dcgan.convert import ImportOptions, import_generator, import_model
+from dcgan.errors import DcganError
+from dcgan.models import Generator
+
+
+def deconv(c_in: int, c_out: int, kernel: int, stride: int = 2, padding: int = 1, batch_norm: bool = True):
+    """Udacity's helper: a ConvTranspose2d, with a BatchNorm2d, in a Sequential."""
+    layers: list[nn.Module] = [nn.ConvTranspose2d(c_in, c_out, kernel, stride, padding, bias=False)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    return nn.Sequential(*layers)
+
+
+class UdacityGenerator(nn.Module):
+    """Udacity's face generation project: fc 100 -> 2048, view 128x4x4, three k4 s2 p1 ConvT, tanh; 32x32 RGB."""
+
+    def __init__(self, z_size: int = 100, conv_dim: int = 32):
+        super().__init__()
+        self.conv_dim = conv_dim
+        self.fc = nn.Linear(z_size, conv_dim * 4 * 4 * 4)
+        self.t_conv1 = deconv(conv_dim * 4, conv_dim * 2, 4)
+        self.t_conv2 = deconv(conv_dim * 2, conv_dim, 4)
+        self.t_conv3 = deconv(conv_dim, 3, 4, batch_norm=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc(x).view(-1, self.conv_dim * 4, 4, 4)  # no activation after the dense layer
+        x = F.relu(self.t_conv1(x))
+        x = F.relu(self.t_conv2(x))
+        return torch.tanh(self.t_conv3(x))
+
+
+class FashionGenerator(nn.Module):
+    """Fashion-MNIST (Keras layout ported): Linear + ReLU -> 128x7x7 -> ConvT k5 s2 p2 op1 with biases -> 28x28."""
+
+    def __init__(self, nz: int = 64, batchnorm: str = "none"):
+        super().__init__()
+        dense: list[nn.Module] = [nn.Linear(nz, 128 * 7 * 7)]
+        if batchnorm == "1d":
+            dense.append(nn.BatchNorm1d(128 * 7 * 7))
+        self.fc = nn.Sequential(*dense, nn.ReLU())
+        self.bn2d = nn.BatchNorm2d(128) if batchnorm == "2d" else None
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(128, 64, 5, 2, 2, output_padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, 1, 5, 2, 2, output_padding=1),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.bn2d is None:
+            return self.net(self.fc(z).view(-1, 128, 7, 7))
+        # BatchNorm2d after the reshape, then the activation
+        return self.net(F.relu(self.bn2d(self.fc[0](z).view(-1, 128, 7, 7))))
+
+
+class TutorialGenerator(nn.Module):
+    """The TensorFlow DCGAN tutorial ported: Dense(7*7*256, no bias) + BN + LeakyReLU, ConvT k5 s1 p2,
+    then k5 s2 p2 op1 twice, no biases; 28x28."""
+
+    def __init__(self, nz: int = 100, width: int = 16):
+        super().__init__()
+        self.width = width
+        self.dense = nn.Sequential(nn.Linear(nz, width * 4 * 49, bias=False), nn.BatchNorm1d(width * 4 * 49))
+        self.convs = nn.Sequential(
+            nn.ConvTranspose2d(width * 4, width * 2, 5, 1, 2, bias=False),
+            nn.BatchNorm2d(width * 2),
+            nn.LeakyReLU(0.2),
+            nn.ConvTranspose2d(width * 2, width, 5, 2, 2, output_padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.LeakyReLU(0.2),
+            nn.ConvTranspose2d(width, 1, 5, 2, 2, output_padding=1, bias=False),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.convs(F.leaky_relu(self.dense(z), 0.2).view(-1, self.width * 4, 7, 7))
+
+
+class CourseraGenerator(nn.Module):
+    """Coursera's GAN specialization DCGAN: a Sequential of Sequential blocks (gen.0.0.weight), conv biases,
+    kernels 3, 4, 3, 4 with strides 2, 1, 2, 2 and padding 0: 1 -> 3 -> 6 -> 13 -> 28."""
+
+    def __init__(self, z_dim: int = 10, im_chan: int = 1, hidden_dim: int = 8):
+        super().__init__()
+        self.z_dim = z_dim
+        self.gen = nn.Sequential(
+            self.block(z_dim, hidden_dim * 4),
+            self.block(hidden_dim * 4, hidden_dim * 2, kernel_size=4, stride=1),
+            self.block(hidden_dim * 2, hidden_dim),
+            self.block(hidden_dim, im_chan, kernel_size=4, final_layer=True),
+        )
+
+    @staticmethod
+    def block(c_in: int, c_out: int, kernel_size: int = 3, stride: int = 2, final_layer: bool = False):
+        if final_layer:
+            return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, kernel_size, stride), nn.Tanh())
+        return nn.Sequential(
+            nn.ConvTranspose2d(c_in, c_out, kernel_size, stride), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+        )
+
+    def forward(self, noise: torch.Tensor) -> torch.Tensor:
+        return self.gen(noise.view(len(noise), self.z_dim, 1, 1))
+
+
+COURSERA_LAYERS = "k3s2p0,k4s1p0,k3s2p0,k4s2p0"
+
+
+def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Random weights, biases and BatchNorm statistics: eval-mode BN and biases change the output."""
+    torch.manual_seed(seed)
+    for layer in model.modules():
+        if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            layer.weight.data.normal_(1.0, 0.2)
+            layer.bias.data.normal_(0.0, 0.2)
+            layer.running_mean.normal_(0.0, 0.5)
+            layer.running_var.uniform_(0.5, 2.0)
+        elif isinstance(layer, (nn.Linear, nn.ConvTranspose2d)):
+            layer.weight.data.normal_(0.0, 0.1)
+            if layer.bias is not None:
+                layer.bias.data.normal_(0.0, 0.1)
+    return model.eval()
+
+
+def saved(model: nn.Module, path: Path, legacy: bool = False, drop_counters: bool = False) -> Path:
+    state_dict = model.state_dict()
+    if drop_counters:  # files from before PyTorch 0.4.1 have no num_batches_tracked
+        state_dict = {key: value for key, value in state_dict.items() if not key.endswith("num_batches_tracked")}
+    torch.save(state_dict, path, _use_new_zipfile_serialization=not legacy)
+    return path
+
+
+def assert_exact(original: nn.Module, folder: Path, nz: int, shape: tuple[int, int, int]) -> Generator:
+    """The imported generator's output is the original's, for z as (N, nz) and as (N, nz, 1, 1)."""
+    z = torch.randn(5, nz, generator=torch.Generator().manual_seed(7))
+    imported = Generator.from_pretrained(folder, device="cpu")
+    with torch.inference_mode():
+        expected = original(z)
+        assert expected.shape == (5, *shape)
+        torch.testing.assert_close(imported(z), expected, rtol=0, atol=1e-6)
+        torch.testing.assert_close(imported(z.view(5, nz, 1, 1)), expected, rtol=0, atol=1e-6)
+    return imported
+
+
+def test_udacity_face_generator(tmp_path: Path) -> None:
+    original = randomise(UdacityGenerator())
+    source = saved(original, tmp_path / "generator.pt")
+
+    report = import_model(source, tmp_path / "faces", ImportOptions(dense_activation="none", noise="uniform"))
+
+    imported = assert_exact(original, report.folder, nz=100, shape=(3, 32, 32))
+    assert report.spec == "k4s2p1,k4s2p1,k4s2p1"  # the standard layout: from 4x4, doublings
+    config = imported.config
+    assert config.noise == "uniform"
+    assert config.dense == {"out_channels": 128, "size": 4, "bias": True, "batchnorm": "none", "activation": "none"}
+    assert [layer["batchnorm"] for layer in config.layers] == [True, True, False]
+
+
+def test_dense_layer_needs_its_activation_stated(tmp_path: Path) -> None:
+    source = saved(randomise(UdacityGenerator()), tmp_path / "generator.pt")
+    with pytest.raises(DcganError, match="--dense-activation: none .* relu or leakyrelu"):
+        import_generator(source, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    # A wrong statement is not caught by the shapes, but by the preview's numbers and the output:
+    wrong = import_model(source, tmp_path / "relu", ImportOptions(dense_activation="relu"))
+    right = import_model(source, tmp_path / "none", ImportOptions(dense_activation="none"))
+    assert wrong.health != right.health
+
+
+@pytest.mark.parametrize("batchnorm", ["none", "1d", "2d"])
+def test_fashion_mnist_dense_relu_with_conv_biases(tmp_path: Path, batchnorm: str) -> None:
+    original = randomise(FashionGenerator(batchnorm=batchnorm))
+    source = saved(original, tmp_path / "G.pth")
+
+    folder = import_generator(source, tmp_path / "out", dense_activation="relu")
+
+    imported = assert_exact(original, folder, nz=64, shape=(1, 28, 28))
+    assert imported.config.dense["batchnorm"] == batchnorm
+    assert all(layer["bias"] for layer in imported.config.layers)
+    assert [(layer["stride"], layer["padding"], layer["output_padding"]) for layer in imported.config.layers] == [
+        (2, 2, 1),
+        (2, 2, 1),
+    ]
+
+
+def test_tensorflow_tutorial_port(tmp_path: Path) -> None:
+    original = randomise(TutorialGenerator())
+    source = saved(original, tmp_path / "tutorial.pth")
+
+    report = import_model(
+        source, tmp_path / "out", ImportOptions(dense_activation="leakyrelu", activation="leakyrelu")
+    )
+
+    assert report.spec == "k5s1p2,k5s2p2o1,k5s2p2o1"  # 7 -> 7 -> 14 -> 28
+    assert_exact(original, report.folder, nz=100, shape=(1, 28, 28))
+
+
+def test_nested_sequentials_with_unusual_strides_are_refused_with_the_candidates(tmp_path: Path) -> None:
+    original = randomise(CourseraGenerator())
+    source = saved(original, tmp_path / "coursera.pth")
+    assert "gen.0.0.weight" in original.state_dict()
+
+    with pytest.raises(DcganError) as refusal:
+        import_generator(source, tmp_path / "out")
+    message = str(refusal.value)
+    assert "kernels 3, 4, 3, 4" in message and "no standard DCGAN layout" in message
+    assert f"--layers {COURSERA_LAYERS}   -> 28x28" in message  # ready to paste
+    assert not (tmp_path / "out").exists()
+
+    folder = import_generator(source, tmp_path / "out", layers=COURSERA_LAYERS)
+    assert_exact(original, folder, nz=10, shape=(1, 28, 28))
+    assert Generator.from_pretrained(folder).config.layers[1]["stride"] == 1
+
+
+def test_a_stated_layout_that_does_not_fit_is_refused(tmp_path: Path) -> None:
+    source = saved(randomise(CourseraGenerator()), tmp_path / "coursera.pth")
+    for layers, problem in [
+        ("k3s2p0,k4s1p0,k3s2p0", "gives 3 layers but the weights have 4"),
+        ("k3s2p0,k5s1p0,k3s2p0,k4s2p0", "layer 2 have kernel 4"),
+        ("k3s2p0,k4s1p0o1,k3s2p0,k4s2p0", "output_padding must be less than the stride"),
+        ("k3 s2 p0", "is not per ConvTranspose2d layer"),
+    ]:
+        with pytest.raises(DcganError, match=problem):
+            import_generator(source, tmp_path / "out", layers=layers)
+    with pytest.raises(DcganError, match="makes 28x28 images, not 32x32"):
+        import_generator(source, tmp_path / "out", layers=COURSERA_LAYERS, image_size=32)
+
+
+def test_legacy_file_without_batch_counters(tmp_path: Path) -> None:
+    original = randomise(UdacityGenerator(conv_dim=16))
+    source = saved(original, tmp_path / "legacy.pth", legacy=True, drop_counters=True)
+    assert not source.read_bytes().startswith(b"PK")  # the pre-1.6 format, not a zip
+
+    folder = import_generator(source, tmp_path / "out", dense_activation="none")
+
+    assert_exact(original, folder, nz=100, shape=(3, 32, 32))
+
+
+class NamedGenerator(nn.Module):
+    """Names that do not sort in forward order ("norm1" < "project" < "up1"): registration order tells."""
+
+    def __init__(self):
+        super().__init__()
+        self.project = nn.Linear(20, 32 * 4 * 4)
+        self.up1 = nn.ConvTranspose2d(32, 16, 4, 2, 1, bias=False)
+        self.norm1 = nn.BatchNorm2d(16)
+        self.up2 = nn.ConvTranspose2d(16, 3, 4, 2, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.project(z)).view(-1, 32, 4, 4)
+        return torch.tanh(self.up2(F.relu(self.norm1(self.up1(x)))))
+
+
+def test_named_modules_in_registration_order(tmp_path: Path) -> None:
+    original = randomise(NamedGenerator())
+    source = saved(original, tmp_path / "g.pth")
+    folder = import_generator(source, tmp_path / "out", dense_activation="relu", image_size=16)
+    assert_exact(original, folder, nz=20, shape=(3, 16, 16))
+
+
+def test_label_embedding_is_refused_as_conditional(tmp_path: Path) -> None:
+    model = nn.Module()
+    model.label_emb = nn.Embedding(10, 10)
+    model.main = nn.Sequential(nn.ConvTranspose2d(110, 16, 4, 1, 0), nn.ConvTranspose2d(16, 1, 4, 2, 1))
+    with pytest.raises(DcganError, match="conditional generators"):
+        import_generator(saved(model, tmp_path / "cgan.pth"), tmp_path / "out")
+
+
+def test_every_import_writes_a_preview_and_a_card(tmp_path: Path, capsys) -> None:
+    from dcgan.__main__ import main
+
+    source = saved(randomise(UdacityGenerator(conv_dim=8)), tmp_path / "udacity.pt")
+    out = tmp_path / "faces"
+    status = main(["import", str(source), str(out), "--dense-activation", "none", "--noise", "uniform"])
+
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert str(out / "preview.png") in printed
+    assert "output std" in printed and "saturated" in printed
+    with Image.open(out / "preview.png") as preview:
+        assert preview.size == (2 * (8 * 32 + 9 * 2),) * 2  # an 8x8 grid of 32 px, 2 px apart, shown x2
+    card = (out / "README.md").read_text()
+    import hashlib
+
+    assert hashlib.sha256(source.read_bytes()).hexdigest() in card
+    assert "--layers k4s2p1,k4s2p1,k4s2p1" in card and "uniform noise" in card and "--noise uniform" in card
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["noise"] == "uniform" and config["train"] is None
+
+
+def test_cli_refusal_is_one_message_listing_every_missing_flag(tmp_path: Path, capsys) -> None:
+    from dcgan.__main__ import main
+
+    class DenseCoursera(nn.Module):  # a dense layer AND kernels no standard layout fits
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(10, 32 * 3 * 3)
+            self.gen = CourseraGenerator(z_dim=8).gen[1:]
+
+    source = saved(randomise(DenseCoursera()), tmp_path / "g.pth")
+    assert main(["import", str(source), str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "--dense-activation" in error and "--layers" in error and "Traceback" not in error
