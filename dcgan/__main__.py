@@ -56,8 +56,8 @@ from .explore import (
 )
 from .images import gradient_image, grid_image, rows_image, save_gif, save_png, to_pil, to_uint8, upscaled
 from .io_utils import atomic_write_text, disk_full
-from .limits import DENSE_ACTIVATIONS
 from .latent import generate, interpolate, sample_noise
+from .limits import DENSE_ACTIVATIONS
 from .metrics import evaluate, format_table
 from .train import Trainer
 
@@ -482,7 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument(
         "--activation", choices=ACTIVATIONS, default="relu", help="the ConvTranspose2d layers' (leakyrelu: slope 0.2)"
     )
-    imp.add_argument("--noise", choices=NOISES, default="normal", help="the z distribution the original was trained with")
+    imp.add_argument(
+        "--noise", choices=NOISES, default="normal", help="the z distribution the original was trained with"
+    )
     imp.add_argument("--image-size", type=int, help="the original's image size, when the layers leave it open")
     imp.set_defaults(run=cmd_import)
 

@@ -33,6 +33,7 @@ __all__ += ["read_foreign_state_dict"]
 
 ACTIVATIONS = ("relu", "leakyrelu")
 NOISES = ("normal", "uniform")
+STEP_KEYS = ("kernel", "stride", "padding", "output_padding")
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def import_model(source: str | Path, out_dir: str | Path, options: ImportOptions
     config, tensors = infer_chain(read_foreign_state_dict(source), options=options)
     generator = Generator(config).eval()
     load_state_strict(generator, tensors, source)  # every name and shape against the config, before writing
-    spec = format_layers([Step(l["kernel"], l["stride"], l["padding"], l["output_padding"]) for l in config.layers])
+    spec = format_layers([Step(**{key: layer[key] for key in STEP_KEYS}) for layer in config.layers])
     digest = file_sha256(source)
     created = not out_dir.exists()
     try:

@@ -62,7 +62,7 @@ def import_card(source_name: str, sha256: str, config: ModelConfig, flags: str, 
         )
     lines += [
         "- ConvTranspose2d layers (kernel, stride, padding, output_padding): "
-        + ", ".join(f"k{l['kernel']}s{l['stride']}p{l['padding']}o{l['output_padding']}" for l in config.layers),
+        + ", ".join("k{kernel}s{stride}p{padding}o{output_padding}".format(**layer) for layer in config.layers),
         f"- activation: {config.activation} between layers, tanh at the output",
         f"- preview (64 samples, seed {PREVIEW_SEED}): {health.describe()}",
         "",

@@ -34,7 +34,9 @@ class Step:
         return (in_size - 1) * self.stride - 2 * self.padding + self.kernel + self.output_padding
 
     def spec(self) -> str:
-        return f"k{self.kernel}s{self.stride}p{self.padding}" + (f"o{self.output_padding}" if self.output_padding else "")
+        return f"k{self.kernel}s{self.stride}p{self.padding}" + (
+            f"o{self.output_padding}" if self.output_padding else ""
+        )
 
 
 def parse_layers(text: str) -> list[Step]:
@@ -46,9 +48,7 @@ def parse_layers(text: str) -> list[Step]:
     for index, part in enumerate(parts):
         match = _PART.fullmatch(part)
         if not match:
-            raise DcganError(
-                f"--layers part {index + 1} {part!r} is not {SPEC_HELP} (e.g. k4s2p1 or k5s2p2o1)"
-            )
+            raise DcganError(f"--layers part {index + 1} {part!r} is not {SPEC_HELP} (e.g. k4s2p1 or k5s2p2o1)")
         kernel, stride, padding, output_padding = (int(group or 0) for group in match.groups())
         steps.append(Step(kernel, stride, padding, output_padding))
     return steps

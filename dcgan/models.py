@@ -60,7 +60,10 @@ def _dense_stem(config: ModelConfig) -> nn.Sequential:
     so that the state dict says what each tensor is (stem.linear.weight, stem.bn1d.running_mean)."""
     dense = config.dense
     channels, size = dense["out_channels"], dense["size"]
-    parts: dict[str, nn.Module] = {"flatten": nn.Flatten(), "linear": nn.Linear(config.nz, channels * size * size, bias=dense["bias"])}
+    parts: dict[str, nn.Module] = {
+        "flatten": nn.Flatten(),
+        "linear": nn.Linear(config.nz, channels * size * size, bias=dense["bias"]),
+    }
     if dense["batchnorm"] == "1d":
         parts["bn1d"] = nn.BatchNorm1d(channels * size * size)
     parts["unflatten"] = nn.Unflatten(1, (channels, size, size))

@@ -204,9 +204,7 @@ def test_tensorflow_tutorial_port(tmp_path: Path) -> None:
     original = randomise(TutorialGenerator())
     source = saved(original, tmp_path / "tutorial.pth")
 
-    report = import_model(
-        source, tmp_path / "out", ImportOptions(dense_activation="leakyrelu", activation="leakyrelu")
-    )
+    report = import_model(source, tmp_path / "out", ImportOptions(dense_activation="leakyrelu", activation="leakyrelu"))
 
     assert report.spec == "k5s1p2,k5s2p2o1,k5s2p2o1"  # 7 -> 7 -> 14 -> 28
     assert_exact(original, report.folder, nz=100, shape=(1, 28, 28))
@@ -318,3 +316,21 @@ def test_cli_refusal_is_one_message_listing_every_missing_flag(tmp_path: Path, c
     assert main(["import", str(source), str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err
     assert "--dense-activation" in error and "--layers" in error and "Traceback" not in error
+
+
+def test_the_app_upload_takes_the_same_options(tmp_path: Path) -> None:
+    from dcgan.registry import import_upload
+
+    original = randomise(CourseraGenerator())
+    source = saved(original, tmp_path / "coursera.pth")
+    uploads = tmp_path / "uploads"
+    with pytest.raises(DcganError, match=f"--layers {COURSERA_LAYERS}"):
+        import_upload(source, uploads)
+    assert not uploads.exists() or not any(uploads.iterdir())  # a refused upload leaves nothing
+
+    folder = import_upload(source, uploads, ImportOptions(layers=COURSERA_LAYERS, noise="uniform"))
+    assert_exact(original, folder, nz=10, shape=(1, 28, 28))
+    assert (folder / "preview.png").is_file() and Generator.from_pretrained(folder).config.noise == "uniform"
+    # The same file read another way is another model, not the first one from the cache.
+    other = import_upload(source, uploads, ImportOptions(layers=COURSERA_LAYERS, noise="normal"))
+    assert other != folder and import_upload(source, uploads, ImportOptions(COURSERA_LAYERS, noise="uniform")) == folder

@@ -55,12 +55,23 @@ def state_bytes(module: torch.nn.Module) -> int:
         ModelConfig(family="tutorial", image_size=28, nc=3, nz=8, ngf=4, ndf=4, upsample="resize", g_batchnorm=False),
         chain(MNIST_CHAIN),
         chain([layer(8, kernel=5, stride=1, padding=0), layer(3, kernel=5, padding=2, output_padding=1)], 10, nc=3),
-        chain([layer(8, kernel=5, padding=2, output_padding=1), layer(1, kernel=5, padding=2, output_padding=1)],
-              dense=dense(16, 7, batchnorm="1d")),
+        chain(
+            [layer(8, kernel=5, padding=2, output_padding=1), layer(1, kernel=5, padding=2, output_padding=1)],
+            dense=dense(16, 7, batchnorm="1d"),
+        ),
         chain([layer(8, bias=False, batchnorm=True), layer(3, bias=True)], 16, nc=3, dense=dense(32, 4, "2d", False)),
     ],
-    ids=["paper32", "paper64-resize", "paper128-nobn", "tutorial", "tutorial-resize", "chain28", "chain10",
-         "dense-bn1d", "dense-bn2d"],
+    ids=[
+        "paper32",
+        "paper64-resize",
+        "paper128-nobn",
+        "tutorial",
+        "tutorial-resize",
+        "chain28",
+        "chain10",
+        "dense-bn1d",
+        "dense-bn2d",
+    ],
 )
 def test_the_arithmetic_counts_what_the_models_build(config: ModelConfig) -> None:
     generator, discriminator = Generator(config), Discriminator(config)

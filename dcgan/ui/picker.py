@@ -7,8 +7,10 @@ from pathlib import Path
 
 import gradio as gr
 
+from ..convert import ACTIVATIONS, NOISES, ImportOptions
 from ..errors import DcganError
 from ..explore import Explorer
+from ..limits import DENSE_ACTIVATIONS
 from ..registry import import_upload
 from ..uploads import check_upload_fits, prune_uploads
 from .common import UserError
@@ -88,6 +90,8 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
                     height=110,
                     elem_id="model-upload",
                 )
+                options = _import_options_form()
+                reimport = gr.Button("import the uploaded .pth again with these options", size="sm")
                 card = gr.Markdown()
 
     def show(state: VisitorState, name: str) -> tuple:
@@ -123,12 +127,12 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
             raise UserError("type a Hub repo id like 'owner/name'")
         return show(state, repo_id.strip())
 
-    def on_upload(state: VisitorState, path: str | None) -> tuple:
+    def on_upload(state: VisitorState, path: str | None, *option_values) -> tuple:
         if not path:
             raise UserError("no file arrived: try the upload again")
         try:
             check_upload_fits(Path(path).stat().st_size, catalog.limits)
-            folder = import_upload(path, catalog.uploads_dir)
+            folder = import_upload(path, catalog.uploads_dir, _import_options(*option_values))
             prune_uploads(catalog.uploads_dir, catalog.limits)  # the newest goes last, and only if it can't fit
             name = catalog.label_for(folder)
         except DcganError as error:
@@ -158,12 +162,47 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
         choice.input(on_pick, [state, choice], outputs, api_name="pick_model"),
         hub_button.click(on_hub, [state, hub_id], outputs, api_name="load_hub_model"),
         hub_id.submit(on_hub, [state, hub_id], outputs, api_visibility="private"),
-        upload.upload(on_upload, [state, upload], outputs, api_name="upload_model"),
+        upload.upload(on_upload, [state, upload, *options], outputs, api_name="upload_model"),
+        reimport.click(on_upload, [state, upload, *options], outputs, api_visibility="private"),
     ]
     reload_list.click(
         lambda state: gr.update(choices=catalog.choices(state.uploads)), state, choice, api_visibility="private"
     )
     return events, (on_load, outputs), banner
+
+
+def _import_options_form() -> list[gr.components.Component]:
+    """What a .pth's weights cannot say (python -m dcgan import's flags); an import that needs one says so."""
+    with gr.Group(elem_id="import-options"):
+        layers = gr.Textbox(
+            label="--layers: each ConvTranspose2d's kernel, stride, padding (, output_padding)",
+            placeholder="k4s1p0,k4s2p1,k4s2p1 (default: the standard layout, when exactly one fits)",
+        )
+        with gr.Row():
+            dense_activation = gr.Dropdown(
+                [("(no dense layer)", ""), *[(name, name) for name in DENSE_ACTIVATIONS]],
+                value="",
+                label="after the dense layer",
+                min_width=80,
+            )
+            activation = gr.Dropdown(list(ACTIVATIONS), value="relu", label="activation", min_width=80)
+            noise = gr.Dropdown(list(NOISES), value="normal", label="noise", min_width=80)
+            image_size = gr.Number(label="image size", value=None, precision=0, minimum=0, min_width=80)
+    return [layers, dense_activation, activation, noise, image_size]
+
+
+def _import_options(
+    layers: str | None = "",
+    dense_activation: str | None = "",
+    activation: str | None = "relu",
+    noise: str | None = "normal",
+    image_size: float | None = None,
+) -> ImportOptions:
+    # Empty widgets mean "not stated"; ImportOptions.check (in the import) refuses what is not a choice.
+    size = int(image_size) if image_size else None
+    return ImportOptions(
+        (layers or "").strip() or None, dense_activation or None, activation or "relu", noise or "normal", size
+    )
 
 
 def uploads_default() -> Path:
