@@ -127,12 +127,21 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
             raise UserError("type a Hub repo id like 'owner/name'")
         return show(state, repo_id.strip())
 
-    def on_upload(state: VisitorState, path: str | None, *option_values) -> tuple:
+    def on_upload(
+        state: VisitorState,
+        path: str | None,
+        layers: str | None = None,
+        dense_activation: str = NOT_STATED,
+        activation: str = "relu",
+        noise: str = "normal",
+        image_size: float = 0,
+    ) -> tuple:
         if not path:
             raise UserError("no file arrived: try the upload again")
         try:
             check_upload_fits(Path(path).stat().st_size, catalog.limits)
-            folder = import_upload(path, catalog.uploads_dir, _import_options(*option_values))
+            options = _import_options(layers, dense_activation, activation, noise, image_size)
+            folder = import_upload(path, catalog.uploads_dir, options)
             prune_uploads(catalog.uploads_dir, catalog.limits)  # the newest goes last, and only if it can't fit
             name = catalog.label_for(folder)
         except DcganError as error:
@@ -171,6 +180,9 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
     return events, (on_load, outputs), banner
 
 
+NOT_STATED = "(no dense layer)"  # the dense-activation choice when none is stated
+
+
 def _import_options_form() -> list[gr.components.Component]:
     """What a .pth's weights cannot say (python -m dcgan import's flags); an import that needs one says so."""
     with gr.Group(elem_id="import-options"):
@@ -180,29 +192,28 @@ def _import_options_form() -> list[gr.components.Component]:
         )
         with gr.Row():
             dense_activation = gr.Dropdown(
-                [("(no dense layer)", ""), *[(name, name) for name in DENSE_ACTIVATIONS]],
-                value="",
+                [NOT_STATED, *DENSE_ACTIVATIONS],
+                value=NOT_STATED,
                 label="after the dense layer",
                 min_width=80,
             )
             activation = gr.Dropdown(list(ACTIVATIONS), value="relu", label="activation", min_width=80)
             noise = gr.Dropdown(list(NOISES), value="normal", label="noise", min_width=80)
-            image_size = gr.Number(label="image size", value=None, precision=0, minimum=0, min_width=80)
+            image_size = gr.Number(label="image size (0: by the layers)", value=0, precision=0, minimum=0, min_width=80)
     return [layers, dense_activation, activation, noise, image_size]
 
 
 def _import_options(
     layers: str | None = "",
-    dense_activation: str | None = "",
+    dense_activation: str | None = NOT_STATED,
     activation: str | None = "relu",
     noise: str | None = "normal",
     image_size: float | None = None,
 ) -> ImportOptions:
     # Empty widgets mean "not stated"; ImportOptions.check (in the import) refuses what is not a choice.
     size = int(image_size) if image_size else None
-    return ImportOptions(
-        (layers or "").strip() or None, dense_activation or None, activation or "relu", noise or "normal", size
-    )
+    dense = None if dense_activation in (None, "", NOT_STATED) else dense_activation
+    return ImportOptions((layers or "").strip() or None, dense, activation or "relu", noise or "normal", size)
 
 
 def uploads_default() -> Path:
