@@ -59,6 +59,7 @@ from .io_utils import atomic_write_text, disk_full
 from .latent import generate, interpolate, sample_noise
 from .limits import DENSE_ACTIVATIONS
 from .metrics import evaluate, format_table
+from .publish import push_to_hub
 from .train import Trainer
 
 
@@ -393,8 +394,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     notes = Path(args.notes).read_text() if args.notes else ""
-    out = publish(args.run_dir, args.out, args.title, eval_json=args.eval, assets_dir=args.assets, notes=notes)
-    print(f"published {args.run_dir} -> {out} (card: {out / 'README.md'}; images: {Path(args.assets) / out.name})")
+    # Pushed alone, the folder holds its images; in this repository they go under assets/NAME.
+    assets = args.assets or (None if args.push_to_hub else Path("assets"))
+    title = args.title or args.out.name
+    out = publish(
+        args.run_dir, args.out, title, eval_json=args.eval, assets_dir=assets, notes=notes, hub_id=args.push_to_hub
+    )
+    images = out if assets is None else Path(assets) / out.name
+    print(f"published {args.run_dir} -> {out} (card: {out / 'README.md'}; images: {images})")
+    if args.push_to_hub:
+        url = push_to_hub(out, args.push_to_hub, private=args.private)
+        visibility = "private" if args.private else "public"
+        print(f"pushed {out} to {url} ({visibility}); load it with --model {args.push_to_hub}")
     return 0
 
 
@@ -511,16 +522,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     pub = commands.add_parser(
         "publish",
-        help="make a training run a shipped model: folder, sample grid, progress GIF, model card",
+        help="make a training run a model folder (and push it to the Hugging Face Hub)",
         description="Copy a run's weights and config into OUT, draw assets/NAME/samples.png, copy the progress "
-        "GIF and write OUT/README.md from what the run recorded (and the eval JSON, if given).",
+        "GIF and write OUT/README.md from what the run recorded (and the eval JSON, if given). With --push-to-hub, "
+        "the images go into OUT and OUT is uploaded to that Hub model repo.",
     )
     pub.add_argument("run_dir", metavar="RUN", type=Path, help="the training run directory")
     pub.add_argument("out", type=Path, help="the model folder to write, e.g. checkpoints/fashion-mnist-32")
-    pub.add_argument("--title", required=True, help="the card's heading")
+    pub.add_argument("--title", help="the card's heading (default: OUT's name)")
     pub.add_argument("--eval", type=Path, help="a `dcgan eval --out` JSON to put in the card")
     pub.add_argument("--notes", type=Path, help="a markdown file appended to the card as its Notes section")
-    pub.add_argument("--assets", type=Path, default=Path("assets"), help="where assets/NAME/ goes")
+    pub.add_argument(
+        "--assets",
+        type=Path,
+        help="the folder whose NAME/ gets the sample grid and GIF (default: assets; with --push-to-hub: OUT itself)",
+    )
+    pub.add_argument(
+        "--push-to-hub",
+        metavar="OWNER/NAME",
+        help="then upload OUT to this Hugging Face Hub model repo (your `hf auth login`, or HF_TOKEN)",
+    )
+    pub.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     pub.set_defaults(run=cmd_publish)
 
     figure = commands.add_parser(
