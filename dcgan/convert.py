@@ -125,13 +125,18 @@ def infer_chain(
     state_dict: dict[str, torch.Tensor],
     activation: str = "relu",
     image_size: int | None = None,
+    *,
+    layers: str | None = None,
+    dense_activation: str | None = None,
+    noise: str = "normal",
     options: ImportOptions | None = None,
 ) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """A family "chain" ModelConfig and the same weights under our key names.
 
-    DcganError, saying every flag still needed, when the weights and options leave the model open.
+    The options as keywords (see ImportOptions), or all in `options`. DcganError, saying every
+    flag still needed, when the weights and options leave the model open.
     """
-    options = options or ImportOptions(activation=activation, image_size=image_size)
+    options = options or ImportOptions(layers, dense_activation, activation, noise, image_size)
     options.check()
     parsed = parse_generator(state_dict)
     nc = parsed.convs[-1].out_channels
