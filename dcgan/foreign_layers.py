@@ -28,6 +28,11 @@ CONDITIONAL_REFUSAL = (
     "whose one input is z can be imported"
 )
 
+CONV2D = (
+    "not a ConvTranspose2d: a discriminator or encoder (import the generator's state dict instead), or a "
+    "generator that upsamples and then convolves (nn.Upsample + Conv2d), which cannot be imported"
+)
+
 Tensors = dict[str, torch.Tensor]
 
 
@@ -203,10 +208,14 @@ def _parse_modules(modules: list[tuple[str, Tensors]]) -> ForeignGenerator:
     for path, params in modules:
         _check_supported(path, params)
     denses = [(path, params) for path, params in modules if _is_dense(params)]
-    if len(denses) > 1:
-        names = ", ".join(f"{path} {tuple(params['weight'].shape)}" for path, params in denses)
-        raise DcganError(f"found {len(denses)} dense or embedding layers ({names}); {CONDITIONAL_REFUSAL}")
     convs = [_conv_layer(path, params) for path, params in modules if _is_conv(params)]
+    if len(denses) > 1:
+        names = ", ".join(f"{path} {tuple(params['weight'].shape)}" for path, params in denses[:4])
+        raise DcganError(
+            f"found {len(denses)} dense or embedding layers ({names}{' ...' if len(denses) > 4 else ''}): only "
+            "one dense layer, taking z, before ConvTranspose2d layers can be imported. Fully connected (MLP) "
+            f"generators are not DCGANs, and {CONDITIONAL_REFUSAL}"
+        )
     if not convs:
         raise DcganError("found no ConvTranspose2d weights (4-D tensors); is this a generator's state dict?")
     _check_chain(convs)  # before pairing BatchNorms, so that a discriminator is reported as one
@@ -261,6 +270,10 @@ def _weight_and_bias(path: str, params: Tensors, out_features: int) -> tuple[tor
 
 def _conv_layer(path: str, params: Tensors) -> ForeignConv:
     weight = params["weight"]
+    bias = params.get("bias")
+    if bias is not None and weight.shape[0] != weight.shape[1] and tuple(bias.shape) == (weight.shape[0],):
+        # Conv2d weights are (out, in, k, k), and their bias has `out` values
+        raise DcganError(f"layer {path} {tuple(weight.shape)} with a bias of {bias.shape[0]} is a Conv2d, {CONV2D}")
     if weight.shape[2] != weight.shape[3]:
         kernel = tuple(weight.shape[2:])
         raise DcganError(f"layer {path} has a non-square kernel {kernel}; only square kernels are supported")
@@ -325,8 +338,7 @@ def _check_chain(convs: list[ForeignConv]) -> None:
         if all(a.weight.shape[0] == b.weight.shape[1] for a, b in zip(convs, convs[1:], strict=False)):
             widths = [convs[0].weight.shape[1]] + [a.weight.shape[0] for a in convs]
             raise DcganError(
-                f"these weights look like a discriminator or encoder (Conv2d layers, channels "
-                f"{' -> '.join(map(str, widths))}); import the generator's state dict instead"
+                f"these weights look like Conv2d layers (channels {' -> '.join(map(str, widths))}), {CONV2D}"
             )
         raise DcganError(
             f"layer {previous.path} makes {previous.out_channels} channels but the next one, {layer.path}, "

@@ -334,3 +334,68 @@ def test_the_app_upload_takes_the_same_options(tmp_path: Path) -> None:
     # The same file read another way is another model, not the first one from the cache.
     other = import_upload(source, uploads, ImportOptions(layers=COURSERA_LAYERS, noise="normal"))
     assert other != folder and import_upload(source, uploads, ImportOptions(COURSERA_LAYERS, noise="uniform")) == folder
+
+
+class D2lBlock(nn.Module):
+    """d2l.ai's G_block: attributes named conv2d_trans, batch_norm, activation ("batch_norm" sorts first)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 2, padding: int = 1):
+        super().__init__()
+        self.conv2d_trans = nn.ConvTranspose2d(c_in, c_out, 4, stride, padding, bias=False)
+        self.batch_norm = nn.BatchNorm2d(c_out)
+        self.activation = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.batch_norm(self.conv2d_trans(x)))
+
+
+def test_d2l_blocks_whose_names_sort_batchnorm_first(tmp_path: Path) -> None:
+    n_g = 4
+    original = randomise(
+        nn.Sequential(
+            D2lBlock(16, n_g * 8, stride=1, padding=0),
+            D2lBlock(n_g * 8, n_g * 4),
+            D2lBlock(n_g * 4, n_g * 2),
+            D2lBlock(n_g * 2, n_g),
+            nn.ConvTranspose2d(n_g, 3, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        )
+    )
+    folder = import_generator(saved(original, tmp_path / "d2l.pth"), tmp_path / "out")
+    assert_exact(lambda z: original(z.view(-1, 16, 1, 1)), folder, nz=16, shape=(3, 64, 64))
+
+
+def test_key_names_that_give_two_different_generators_are_refused(tmp_path: Path) -> None:
+    model = nn.Module()  # forward: second -> first -> third; alphabetically first -> second -> third
+    model.second = nn.ConvTranspose2d(16, 16, 4, 1, 0)
+    model.first = nn.ConvTranspose2d(16, 16, 4, 2, 1)
+    model.third = nn.ConvTranspose2d(16, 1, 4, 2, 1)
+    with pytest.raises(DcganError, match="the layer order cannot be read from the key names"):
+        import_generator(saved(model, tmp_path / "g.pth"), tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        # Udacity's MNIST GAN: fully connected layers only.
+        (nn.Sequential(nn.Linear(100, 32), nn.LeakyReLU(0.2), nn.Linear(32, 784), nn.Tanh()), "MLP"),
+        # eriklindernoren/PyTorch-GAN's dcgan.py: dense, then nn.Upsample + Conv2d.
+        (
+            nn.Sequential(
+                nn.Linear(100, 16 * 7 * 7),
+                nn.Unflatten(1, (16, 7, 7)),
+                nn.BatchNorm2d(16),
+                nn.Upsample(scale_factor=2),
+                nn.Conv2d(16, 16, 3, 1, 1),
+                nn.Upsample(scale_factor=2),
+                nn.Conv2d(16, 8, 3, 1, 1),
+                nn.Conv2d(8, 1, 3, 1, 1),
+            ),
+            r"nn.Upsample \+ Conv2d",
+        ),
+    ],
+    ids=["mlp", "upsample-conv2d"],
+)
+def test_generators_that_are_not_convtranspose_chains_are_refused(tmp_path: Path, model, message: str) -> None:
+    with pytest.raises(DcganError, match=message):
+        import_generator(saved(model, tmp_path / "g.pth"), tmp_path / "out", dense_activation="relu")
