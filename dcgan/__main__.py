@@ -364,7 +364,9 @@ def cmd_figure_ablate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    options = ImportOptions(args.layers, args.dense_activation, args.activation, args.noise, args.image_size)
+    options = ImportOptions(
+        args.layers, args.dense_activation, args.activation, args.noise, args.image_size, args.leaky_slope
+    )
     report = import_model(args.source, args.out_dir, options)
     print(f"imported {args.source} -> {report.folder} (load it with --model {report.folder})")
     print(f"layers: --layers {report.spec}   sha256 of the source: {report.sha256}")
@@ -491,12 +493,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="what follows a dense first layer (Linear, then reshape) in the original; needed when there is one",
     )
     imp.add_argument(
-        "--activation", choices=ACTIVATIONS, default="relu", help="the ConvTranspose2d layers' (leakyrelu: slope 0.2)"
+        "--activation",
+        choices=ACTIVATIONS,
+        default="relu",
+        help="the ConvTranspose2d layers' (leakyrelu: see --leaky-slope)",
     )
     imp.add_argument(
         "--noise", choices=NOISES, default="normal", help="the z distribution the original was trained with"
     )
     imp.add_argument("--image-size", type=int, help="the original's image size, when the layers leave it open")
+    imp.add_argument(
+        "--leaky-slope",
+        type=float,
+        default=0.2,
+        help="the original's LeakyReLU slope (nn.LeakyReLU() is 0.01, Keras' LeakyReLU() 0.3)",
+    )
     imp.set_defaults(run=cmd_import)
 
     evaluation = commands.add_parser(

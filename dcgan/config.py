@@ -181,6 +181,7 @@ class ModelConfig:
         family_default={"paper": 0.0, "tutorial": 0.3, "chain": 0.0},
     )
     activation: str = option("relu", "G's hidden activation: relu (paper) or leakyrelu (imports)", exposed=False)
+    leaky_slope: float = option(0.2, "G's LeakyReLU slope, when activation is leakyrelu (imports)", exposed=False)
     # family "chain" only: one dict per ConvTranspose2d, from z (1x1) to the image:
     # {"out_channels", "kernel", "stride", "padding", "output_padding", "bias", "batchnorm"}
     layers: list[dict[str, Any]] | None = option(None, "an imported generator's layers", exposed=False)
@@ -219,6 +220,10 @@ class ModelConfig:
             raise DcganError(f"noise must be 'normal' or 'uniform', got {self.noise!r}")
         if self.activation not in ("relu", "leakyrelu"):
             raise DcganError(f"activation must be 'relu' or 'leakyrelu', got {self.activation!r}")
+        if isinstance(self.leaky_slope, bool) or not isinstance(self.leaky_slope, (int, float)):
+            raise DcganError(f"leaky_slope must be a number, got {self.leaky_slope!r}")
+        if not 0.0 <= self.leaky_slope < 1.0:
+            raise DcganError(f"leaky_slope must be in [0, 1) (nn.LeakyReLU's default is 0.01), got {self.leaky_slope}")
         if not isinstance(self.d_dropout, (int, float)) or not 0.0 <= self.d_dropout < 1.0:
             raise DcganError(f"d_dropout must be in [0, 1), got {self.d_dropout}")
         # Widths, chain geometry, parameters and FLOPs: a hostile config.json must not allocate 16 GB.

@@ -11,6 +11,7 @@ choice open, the import stops and says what to pass. The result is a family "cha
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ += ["read_foreign_state_dict"]
 ACTIVATIONS = ("relu", "leakyrelu")
 NOISES = ("normal", "uniform")
 STEP_KEYS = ("kernel", "stride", "padding", "output_padding")
+DEFAULT_SLOPE = 0.2
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class ImportOptions:
     activation: str = "relu"  # the ConvTranspose2d layers' (LeakyReLU slope 0.2); tanh at the output
     noise: str = "normal"  # the z distribution the original was trained with
     image_size: int | None = None
+    leaky_slope: float = DEFAULT_SLOPE  # of every LeakyReLU (nn.LeakyReLU's default is 0.01, Keras' 0.3)
 
     def check(self) -> None:
         for name, value, choices in (
@@ -56,6 +59,8 @@ class ImportOptions:
                 raise DcganError(f"{name} must be one of {', '.join(c for c in choices if c)}, got {value!r}")
         if self.image_size is not None and (not isinstance(self.image_size, int) or self.image_size < 1):
             raise DcganError(f"--image-size must be a positive integer, got {self.image_size!r}")
+        if not 0.0 <= self.leaky_slope < 1.0:
+            raise DcganError(f"--leaky-slope must be in [0, 1), got {self.leaky_slope}")
 
     def flags(self) -> str:
         """The command-line flags that say these options (for cards and refusals)."""
@@ -63,6 +68,8 @@ class ImportOptions:
         if self.dense_activation:
             parts.append(f"--dense-activation {self.dense_activation}")
         parts += [f"--activation {self.activation}", f"--noise {self.noise}"]
+        if self.leaky_slope != DEFAULT_SLOPE:
+            parts.append(f"--leaky-slope {self.leaky_slope:g}")
         if self.image_size:
             parts.append(f"--image-size {self.image_size}")
         return " ".join(parts)
@@ -86,12 +93,13 @@ def import_generator(
     layers: str | None = None,
     dense_activation: str | None = None,
     noise: str = "normal",
+    leaky_slope: float = DEFAULT_SLOPE,
 ) -> Path:
     """Convert another project's generator weights (.pth/.pt state dict, or .safetensors) to a model folder.
 
     See ImportOptions for the options. Returns `out_dir`, loadable with `Generator.from_pretrained`.
     """
-    options = ImportOptions(layers, dense_activation, activation, noise, image_size)
+    options = ImportOptions(layers, dense_activation, activation, noise, image_size, leaky_slope)
     return import_model(source, out_dir, options).folder
 
 
@@ -112,7 +120,7 @@ def import_model(source: str | Path, out_dir: str | Path, options: ImportOptions
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         preview, health = preview_health(generator, out_dir)
-        stated = ImportOptions(spec, options.dense_activation, options.activation, options.noise)
+        stated = dataclasses.replace(options, layers=spec, image_size=None)
         card = import_card(source.name, digest, config, stated.flags(), health)
         generator.save_pretrained(out_dir, card=card)
     except BaseException:
@@ -129,6 +137,7 @@ def infer_chain(
     layers: str | None = None,
     dense_activation: str | None = None,
     noise: str = "normal",
+    leaky_slope: float = DEFAULT_SLOPE,
     options: ImportOptions | None = None,
 ) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """A family "chain" ModelConfig and the same weights under our key names.
@@ -136,7 +145,7 @@ def infer_chain(
     The options as keywords (see ImportOptions), or all in `options`. DcganError, saying every
     flag still needed, when the weights and options leave the model open.
     """
-    options = options or ImportOptions(layers, dense_activation, activation, noise, image_size)
+    options = options or ImportOptions(layers, dense_activation, activation, noise, image_size, leaky_slope)
     options.check()
     parsed = parse_generator(state_dict)
     nc = parsed.convs[-1].out_channels
@@ -164,6 +173,7 @@ def infer_chain(
         ngf=parsed.convs[-1].in_channels,  # width of the last hidden layer (informational for chains)
         noise=options.noise,
         activation=options.activation,
+        leaky_slope=options.leaky_slope,
         layers=[conv.describe(step) for conv, step in zip(parsed.convs, steps, strict=True)],
         dense=parsed.dense.describe(options.dense_activation) if parsed.dense else None,
     )
@@ -185,7 +195,7 @@ def _dense_activation_request(parsed: ForeignGenerator) -> str:
         f"these weights start with a dense layer ({dense.path}: Linear({parsed.nz} -> "
         f"{dense.channels}x{dense.size}x{dense.size})), and whether an activation follows it is not in the "
         "weights. Say it with --dense-activation: none (the reshape goes straight into the first "
-        "ConvTranspose2d, e.g. Udacity's face generator), relu or leakyrelu (slope 0.2), as the original's "
+        "ConvTranspose2d, e.g. Udacity's face generator), relu or leakyrelu (see --leaky-slope), as the original's "
         "forward() does."
     )
 

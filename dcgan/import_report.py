@@ -45,6 +45,7 @@ def import_card(source_name: str, sha256: str, config: ModelConfig, flags: str, 
     """README.md of an imported model: its source file, how it was read, and its preview."""
     size = config.image_size
     dense = config.dense
+    activation = config.activation + (f" (slope {config.leaky_slope:g})" if config.activation == "leakyrelu" else "")
     lines = [
         f"# Imported generator: {source_name}",
         "",
@@ -63,7 +64,7 @@ def import_card(source_name: str, sha256: str, config: ModelConfig, flags: str, 
     lines += [
         "- ConvTranspose2d layers (kernel, stride, padding, output_padding): "
         + ", ".join("k{kernel}s{stride}p{padding}o{output_padding}".format(**layer) for layer in config.layers),
-        f"- activation: {config.activation} between layers, tanh at the output",
+        f"- activation: {activation} between layers, tanh at the output",
         f"- preview (64 samples, seed {PREVIEW_SEED}): {health.describe()}",
         "",
         f"![64 samples, seed {PREVIEW_SEED}]({PREVIEW_FILE})",

@@ -30,7 +30,7 @@ from .model_files import (
 
 
 def _activation_g(config: ModelConfig) -> nn.Module:
-    return nn.ReLU(inplace=True) if config.activation == "relu" else nn.LeakyReLU(0.2, inplace=True)
+    return nn.ReLU(inplace=True) if config.activation == "relu" else nn.LeakyReLU(config.leaky_slope, inplace=True)
 
 
 def _up_block(
@@ -70,7 +70,7 @@ def _dense_stem(config: ModelConfig) -> nn.Sequential:
     if dense["batchnorm"] == "2d":
         parts["bn2d"] = nn.BatchNorm2d(channels)
     if dense["activation"] != "none":
-        parts["activation"] = nn.ReLU() if dense["activation"] == "relu" else nn.LeakyReLU(0.2)
+        parts["activation"] = nn.ReLU() if dense["activation"] == "relu" else nn.LeakyReLU(config.leaky_slope)
     return nn.Sequential(OrderedDict(parts))
 
 

@@ -73,25 +73,25 @@ class FashionGenerator(nn.Module):
 
 class TutorialGenerator(nn.Module):
     """The TensorFlow DCGAN tutorial ported: Dense(7*7*256, no bias) + BN + LeakyReLU, ConvT k5 s1 p2,
-    then k5 s2 p2 op1 twice, no biases; 28x28."""
+    then k5 s2 p2 op1 twice, no biases; 28x28. Keras' LeakyReLU() has slope 0.3."""
 
-    def __init__(self, nz: int = 100, width: int = 16):
+    def __init__(self, nz: int = 100, width: int = 16, slope: float = 0.2):
         super().__init__()
-        self.width = width
+        self.width, self.slope = width, slope
         self.dense = nn.Sequential(nn.Linear(nz, width * 4 * 49, bias=False), nn.BatchNorm1d(width * 4 * 49))
         self.convs = nn.Sequential(
             nn.ConvTranspose2d(width * 4, width * 2, 5, 1, 2, bias=False),
             nn.BatchNorm2d(width * 2),
-            nn.LeakyReLU(0.2),
+            nn.LeakyReLU(slope),
             nn.ConvTranspose2d(width * 2, width, 5, 2, 2, output_padding=1, bias=False),
             nn.BatchNorm2d(width),
-            nn.LeakyReLU(0.2),
+            nn.LeakyReLU(slope),
             nn.ConvTranspose2d(width, 1, 5, 2, 2, output_padding=1, bias=False),
             nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.convs(F.leaky_relu(self.dense(z), 0.2).view(-1, self.width * 4, 7, 7))
+        return self.convs(F.leaky_relu(self.dense(z), self.slope).view(-1, self.width * 4, 7, 7))
 
 
 class CourseraGenerator(nn.Module):
@@ -208,6 +208,19 @@ def test_tensorflow_tutorial_port(tmp_path: Path) -> None:
 
     assert report.spec == "k5s1p2,k5s2p2o1,k5s2p2o1"  # 7 -> 7 -> 14 -> 28
     assert_exact(original, report.folder, nz=100, shape=(1, 28, 28))
+
+
+def test_keras_leakyrelu_slope_is_stated(tmp_path: Path) -> None:
+    original = randomise(TutorialGenerator(slope=0.3))
+    source = saved(original, tmp_path / "tutorial.pth")
+    options = ImportOptions(dense_activation="leakyrelu", activation="leakyrelu", leaky_slope=0.3)
+
+    report = import_model(source, tmp_path / "out", options)
+
+    assert_exact(original, report.folder, nz=100, shape=(1, 28, 28))
+    assert "--leaky-slope 0.3" in (report.folder / "README.md").read_text()
+    with pytest.raises(DcganError, match=r"leaky-slope must be in \[0, 1\)"):
+        import_model(source, tmp_path / "bad", ImportOptions(dense_activation="none", leaky_slope=1.5))
 
 
 def test_nested_sequentials_with_unusual_strides_are_refused_with_the_candidates(tmp_path: Path) -> None:
