@@ -94,13 +94,15 @@ def check_layers(steps: list[Step], kernels: list[int], start_size: int, image_s
 # ---------------------------------------------------------------------------- standard layouts
 
 
-def _standard_steps(kernel: int, size: int, index: int, from_z: bool) -> list[Step]:
+def _standard_steps(kernel: int, size: int, index: int, from_z: bool, sized: bool) -> list[Step]:
     """The steps of the standard DCGAN layouts at this layer (input `size`).
 
     From z (1x1) the first layer is k s1 p0 (pytorch/examples, the PyTorch tutorial). Then each
     layer doubles: k4 s2 p1, or k5 s2 p2 o1 (ports of Keras' padding="same"). Two 28x28 variants:
     a k3 s2 p1 layer on 4x4 makes 7x7 (MNIST generators: 4 -> 7 -> 14 -> 28), and the TensorFlow
-    tutorial's k5 s1 p2 keeps its first 7x7 map (7 -> 7 -> 14 -> 28).
+    tutorial's k5 s1 p2 keeps its first 7x7 map (7 -> 7 -> 14 -> 28). When the image size is
+    stated (`sized`), a k3 layer may also double like a Keras port (k3 s2 p1 o1): without the
+    size, that would leave every MNIST generator's 4 -> 7 open.
     """
     if from_z and index == 0:
         return [Step(kernel, 1, 0)]
@@ -113,17 +115,19 @@ def _standard_steps(kernel: int, size: int, index: int, from_z: bool) -> list[St
             steps.append(Step(5, 1, 2))
     if kernel == 3 and size == 4:
         steps.append(Step(3, 2, 1))
+    if kernel == 3 and sized:
+        steps.append(Step(3, 2, 1, 1))
     return steps
 
 
-def standard_layouts(kernels: list[int], start_size: int) -> list[list[Step]]:
+def standard_layouts(kernels: list[int], start_size: int, sized: bool = False) -> list[list[Step]]:
     """Every standard layout (see _standard_steps) for these kernels, from a start_size map."""
     layouts: list[tuple[int, list[Step]]] = [(start_size, [])]
     for index, kernel in enumerate(kernels):
         layouts = [
             (step.out_size(size), [*steps, step])
             for size, steps in layouts
-            for step in _standard_steps(kernel, size, index, from_z=start_size == 1)
+            for step in _standard_steps(kernel, size, index, start_size == 1, sized)
         ]
     return [steps for _, steps in layouts]
 
@@ -137,7 +141,8 @@ def choose_geometry(
     `what` describes the layers in the refusal ("after a dense layer making 7x7 maps").
     """
     targets = (image_size,) if image_size else COMMON_IMAGE_SIZES
-    fits = [steps for steps in standard_layouts(kernels, start_size) if layout_size(steps, start_size) in targets]
+    layouts = standard_layouts(kernels, start_size, sized=image_size is not None)
+    fits = [steps for steps in layouts if layout_size(steps, start_size) in targets]
     if len(fits) == 1:
         return fits[0], layout_size(fits[0], start_size)
     raise DcganError(ambiguity_message(kernels, start_size, image_size, len(fits), what))
@@ -220,6 +225,6 @@ def ambiguity_message(kernels: list[int], start_size: int, image_size: int | Non
     )
     lines, more = candidate_lines(kernels, start_size, targets)
     if not lines:
-        return head + f" No layout with strides 1 or 2 makes {at}; check --image-size."
+        return head + f" But no stride/padding choice makes {at} from them (strides 1 or 2); check --image-size."
     tail = ["  ... and more" + ("; --image-size narrows the list" if image_size is None else "")] if more else []
     return "\n".join([head + " Layouts that fit, most usual first:", *lines, *tail])

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from dcgan.checkpoints import load_generator
-from dcgan.convert import ImportOptions, choose_geometry, import_generator, infer_chain, read_foreign_state_dict
+from dcgan.convert import choose_geometry, import_generator, infer_chain, read_foreign_state_dict
 from dcgan.errors import DcganError
 
 
@@ -208,18 +208,24 @@ def test_safetensors_source(tmp_path: Path) -> None:
     assert_same_outputs(original, folder, nz=16, size=28, nc=3)
 
 
+def test_image_size_forces_the_geometry(tmp_path: Path) -> None:
+    state_dict = mnist_sequential().state_dict()
+    config, _ = infer_chain(state_dict, activation="leakyrelu", image_size=32)
+    # 4 -> 8 -> 16 -> 32: the k=3 layer now doubles, with output_padding.
+    assert config.image_size == 32
+    assert (config.layers[1]["stride"], config.layers[1]["padding"], config.layers[1]["output_padding"]) == (2, 1, 1)
+    with pytest.raises(DcganError, match="no stride/padding choice makes 50x50"):
+        infer_chain(state_dict, image_size=50)
+
+
 def test_image_size_no_standard_layout_makes_lists_the_candidates() -> None:
     state_dict = mnist_sequential().state_dict()
-    # The standard layout of kernels 4, 3, 4, 4 makes 28x28; at 32 several layouts fit: none is guessed.
-    with pytest.raises(DcganError, match="no standard DCGAN layout makes 32x32") as refusal:
-        infer_chain(state_dict, activation="leakyrelu", image_size=32)
-    assert "--layers k4s1p0,k3s2p1o1,k4s2p1,k4s2p1   -> 32x32" in str(refusal.value)
-    config, _ = infer_chain(
-        state_dict, options=ImportOptions(layers="k4s1p0,k3s2p1o1,k4s2p1,k4s2p1", activation="leakyrelu")
-    )
-    assert config.image_size == 32
-    with pytest.raises(DcganError, match="No layout with strides 1 or 2 makes 50x50"):
-        infer_chain(state_dict, image_size=50)
+    # No standard layout of kernels 4, 3, 4, 4 makes 30x30; several others do: none is guessed.
+    with pytest.raises(DcganError, match="no standard DCGAN layout makes 30x30") as refusal:
+        infer_chain(state_dict, activation="leakyrelu", image_size=30)
+    assert "--layers k4s1p0,k3s2p1,k4s2p1,k4s2p0   -> 30x30" in str(refusal.value)
+    config, _ = infer_chain(state_dict, layers="k4s1p0,k3s2p1,k4s2p1,k4s2p0", activation="leakyrelu")
+    assert config.image_size == 30
 
 
 def test_unknown_size_asks_for_image_size() -> None:
