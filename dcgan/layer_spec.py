@@ -219,9 +219,8 @@ def ambiguity_message(kernels: list[int], start_size: int, image_size: int | Non
     found = "no standard DCGAN layout" if standard == 0 else f"{standard} standard DCGAN layouts"
     head = (
         f"the weights do not say the strides and paddings of their {layers}, and {found} "
-        f"make{'s' if standard < 2 else ''} {at} from them. A wrong guess would give a model that looks "
-        f"loaded but draws something else, so say how the original runs them with --layers ({SPEC_HELP}, "
-        "as in its ConvTranspose2d(in, out, kernel_size, stride, padding, output_padding))."
+        f"make{'s' if standard < 2 else ''} {at} from them; a guess could load and draw something else. "
+        f"Say the original's with --layers ({SPEC_HELP}, as in its ConvTranspose2d)."
     )
     lines, more = candidate_lines(kernels, start_size, targets)
     if not lines:

@@ -160,6 +160,7 @@ def test_pth_upload_says_what_its_weights_leave_open_and_takes_the_answer(client
     with pytest.raises(Exception, match="no standard DCGAN layout") as caught:
         client.predict(upload, api_name="/upload_model")
     assert f"--layers {COURSERA_LAYERS}" in str(caught.value) and "Traceback" not in str(caught.value)
+    assert "... and more" in str(caught.value)  # the whole list of candidates, not cut short
     choice, facts, card, _banner = client.predict(
         upload, COURSERA_LAYERS, "(no dense layer)", "relu", "uniform", 0, api_name="/upload_model"
     )
