@@ -243,7 +243,7 @@ def _is_dense(params: Tensors) -> bool:
 def _check_supported(path: str, params: Tensors) -> None:
     name = path or "(root)"
     shapes = {key: tuple(tensor.shape) for key, tensor in params.items()}
-    if _is_dense(params) and CONDITIONAL_NAME.search(path.rsplit(".", 1)[-1]):
+    if _is_dense(params) and CONDITIONAL_NAME.search(path):
         raise DcganError(f"found {name} {shapes}, a label embedding: {CONDITIONAL_REFUSAL}")
     if "running_mean" in params or _is_conv(params) or _is_dense(params):
         return
