@@ -138,9 +138,10 @@ class ForeignGenerator:
 def parse_generator(state_dict: Tensors) -> ForeignGenerator:
     """The dense layer (if any) and the ConvTranspose2d chain of a generator's state dict.
 
-    The layer order is read from the keys: first in the order of the integers in them ("main.10"
-    after "main.9", also when a safetensors file sorted them as text), then, if that does not
-    make one chain, in the order they were saved (a module's registration order).
+    The layer order is read from the keys: in the order of the integers in them ("main.10" after
+    "main.9", also when a safetensors file sorted them as text), and in the order they were saved
+    (a module's registration order: d2l's blocks name their BatchNorm "batch_norm", before
+    "conv2d_trans"). What one order makes is used; two orders that make different generators are refused.
     """
     part = _generator_part(state_dict)
     if not part:
