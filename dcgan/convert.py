@@ -15,6 +15,7 @@ import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -84,23 +85,13 @@ class ImportReport:
     sha256: str  # of the source file
 
 
-def import_generator(
-    source: str | Path,
-    out_dir: str | Path,
-    activation: str = "relu",
-    image_size: int | None = None,
-    *,
-    layers: str | None = None,
-    dense_activation: str | None = None,
-    noise: str = "normal",
-    leaky_slope: float = DEFAULT_SLOPE,
-) -> Path:
+def import_generator(source: str | Path, out_dir: str | Path, **options: Any) -> Path:
     """Convert another project's generator weights (.pth/.pt state dict, or .safetensors) to a model folder.
 
-    See ImportOptions for the options. Returns `out_dir`, loadable with `Generator.from_pretrained`.
+    `options` are ImportOptions' fields: layers="k4s1p0,...", dense_activation=, activation=, noise=,
+    image_size=, leaky_slope=. Returns `out_dir`, loadable with `Generator.from_pretrained`.
     """
-    options = ImportOptions(layers, dense_activation, activation, noise, image_size, leaky_slope)
-    return import_model(source, out_dir, options).folder
+    return import_model(source, out_dir, ImportOptions(**options)).folder
 
 
 def import_model(source: str | Path, out_dir: str | Path, options: ImportOptions) -> ImportReport:
@@ -130,22 +121,14 @@ def import_model(source: str | Path, out_dir: str | Path, options: ImportOptions
 
 
 def infer_chain(
-    state_dict: dict[str, torch.Tensor],
-    activation: str = "relu",
-    image_size: int | None = None,
-    *,
-    layers: str | None = None,
-    dense_activation: str | None = None,
-    noise: str = "normal",
-    leaky_slope: float = DEFAULT_SLOPE,
-    options: ImportOptions | None = None,
+    state_dict: dict[str, torch.Tensor], options: ImportOptions | None = None, **fields: Any
 ) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     """A family "chain" ModelConfig and the same weights under our key names.
 
-    The options as keywords (see ImportOptions), or all in `options`. DcganError, saying every
-    flag still needed, when the weights and options leave the model open.
+    The options in `options`, or as ImportOptions' fields (activation="leakyrelu", image_size=32).
+    DcganError, saying every flag still needed, when the weights and options leave the model open.
     """
-    options = options or ImportOptions(layers, dense_activation, activation, noise, image_size, leaky_slope)
+    options = options or ImportOptions(**fields)
     options.check()
     parsed = parse_generator(state_dict)
     nc = parsed.convs[-1].out_channels
