@@ -370,6 +370,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     report = import_model(args.source, args.out_dir, options)
     print(f"imported {args.source} -> {report.folder} (load it with --model {report.folder})")
     print(f"layers: --layers {report.spec}   sha256 of the source: {report.sha256}")
+    # Defaults the weights cannot confirm, said once so that a wrong one is noticed.
+    print(f"not in the weights: --activation {options.activation} --noise {options.noise} (the card records them)")
     print(f"preview: {report.preview} ({report.health.describe()})")
     return 0
 
