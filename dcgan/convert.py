@@ -30,13 +30,18 @@ from .layer_spec import Step, check_layers, choose_geometry, format_layers, pars
 from .limits import DENSE_ACTIVATIONS
 from .models import Generator
 
-__all__ = ["ImportOptions", "ImportReport", "choose_geometry", "import_generator", "import_model", "infer_chain"]
-__all__ += ["read_foreign_state_dict"]
+__all__ = ["ImportNeedsOptions", "ImportOptions", "ImportReport", "choose_geometry", "import_generator"]
+__all__ += ["import_model", "infer_chain", "read_foreign_state_dict"]
 
 ACTIVATIONS = ("relu", "leakyrelu")
 NOISES = ("normal", "uniform")
 STEP_KEYS = ("kernel", "stride", "padding", "output_padding")
 DEFAULT_SLOPE = 0.2
+
+
+class ImportNeedsOptions(DcganError):
+    """The weights leave the model open (a dense layer's activation, the strides and paddings): the
+    message says which options to give, with the candidates."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,7 @@ def infer_chain(
     except DcganError as error:
         missing.append(str(error))
     if missing:
-        raise DcganError("\n\n".join(missing))
+        raise ImportNeedsOptions("\n\n".join(missing))
     config = ModelConfig(
         family="chain",
         image_size=size,

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
 import gradio as gr
 
-from ..convert import ACTIVATIONS, NOISES, ImportOptions
+from ..convert import ACTIVATIONS, NOISES, ImportNeedsOptions, ImportOptions
 from ..errors import DcganError
 from ..explore import Explorer
 from ..limits import DENSE_ACTIVATIONS
 from ..registry import import_upload
 from ..uploads import check_upload_fits, prune_uploads
-from .common import UserError
+from .common import UserError, public_message
 from .model_cache import Catalog, get_model
 from .session import VisitorState, apply_query
 
@@ -90,8 +91,9 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
                     height=110,
                     elem_id="model-upload",
                 )
-                options = _import_options_form()
-                reimport = gr.Button("import the uploaded .pth again with these options", size="sm")
+                with gr.Accordion("import options for a .pth (what its weights cannot say)", open=False):
+                    options = _import_options_form()
+                    reimport = gr.Button("import the uploaded .pth again with these options", size="sm")
                 card = gr.Markdown()
 
     def show(state: VisitorState, name: str) -> tuple:
@@ -144,6 +146,10 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
             folder = import_upload(path, catalog.uploads_dir, options)
             prune_uploads(catalog.uploads_dir, catalog.limits)  # the newest goes last, and only if it can't fit
             name = catalog.label_for(folder)
+        except ImportNeedsOptions as error:
+            # The candidates are too long for a toast: they go where the card goes, whole and copyable.
+            gr.Warning("this .pth needs import options: see below the upload")
+            return state, gr.update(), gr.update(), needs_options_markdown(error), gr.update()
         except DcganError as error:
             raise UserError(error) from None
         state.add_upload(name)
@@ -178,6 +184,19 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
         lambda state: gr.update(choices=catalog.choices(state.uploads)), state, choice, api_visibility="private"
     )
     return events, (on_load, outputs), banner
+
+
+def needs_options_markdown(error: ImportNeedsOptions) -> str:
+    """The refusal as prose, with its candidate lines ("  --layers ...") in code blocks to copy from."""
+    parts = [
+        "**This .pth needs import options.** Open *import options* above, fill them in as below, then press "
+        "*import the uploaded .pth again*."
+    ]
+    lines = [line for line in public_message(error).splitlines() if line.strip()]
+    for indented, group in itertools.groupby(lines, key=lambda line: line.startswith("  ")):
+        text = [line.strip() for line in group]
+        parts.append("```text\n" + "\n".join(text) + "\n```" if indented else "\n\n".join(text))
+    return "\n\n".join(parts)
 
 
 NOT_STATED = "(no dense layer)"  # the dense-activation choice when none is stated
