@@ -206,19 +206,19 @@ def _import_options_form() -> list[gr.components.Component]:
     """What a .pth's weights cannot say (python -m dcgan import's flags); an import that needs one says so."""
     with gr.Group(elem_id="import-options"):
         layers = gr.Textbox(
-            label="--layers: each ConvTranspose2d's kernel, stride, padding (, output_padding)",
+            label="--layers (kernel, stride, padding per layer)",
             placeholder="k4s1p0,k4s2p1,k4s2p1 (default: the standard layout, when exactly one fits)",
         )
         with gr.Row():
             dense_activation = gr.Dropdown(
                 [NOT_STATED, *DENSE_ACTIVATIONS],
                 value=NOT_STATED,
-                label="after the dense layer",
+                label="dense activation",
                 min_width=80,
             )
             activation = gr.Dropdown(list(ACTIVATIONS), value="relu", label="activation", min_width=80)
             noise = gr.Dropdown(list(NOISES), value="normal", label="noise", min_width=80)
-            image_size = gr.Number(label="image size (0: by the layers)", value=0, precision=0, minimum=0, min_width=80)
+            image_size = gr.Number(label="image size (0: auto)", value=0, precision=0, minimum=0, min_width=80)
     return [layers, dense_activation, activation, noise, image_size]
 
 
