@@ -178,6 +178,9 @@ def test_dense_layer_needs_its_activation_stated(tmp_path: Path) -> None:
     with pytest.raises(DcganError, match="--dense-activation: none .* relu or leakyrelu"):
         import_generator(source, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    plain = saved(randomise(CourseraGenerator()), tmp_path / "no-dense.pth")
+    with pytest.raises(DcganError, match="no dense layer: leave it out"):
+        import_generator(plain, tmp_path / "out", dense_activation="relu", layers=COURSERA_LAYERS)
     # A wrong statement is not caught by the shapes, but by the preview's numbers and the output:
     wrong = import_model(source, tmp_path / "relu", ImportOptions(dense_activation="relu"))
     right = import_model(source, tmp_path / "none", ImportOptions(dense_activation="none"))
