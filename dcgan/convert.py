@@ -26,7 +26,7 @@ from .foreign_files import read_foreign_state_dict
 from .foreign_layers import ForeignGenerator, parse_generator
 from .import_report import Health, import_card, preview_health
 from .io_utils import file_sha256
-from .layer_spec import Step, check_layers, choose_geometry, format_layers, parse_layers
+from .layer_spec import Step, check_layers, choose_geometry, config_spec, parse_layers
 from .limits import DENSE_ACTIVATIONS
 from .models import Generator
 
@@ -35,7 +35,6 @@ __all__ += ["import_model", "infer_chain", "read_foreign_state_dict"]
 
 ACTIVATIONS = ("relu", "leakyrelu")
 NOISES = ("normal", "uniform")
-STEP_KEYS = ("kernel", "stride", "padding", "output_padding")
 DEFAULT_SLOPE = 0.2
 
 
@@ -110,7 +109,7 @@ def import_model(source: str | Path, out_dir: str | Path, options: ImportOptions
     config, tensors = infer_chain(read_foreign_state_dict(source), options=options)
     generator = Generator(config).eval()
     load_state_strict(generator, tensors, source)  # every name and shape against the config, before writing
-    spec = format_layers([Step(**{key: layer[key] for key in STEP_KEYS}) for layer in config.layers])
+    spec = config_spec(config.layers)
     digest = file_sha256(source)
     created = not out_dir.exists()
     try:

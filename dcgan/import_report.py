@@ -14,6 +14,7 @@ from pathlib import Path
 from .config import ModelConfig
 from .images import grid_image, save_png
 from .latent import generate, sample_noise
+from .layer_spec import config_spec
 from .models import Generator
 
 PREVIEW_FILE = "preview.png"
@@ -62,8 +63,7 @@ def import_card(source_name: str, sha256: str, config: ModelConfig, flags: str, 
             f"{batchnorm}, then {dense['activation']}"
         )
     lines += [
-        "- ConvTranspose2d layers (kernel, stride, padding, output_padding): "
-        + ", ".join("k{kernel}s{stride}p{padding}o{output_padding}".format(**layer) for layer in config.layers),
+        f"- ConvTranspose2d layers (kernel, stride, padding, output_padding): `{config_spec(config.layers)}`",
         f"- activation: {activation} between layers, tanh at the output",
         f"- preview (64 samples, seed {PREVIEW_SEED}): {health.describe()}",
         "",

@@ -58,6 +58,13 @@ def format_layers(steps: list[Step]) -> str:
     return ",".join(step.spec() for step in steps)
 
 
+def config_spec(layers: list[dict]) -> str:
+    """The --layers spec of a chain ModelConfig's `layers`."""
+    return format_layers(
+        [Step(layer["kernel"], layer["stride"], layer["padding"], layer.get("output_padding", 0)) for layer in layers]
+    )
+
+
 def layout_size(steps: list[Step], start_size: int) -> int:
     size = start_size
     for step in steps:
