@@ -49,7 +49,7 @@ class ImportOptions:
 
     layers: str | None = None  # --layers "k4s1p0,k4s2p1,...": each ConvTranspose2d's geometry
     dense_activation: str | None = None  # what follows a dense first layer: none, relu, leakyrelu
-    activation: str = "relu"  # the ConvTranspose2d layers' (LeakyReLU slope 0.2); tanh at the output
+    activation: str = "relu"  # the ConvTranspose2d layers'; tanh at the output
     noise: str = "normal"  # the z distribution the original was trained with
     image_size: int | None = None
     leaky_slope: float = DEFAULT_SLOPE  # of every LeakyReLU (nn.LeakyReLU's default is 0.01, Keras' 0.3)
