@@ -479,9 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp = commands.add_parser(
         "import",
         help="import another project's generator .pth",
-        description="Convert a PyTorch DCGAN generator state dict into a model folder.",
+        description="Convert a PyTorch DCGAN generator state dict (ConvTranspose2d layers, optionally after a "
+        "dense layer) into a model folder with a preview and a card. What the weights cannot say, say with the "
+        "flags; when they leave a choice open, the import stops and lists what fits.",
     )
-    imp.add_argument("source", help="a .pth/.pt state dict (pytorch/examples, the PyTorch tutorial, nn.Sequential)")
+    imp.add_argument("source", help="a .pth/.pt state dict (pytorch/examples, the tutorial, courses) or .safetensors")
     imp.add_argument("out_dir", help="the model folder to write")
     imp.add_argument(
         "--layers",
