@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -110,6 +111,10 @@ def publish(
     if (run_dir / "progress.gif").is_file():
         shutil.copyfile(run_dir / "progress.gif", assets / "progress.gif")
     metrics = json.loads(Path(eval_json).read_text()) if eval_json else None
+    if run_config.train is None and (run_dir / "README.md").is_file():
+        # An imported model: its import card (source file, sha256, spec) goes along, headings one level down.
+        imported = re.sub(r"^#", "###", (run_dir / "README.md").read_text(errors="replace"), flags=re.MULTILINE)
+        notes = "\n\n".join(part for part in (notes.strip(), imported.strip()) if part)
     summary = run_summary(run_dir)
     if train_seconds is not None:
         summary["train_seconds"] = train_seconds

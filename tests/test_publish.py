@@ -168,3 +168,16 @@ def test_pyproject_gives_the_dcgan_command() -> None:
     with pytest.raises(SystemExit) as help_exit:
         entry(["--help"])
     assert help_exit.value.code == 0
+
+
+def test_publishing_an_imported_model_keeps_its_import_record(tmp_path: Path, fake_hub: type[FakeHub]) -> None:
+    from test_import_layouts import COURSERA_LAYERS, CourseraGenerator, randomise
+
+    torch.save(randomise(CourseraGenerator()).state_dict(), tmp_path / "coursera.pth")
+    source, imported = str(tmp_path / "coursera.pth"), str(tmp_path / "imported")
+    assert main(["import", source, imported, "--layers", COURSERA_LAYERS]) == 0
+    status = main(["publish", imported, str(tmp_path / "out"), "--push-to-hub", "someone/coursera"])
+
+    assert status == 0
+    card = (fake_hub.root / "someone" / "coursera" / "README.md").read_text()
+    assert "### Imported generator: coursera.pth" in card and f"--layers {COURSERA_LAYERS}" in card and "sha256" in card
