@@ -24,7 +24,7 @@ from .cards import publish
 from .checkpoints import load_generator, load_run_config
 from .config import ModelConfig, TrainConfig
 from .config_flags import add_config_flags, config_values
-from .convert import import_generator
+from .convert import ACTIVATIONS, NOISES, ImportOptions, import_model
 from .data import ImageDataset
 from .errors import DcganError
 from .explore import (
@@ -57,7 +57,9 @@ from .explore import (
 from .images import gradient_image, grid_image, rows_image, save_gif, save_png, to_pil, to_uint8, upscaled
 from .io_utils import atomic_write_text, disk_full
 from .latent import generate, interpolate, sample_noise
+from .limits import DENSE_ACTIVATIONS
 from .metrics import evaluate, format_table
+from .publish import push_to_hub
 from .train import Trainer
 
 
@@ -362,8 +364,15 @@ def cmd_figure_ablate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    out = import_generator(args.source, args.out_dir, activation=args.activation, image_size=args.image_size)
-    print(f"imported {args.source} -> {out} (load it with --model {out})")
+    options = ImportOptions(
+        args.layers, args.dense_activation, args.activation, args.noise, args.image_size, args.leaky_slope
+    )
+    report = import_model(args.source, args.out_dir, options)
+    print(f"imported {args.source} -> {report.folder} (load it with --model {report.folder})")
+    print(f"layers: --layers {report.spec}   sha256 of the source: {report.sha256}")
+    # Defaults the weights cannot confirm, said once so that a wrong one is noticed.
+    print(f"not in the weights: --activation {options.activation} --noise {options.noise} (the card records them)")
+    print(f"preview: {report.preview} ({report.health.describe()})")
     return 0
 
 
@@ -389,8 +398,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     notes = Path(args.notes).read_text() if args.notes else ""
-    out = publish(args.run_dir, args.out, args.title, eval_json=args.eval, assets_dir=args.assets, notes=notes)
-    print(f"published {args.run_dir} -> {out} (card: {out / 'README.md'}; images: {Path(args.assets) / out.name})")
+    # Pushed alone, the folder holds its images; in this repository they go under assets/NAME.
+    assets = args.assets or (None if args.push_to_hub else Path("assets"))
+    title = args.title or args.out.name
+    out = publish(
+        args.run_dir, args.out, title, eval_json=args.eval, assets_dir=assets, notes=notes, hub_id=args.push_to_hub
+    )
+    images = out if assets is None else Path(assets) / out.name
+    print(f"published {args.run_dir} -> {out} (card: {out / 'README.md'}; images: {images})")
+    if args.push_to_hub:
+        url = push_to_hub(out, args.push_to_hub, private=args.private)
+        visibility = "private" if args.private else "public"
+        print(f"pushed {out} to {url} ({visibility}); load it with --model {args.push_to_hub}")
     return 0
 
 
@@ -460,12 +479,39 @@ def build_parser() -> argparse.ArgumentParser:
     imp = commands.add_parser(
         "import",
         help="import another project's generator .pth",
-        description="Convert a PyTorch DCGAN generator state dict into a model folder.",
+        description="Convert a PyTorch DCGAN generator state dict (ConvTranspose2d layers, optionally after a "
+        "dense layer) into a model folder with a preview and a card. What the weights cannot say, say with the "
+        "flags; when they leave a choice open, the import stops and lists what fits.",
     )
-    imp.add_argument("source", help="a .pth/.pt state dict (pytorch/examples, the PyTorch tutorial, nn.Sequential)")
+    imp.add_argument("source", help="a .pth/.pt state dict (pytorch/examples, the tutorial, courses) or .safetensors")
     imp.add_argument("out_dir", help="the model folder to write")
-    imp.add_argument("--activation", choices=["relu", "leakyrelu"], default="relu", help="G's hidden activation")
-    imp.add_argument("--image-size", type=int, help="force the output size when it cannot be inferred")
+    imp.add_argument(
+        "--layers",
+        metavar="SPEC",
+        help="each ConvTranspose2d's kernel, stride, padding and optional output_padding as in the original, "
+        "comma-separated: k4s1p0,k4s2p1,k5s2p2o1 (default: the standard DCGAN layout, when exactly one fits)",
+    )
+    imp.add_argument(
+        "--dense-activation",
+        choices=DENSE_ACTIVATIONS,
+        help="what follows a dense first layer (Linear, then reshape) in the original; needed when there is one",
+    )
+    imp.add_argument(
+        "--activation",
+        choices=ACTIVATIONS,
+        default="relu",
+        help="the ConvTranspose2d layers' (leakyrelu: see --leaky-slope)",
+    )
+    imp.add_argument(
+        "--noise", choices=NOISES, default="normal", help="the z distribution the original was trained with"
+    )
+    imp.add_argument("--image-size", type=int, help="the original's image size, when the layers leave it open")
+    imp.add_argument(
+        "--leaky-slope",
+        type=float,
+        default=0.2,
+        help="the original's LeakyReLU slope (nn.LeakyReLU() is 0.01, Keras' LeakyReLU() 0.3)",
+    )
     imp.set_defaults(run=cmd_import)
 
     evaluation = commands.add_parser(
@@ -491,16 +537,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     pub = commands.add_parser(
         "publish",
-        help="make a training run a shipped model: folder, sample grid, progress GIF, model card",
+        help="make a training run a model folder (and push it to the Hugging Face Hub)",
         description="Copy a run's weights and config into OUT, draw assets/NAME/samples.png, copy the progress "
-        "GIF and write OUT/README.md from what the run recorded (and the eval JSON, if given).",
+        "GIF and write OUT/README.md from what the run recorded (and the eval JSON, if given). With --push-to-hub, "
+        "the images go into OUT and OUT is uploaded to that Hub model repo.",
     )
     pub.add_argument("run_dir", metavar="RUN", type=Path, help="the training run directory")
     pub.add_argument("out", type=Path, help="the model folder to write, e.g. checkpoints/fashion-mnist-32")
-    pub.add_argument("--title", required=True, help="the card's heading")
+    pub.add_argument("--title", help="the card's heading (default: OUT's name)")
     pub.add_argument("--eval", type=Path, help="a `dcgan eval --out` JSON to put in the card")
     pub.add_argument("--notes", type=Path, help="a markdown file appended to the card as its Notes section")
-    pub.add_argument("--assets", type=Path, default=Path("assets"), help="where assets/NAME/ goes")
+    pub.add_argument(
+        "--assets",
+        type=Path,
+        help="the folder whose NAME/ gets the sample grid and GIF (default: assets; with --push-to-hub: OUT itself)",
+    )
+    pub.add_argument(
+        "--push-to-hub",
+        metavar="OWNER/NAME",
+        help="then upload OUT to this Hugging Face Hub model repo (your `hf auth login`, or HF_TOKEN)",
+    )
+    pub.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
     pub.set_defaults(run=cmd_publish)
 
     figure = commands.add_parser(

@@ -8,6 +8,8 @@ and writes README.md from what the run recorded: nothing in the card is typed by
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -82,12 +84,18 @@ def publish(
     out_dir: str | Path,
     title: str,
     eval_json: str | Path | None = None,
-    assets_dir: str | Path = "assets",
+    assets_dir: str | Path | None = "assets",
     notes: str = "",
     train_seconds: float | None = None,
+    hub_id: str | None = None,
 ) -> Path:
-    """Copy a run's model into `out_dir`, write assets and the model card; returns out_dir."""
-    run_dir, out_dir, assets = Path(run_dir), Path(out_dir), Path(assets_dir) / Path(out_dir).name
+    """Copy a run's model into `out_dir`, write assets and the model card; returns out_dir.
+
+    Assets go to `assets_dir`/NAME (this repository's habit), or into `out_dir` itself when
+    `assets_dir` is None (a folder published alone, e.g. to the Hub as `hub_id`).
+    """
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    assets = out_dir if assets_dir is None else Path(assets_dir) / out_dir.name
     run_config = RunConfig.load(run_dir / CONFIG_FILE)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in (CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE):
@@ -103,20 +111,31 @@ def publish(
     if (run_dir / "progress.gif").is_file():
         shutil.copyfile(run_dir / "progress.gif", assets / "progress.gif")
     metrics = json.loads(Path(eval_json).read_text()) if eval_json else None
+    if run_config.train is None and (run_dir / "README.md").is_file():
+        # An imported model: its import card (source file, sha256, spec) goes along, headings one level down.
+        imported = re.sub(r"^#", "###", (run_dir / "README.md").read_text(errors="replace"), flags=re.MULTILINE)
+        notes = "\n\n".join(part for part in (notes.strip(), imported.strip()) if part)
     summary = run_summary(run_dir)
     if train_seconds is not None:
         summary["train_seconds"] = train_seconds
-    card = model_card(title, run_config, summary, metrics, out_dir, assets, notes)
+    card = model_card(title, run_config, summary, metrics, out_dir, assets, notes, hub_id)
     (out_dir / "README.md").write_text(card)
     return out_dir
 
 
 def model_card(
-    title: str, run_config: RunConfig, summary: dict, metrics: dict | None, out_dir: Path, assets: Path, notes: str
+    title: str,
+    run_config: RunConfig,
+    summary: dict,
+    metrics: dict | None,
+    out_dir: Path,
+    assets: Path,
+    notes: str,
+    hub_id: str | None = None,
 ) -> str:
     model, train = run_config.model, run_config.train
     parameters = sum(p.numel() for p in load_generator(out_dir, device="cpu").parameters())
-    relative_assets = Path("../..") / assets
+    relative_assets = Path(os.path.relpath(assets, out_dir))  # links work from where the card is read
     lines = [
         f"# {title}",
         "",
@@ -125,7 +144,7 @@ def model_card(
         "",
         "```python",
         "from dcgan import Generator",
-        f'generator = Generator.from_pretrained("{out_dir.as_posix()}")',
+        f'generator = Generator.from_pretrained("{hub_id or out_dir.as_posix()}")',
         "```",
         "",
         "## Training",

@@ -181,9 +181,13 @@ class ModelConfig:
         family_default={"paper": 0.0, "tutorial": 0.3, "chain": 0.0},
     )
     activation: str = option("relu", "G's hidden activation: relu (paper) or leakyrelu (imports)", exposed=False)
+    leaky_slope: float = option(0.2, "G's LeakyReLU slope, when activation is leakyrelu (imports)", exposed=False)
     # family "chain" only: one dict per ConvTranspose2d, from z (1x1) to the image:
     # {"out_channels", "kernel", "stride", "padding", "output_padding", "bias", "batchnorm"}
     layers: list[dict[str, Any]] | None = option(None, "an imported generator's layers", exposed=False)
+    # family "chain" only, when z first goes through a Linear reshaped to (out_channels, size, size):
+    # {"out_channels", "size", "bias", "batchnorm": "none" | "1d" | "2d", "activation": "none" | "relu" | "leakyrelu"}
+    dense: dict[str, Any] | None = option(None, "an imported generator's dense first layer", exposed=False)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:  # before the family's defaults are looked up
@@ -206,6 +210,8 @@ class ModelConfig:
             raise DcganError(f"the tutorial family makes 28x28 images, got image_size={self.image_size}")
         if self.family == "chain" and not self.layers:
             raise DcganError("family 'chain' needs its 'layers' list")
+        if self.family != "chain" and self.dense is not None:
+            raise DcganError("only family 'chain' (imported generators) has a 'dense' layer")
         if self.nc not in (1, 3):
             raise DcganError(f"nc (image channels) must be 1 or 3, got {self.nc}")
         if self.upsample not in ("transposed", "resize"):
@@ -214,6 +220,10 @@ class ModelConfig:
             raise DcganError(f"noise must be 'normal' or 'uniform', got {self.noise!r}")
         if self.activation not in ("relu", "leakyrelu"):
             raise DcganError(f"activation must be 'relu' or 'leakyrelu', got {self.activation!r}")
+        if isinstance(self.leaky_slope, bool) or not isinstance(self.leaky_slope, (int, float)):
+            raise DcganError(f"leaky_slope must be a number, got {self.leaky_slope!r}")
+        if not 0.0 <= self.leaky_slope < 1.0:
+            raise DcganError(f"leaky_slope must be in [0, 1) (nn.LeakyReLU's default is 0.01), got {self.leaky_slope}")
         if not isinstance(self.d_dropout, (int, float)) or not 0.0 <= self.d_dropout < 1.0:
             raise DcganError(f"d_dropout must be in [0, 1), got {self.d_dropout}")
         # Widths, chain geometry, parameters and FLOPs: a hostile config.json must not allocate 16 GB.

@@ -4,6 +4,7 @@ and clearing out old temporary files and uploads."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import tempfile
@@ -117,3 +118,12 @@ def tree_size(folder: Path) -> int:
         except FileNotFoundError:
             continue
     return total
+
+
+def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """sha256 of a file, read in chunks (an upload may be 100+ MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()

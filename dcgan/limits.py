@@ -33,6 +33,9 @@ MAX_STRIDE = 4  # DCGANs upsample x2 (some x4); the cost of a transposed conv gr
 MIN_IMAGE_SIZE = 8  # D needs a stride-2 stage; smaller images show nothing
 MAX_IMAGE_SIZE = 256  # the largest common size convert.py infers; also bounds every hidden size
 CHAIN_LAYER_KEYS = {"out_channels", "kernel", "stride", "padding", "output_padding", "bias", "batchnorm"}
+DENSE_KEYS = {"out_channels", "size", "bias", "batchnorm", "activation"}
+DENSE_BATCHNORMS = ("none", "1d", "2d")
+DENSE_ACTIVATIONS = ("none", "relu", "leakyrelu")
 
 # ---------------------------------------------------------------------------- cost bounds (per network)
 
@@ -142,6 +145,12 @@ def generator_cost(config: ModelConfig) -> NetCost:
         _paper_up_block(cost, config, narrow, config.nc, size, last=True, kernel=5)
     else:
         c_in, size = config.nz, 1
+        if config.dense is not None:  # Linear(nz -> C*k*k), reshaped to (C, k, k)
+            c_in, size = config.dense["out_channels"], config.dense["size"]
+            cost.linear(config.nz, c_in * size * size, bias=config.dense.get("bias", True))
+            batchnorm = config.dense.get("batchnorm", "none")
+            if batchnorm != "none":
+                cost.batchnorm(c_in * size * size if batchnorm == "1d" else c_in)
         for index, layer in enumerate(config.layers or []):
             last = index == len(config.layers) - 1
             c_out = layer["out_channels"]
@@ -223,9 +232,10 @@ def _check_range(name: str, value: Any, low: int, high: int, why: str = "") -> N
         raise DcganError(f"{name} is {value}; it must be between {low} and {high}{why}")
 
 
-def chain_sizes(layers: list[dict[str, Any]]) -> list[int]:
-    """The image size after each chain layer, from z as a 1x1 map (layers already type-checked)."""
-    sizes, size = [], 1
+def chain_sizes(layers: list[dict[str, Any]], start_size: int = 1) -> list[int]:
+    """The image size after each chain layer, from z as a 1x1 map or the dense layer's start_size maps
+    (layers already type-checked)."""
+    sizes, size = [], start_size
     for layer in layers:
         size = (size - 1) * layer["stride"] - 2 * layer["padding"] + layer["kernel"] + layer.get("output_padding", 0)
         sizes.append(size)
@@ -241,7 +251,11 @@ def _check_chain(config: ModelConfig) -> None:
         _check_chain_layer(index, layer)
     if layers[-1]["out_channels"] != config.nc:
         raise DcganError(f"the chain's last layer makes {layers[-1]['out_channels']} channels but nc is {config.nc}")
-    sizes = chain_sizes(layers)
+    start_size = 1
+    if config.dense is not None:
+        _check_dense(config.dense)
+        start_size = config.dense["size"]
+    sizes = chain_sizes(layers, start_size)
     for index, size in enumerate(sizes):
         if not 1 <= size <= MAX_IMAGE_SIZE:
             raise DcganError(
@@ -273,6 +287,23 @@ def _check_chain_layer(index: int, layer: Any) -> None:
     for flag in ("bias", "batchnorm"):
         if flag in layer and not isinstance(layer[flag], bool):
             raise DcganError(f"{where} {flag} must be true or false, got {layer[flag]!r}")
+
+
+def _check_dense(dense: Any) -> None:
+    if not isinstance(dense, dict):
+        raise DcganError(f"the chain's dense layer must be a JSON object, got {type(dense).__name__}")
+    unknown, missing = sorted(set(dense) - DENSE_KEYS), sorted(DENSE_KEYS - set(dense))
+    if unknown or missing:
+        raise DcganError(
+            f"the chain's dense layer: unknown keys {unknown}, missing keys {missing}; keys are {sorted(DENSE_KEYS)}"
+        )
+    _check_range("dense layer out_channels", dense["out_channels"], 1, MAX_CHANNELS)
+    _check_range("dense layer size", dense["size"], 1, MAX_IMAGE_SIZE)
+    if not isinstance(dense["bias"], bool):
+        raise DcganError(f"dense layer bias must be true or false, got {dense['bias']!r}")
+    for key, choices in (("batchnorm", DENSE_BATCHNORMS), ("activation", DENSE_ACTIVATIONS)):
+        if dense[key] not in choices:
+            raise DcganError(f"dense layer {key} must be one of {choices}, got {dense[key]!r}")
 
 
 def _check_cost(name: str, cost: NetCost) -> None:

@@ -24,9 +24,10 @@ from .limits import NetCost, check_model_files, weights_file_limit
 CONFIG_FILE = "config.json"
 GENERATOR_FILE = "model.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
+CARD_FILE = "README.md"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # What a Hub model folder is made of; nothing else is downloaded.
-HUB_PATTERNS = [CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, "README.md", "*.png", "*.gif"]
+HUB_PATTERNS = [CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, CARD_FILE, "*.png", "*.gif"]
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:

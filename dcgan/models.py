@@ -7,19 +7,30 @@ can name every layer. z has shape (N, nz); G reshapes it itself. Images are NCHW
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from .config import ModelConfig, RunConfig, TrainConfig
 from .device import pick_device
-from .limits import generator_cost
-from .model_files import GENERATOR_FILE, check_weights_file_size, load_run_config, load_state_strict, load_tensors
+from .io_utils import atomic_write_text
+from .limits import MAX_CARD_BYTES, generator_cost
+from .model_files import (
+    CARD_FILE,
+    CONFIG_FILE,
+    GENERATOR_FILE,
+    check_weights_file_size,
+    load_run_config,
+    load_state_strict,
+    load_tensors,
+    save_tensors,
+)
 
 
 def _activation_g(config: ModelConfig) -> nn.Module:
-    return nn.ReLU(inplace=True) if config.activation == "relu" else nn.LeakyReLU(0.2, inplace=True)
+    return nn.ReLU(inplace=True) if config.activation == "relu" else nn.LeakyReLU(config.leaky_slope, inplace=True)
 
 
 def _up_block(
@@ -44,6 +55,25 @@ def _up_block(
     return nn.Sequential(*layers)
 
 
+def _dense_stem(config: ModelConfig) -> nn.Sequential:
+    """z -> Linear(nz, C*k*k) [-> BatchNorm1d] -> (C, k, k) [-> BatchNorm2d] [-> activation]; named parts,
+    so that the state dict says what each tensor is (stem.linear.weight, stem.bn1d.running_mean)."""
+    dense = config.dense
+    channels, size = dense["out_channels"], dense["size"]
+    parts: dict[str, nn.Module] = {
+        "flatten": nn.Flatten(),
+        "linear": nn.Linear(config.nz, channels * size * size, bias=dense["bias"]),
+    }
+    if dense["batchnorm"] == "1d":
+        parts["bn1d"] = nn.BatchNorm1d(channels * size * size)
+    parts["unflatten"] = nn.Unflatten(1, (channels, size, size))
+    if dense["batchnorm"] == "2d":
+        parts["bn2d"] = nn.BatchNorm2d(channels)
+    if dense["activation"] != "none":
+        parts["activation"] = nn.ReLU() if dense["activation"] == "relu" else nn.LeakyReLU(config.leaky_slope)
+    return nn.Sequential(OrderedDict(parts))
+
+
 class Generator(nn.Module):
     """z (N, nz) -> image (N, nc, S, S) in [-1, 1]."""
 
@@ -54,6 +84,9 @@ class Generator(nn.Module):
         self.stem, blocks = builders[config.family](config)
         self.blocks = nn.ModuleList(blocks)
         init_weights(self)
+        # What from_pretrained found beside the weights, so that save_pretrained writes it again.
+        self.train_config: TrainConfig | None = None
+        self.card: str | None = None
 
     @staticmethod
     def _build_paper(config: ModelConfig) -> tuple[nn.Module, list[nn.Module]]:
@@ -93,9 +126,13 @@ class Generator(nn.Module):
 
     @staticmethod
     def _build_chain(config: ModelConfig) -> tuple[nn.Module, list[nn.Module]]:
-        # Imported: ConvTranspose2d (+ BatchNorm2d) + activation per layer, tanh at the end.
+        # Imported: [dense stem], then ConvTranspose2d (+ BatchNorm2d) + activation per layer, tanh at the end.
+        # Flatten first: the stem takes z as (N, nz) or, as other projects feed it, (N, nz, 1, 1).
+        if config.dense is not None:
+            stem, in_ch = _dense_stem(config), config.dense["out_channels"]
+        else:
+            stem, in_ch = nn.Sequential(nn.Flatten(), nn.Unflatten(1, (config.nz, 1, 1))), config.nz
         blocks: list[nn.Module] = []
-        in_ch = config.nz
         for index, layer in enumerate(config.layers or []):
             last = index == len(config.layers) - 1
             conv = nn.ConvTranspose2d(
@@ -113,7 +150,7 @@ class Generator(nn.Module):
             parts.append(nn.Tanh() if last else _activation_g(config))
             blocks.append(nn.Sequential(*parts))
             in_ch = layer["out_channels"]
-        return nn.Unflatten(1, (config.nz, 1, 1)), blocks
+        return stem, blocks
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.stem(z)
@@ -132,7 +169,23 @@ class Generator(nn.Module):
         check_weights_file_size(folder / GENERATOR_FILE, run_config.model, generator_cost(run_config.model))
         generator = cls(run_config.model)
         load_state_strict(generator, load_tensors(folder / GENERATOR_FILE), folder / GENERATOR_FILE)
+        generator.train_config = run_config.train
+        card = folder / CARD_FILE
+        if card.is_file() and card.stat().st_size <= MAX_CARD_BYTES:
+            generator.card = card.read_text(errors="replace")
         return generator.to(pick_device(device)).eval()
+
+    def save_pretrained(self, folder: str | Path, card: str | None = None) -> Path:
+        """Write what from_pretrained reads: config.json, model.safetensors and, when known, the card
+        (README.md: `card`, else the one this generator was loaded with). Returns `folder`."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        RunConfig(model=self.config, train=self.train_config).save(folder / CONFIG_FILE)
+        save_tensors(folder / GENERATOR_FILE, self.state_dict())
+        card = self.card if card is None else card
+        if card:
+            atomic_write_text(folder / CARD_FILE, card)
+        return folder
 
 
 class Discriminator(nn.Module):

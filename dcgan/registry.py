@@ -16,8 +16,9 @@ from safetensors import safe_open
 
 from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, load_generator, load_run_config
 from .config import RunConfig
-from .convert import import_generator
+from .convert import ImportOptions, import_model
 from .errors import DcganError
+from .io_utils import file_sha256
 from .limits import MAX_MODEL_FOLDER_BYTES, check_model_files
 
 COPY_CHUNK_BYTES = 1 << 20
@@ -84,24 +85,28 @@ def model_facts(key: str | Path) -> dict[str, object]:
     return facts
 
 
-def import_upload(upload: str | Path, uploads_dir: str | Path) -> Path:
+def import_upload(upload: str | Path, uploads_dir: str | Path, options: ImportOptions | None = None) -> Path:
     """An uploaded model -> a model folder under `uploads_dir`; returns it.
 
     Accepts our folder format as a .zip (config.json + model.safetensors, optionally inside one
-    top-level folder) or another project's generator .pth/.pt (imported as in dcgan.convert).
-    Everything else, and any zip with odd paths or sizes, is a DcganError; nothing is unpickled.
+    top-level folder) or another project's generator .pth/.pt (imported as in dcgan.convert, with
+    `options`: what its weights cannot say). Everything else, and any zip with odd paths or sizes,
+    is a DcganError; nothing is unpickled.
     """
+    options = options or ImportOptions()
     upload = Path(upload)
     if not upload.is_file():
         raise DcganError(f"no uploaded file at {upload}")
     size = upload.stat().st_size
     if size > MAX_UPLOAD_BYTES:
         raise DcganError(f"{upload.name} is {size / 2**20:.0f} MB; the limit is {MAX_UPLOAD_BYTES / 2**20:.0f} MB")
-    digest = _file_digest(upload)[:12]
-    destination = Path(uploads_dir) / f"{_safe_stem(upload.name)}-{digest}"
-    if is_model_folder(destination):
-        return destination  # the same file uploaded again
     suffix = upload.suffix.lower()
+    digest = file_sha256(upload)
+    if suffix != ".zip" and options != ImportOptions():  # the same .pth read another way is another model
+        digest = hashlib.sha256(f"{digest} {options.flags()}".encode()).hexdigest()
+    destination = Path(uploads_dir) / f"{_safe_stem(upload.name)}-{digest[:12]}"
+    if is_model_folder(destination):
+        return destination  # the same file uploaded again (with the same options)
     if suffix not in (".zip", ".pth", ".pt"):
         raise DcganError(
             f"{upload.name}: upload a model folder as .zip (config.json + model.safetensors) "
@@ -111,21 +116,12 @@ def import_upload(upload: str | Path, uploads_dir: str | Path) -> Path:
         if suffix == ".zip":
             _extract_model_zip(upload, destination)
         else:
-            import_generator(upload, destination)
+            import_model(upload, destination, options)
         load_generator(destination, device="cpu")  # validates config and weights together
     except BaseException:
         shutil.rmtree(destination, ignore_errors=True)  # a refused upload leaves nothing on disk
         raise
     return destination
-
-
-def _file_digest(path: Path) -> str:
-    """sha256 of a file, read in chunks (an upload may be 100+ MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(COPY_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _safe_stem(name: str) -> str:

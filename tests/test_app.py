@@ -152,6 +152,23 @@ def test_zip_upload_becomes_the_current_model(client, tmp_path):
     assert "model=upload" in client.predict(5, api_name="/walk_seed")[-1]
 
 
+def test_pth_upload_says_what_its_weights_leave_open_and_takes_the_answer(client, tmp_path):
+    from test_import_layouts import COURSERA_LAYERS, CourseraGenerator, randomise
+
+    torch.save(randomise(CourseraGenerator()).state_dict(), tmp_path / "coursera.pth")
+    upload = gradio_client.handle_file(str(tmp_path / "coursera.pth"))
+    choice, _facts, refusal, _banner = client.predict(upload, api_name="/upload_model")
+    assert "needs import options" in refusal and "no standard DCGAN layout" in refusal
+    assert f"--layers {COURSERA_LAYERS}" in refusal and "Traceback" not in refusal
+    assert "... and more" in refusal  # the whole list of candidates, not cut short
+    assert "upload:" not in str(choice)  # nothing was loaded
+    choice, facts, card, _banner = client.predict(
+        upload, COURSERA_LAYERS, "(no dense layer)", "relu", "uniform", 0, api_name="/upload_model"
+    )
+    assert choice["value"].startswith("upload: coursera-") and "image 28x28x1" in facts and "nz 10 (uniform)" in facts
+    assert COURSERA_LAYERS in card  # the import's card, with its spec and the source's sha256
+
+
 def test_app_without_models_starts_and_says_what_to_do(tmp_path):
     from browser.app_server import free_port
 

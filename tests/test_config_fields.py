@@ -54,7 +54,7 @@ def test_every_exposed_field_has_help_and_a_label():
     hidden = {knob.name for cls in CONFIG_CLASSES for knob in knobs(cls, exposed_only=False)} - {
         knob.name for knob in EXPOSED
     }
-    assert hidden == {"activation", "layers", "n_fixed"}
+    assert hidden == {"activation", "leaky_slope", "layers", "dense", "n_fixed"}
 
 
 def test_help_text_adds_the_papers_value():

@@ -19,6 +19,7 @@ DELIBERATE_LAZY_IMPORTS = {
     ("dcgan.model_files", "huggingface_hub"),  # ~0.3 s, only Hub ids need it
     ("dcgan.model_files", "huggingface_hub.errors"),
     ("dcgan.model_files", "huggingface_hub.utils"),
+    ("dcgan.publish", "huggingface_hub"),  # ~0.3 s, only publishing to the Hub needs it
 }
 
 

@@ -31,6 +31,10 @@ MNIST_CHAIN = [
 ]
 
 
+def dense(channels: int, size: int, batchnorm: str = "none", bias: bool = True, activation: str = "relu") -> dict:
+    return {"out_channels": channels, "size": size, "bias": bias, "batchnorm": batchnorm, "activation": activation}
+
+
 def chain(layers: list[dict], image_size: int = 28, **overrides) -> ModelConfig:
     return ModelConfig(
         **({"family": "chain", "image_size": image_size, "nc": 1, "nz": 16, "layers": layers} | overrides)
@@ -51,8 +55,23 @@ def state_bytes(module: torch.nn.Module) -> int:
         ModelConfig(family="tutorial", image_size=28, nc=3, nz=8, ngf=4, ndf=4, upsample="resize", g_batchnorm=False),
         chain(MNIST_CHAIN),
         chain([layer(8, kernel=5, stride=1, padding=0), layer(3, kernel=5, padding=2, output_padding=1)], 10, nc=3),
+        chain(
+            [layer(8, kernel=5, padding=2, output_padding=1), layer(1, kernel=5, padding=2, output_padding=1)],
+            dense=dense(16, 7, batchnorm="1d"),
+        ),
+        chain([layer(8, bias=False, batchnorm=True), layer(3, bias=True)], 16, nc=3, dense=dense(32, 4, "2d", False)),
     ],
-    ids=["paper32", "paper64-resize", "paper128-nobn", "tutorial", "tutorial-resize", "chain28", "chain10"],
+    ids=[
+        "paper32",
+        "paper64-resize",
+        "paper128-nobn",
+        "tutorial",
+        "tutorial-resize",
+        "chain28",
+        "chain10",
+        "dense-bn1d",
+        "dense-bn2d",
+    ],
 )
 def test_the_arithmetic_counts_what_the_models_build(config: ModelConfig) -> None:
     generator, discriminator = Generator(config), Discriminator(config)
@@ -152,6 +171,37 @@ def test_a_wide_chain_is_refused_by_its_activation_or_flops() -> None:
     slow = [layer(64, 4, 1, 0), layer(64), layer(64), layer(512), layer(512, 9, 1, 4), layer(1, 3, 1, 1)]
     with pytest.raises(DcganError, match=r"GFLOP per image; the limit is 24 GFLOP"):
         chain(slow, 32)
+
+
+@pytest.mark.parametrize(
+    ("dense_layer", "message"),
+    [
+        (dense(8, 300), "dense layer size is 300; it must be between 1 and 256"),
+        (dense(8, 4, batchnorm="3d"), r"dense layer batchnorm must be one of \('none', '1d', '2d'\)"),
+        (dense(8, 4, activation="gelu"), "dense layer activation must be one of"),
+        ({"out_channels": 8, "size": 4}, r"missing keys \['activation', 'batchnorm', 'bias'\]"),
+        # 4 -> 8 -> 16 after a 4x4 dense map, but the config says 28.
+        (dense(8, 4), "the chain's layers make 16x16 images but image_size is 28"),
+    ],
+)
+def test_bad_dense_layers_are_refused_before_building(dense_layer: dict, message: str) -> None:
+    with pytest.raises(DcganError, match=message):
+        chain([layer(8), layer(1)], 28, dense=dense_layer)
+
+
+def test_a_huge_dense_layer_is_refused_from_the_arithmetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_building(*args, **kwargs):
+        raise AssertionError("a Linear layer was built")
+
+    monkeypatch.setattr(torch.nn.Linear, "__init__", no_building)
+    # Linear(1024 -> 4096 * 7 * 7): 206 million parameters (822 MB), refused before anything is allocated.
+    with pytest.raises(DcganError, match="would have 206.5 million parameters; the limit is 64 million"):
+        chain([layer(8, kernel=5, padding=2, output_padding=1), layer(1)], 28, nz=1024, dense=dense(4096, 7))
+
+
+def test_a_dense_layer_belongs_to_chains_only() -> None:
+    with pytest.raises(DcganError, match="only family 'chain'"):
+        ModelConfig(image_size=32, nc=1, nz=8, ngf=4, ndf=4, dense=dense(8, 4))
 
 
 def test_a_model_folder_whose_config_says_ngf_5000_is_refused_before_building(tmp_path: Path) -> None:

@@ -42,11 +42,15 @@ class Refresh:
 _SERVER_PATH = re.compile(r"(?<![\w.:/~-])~?/(?:[^\s/'\"`]+/)*([^\s/'\"`]*[^\s/'\"`.,;:)\]])")
 
 
+MAX_MESSAGE_CHARS = 2500
+
+
 def public_message(message: object) -> str:
     """A message fit to show any visitor: server paths reduced to their last part ("/tmp/gradio/ab12/x.pth"
     -> "x.pth"), and not overly long."""
     text = _SERVER_PATH.sub(lambda match: match.group(1) or "(a server folder)", str(message))
-    return text if len(text) <= 1000 else text[:1000] + " ..."
+    # Room for an import's refusal, which lists the layouts that fit (~1.5 KB); nothing needs more.
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + " ..."
 
 
 class UserError(gr.Error):

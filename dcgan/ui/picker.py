@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
 import gradio as gr
 
+from ..convert import ACTIVATIONS, NOISES, ImportNeedsOptions, ImportOptions
 from ..errors import DcganError
 from ..explore import Explorer
+from ..limits import DENSE_ACTIVATIONS
 from ..registry import import_upload
 from ..uploads import check_upload_fits, prune_uploads
-from .common import UserError
+from .common import UserError, public_message
 from .model_cache import Catalog, get_model
 from .session import VisitorState, apply_query
 
@@ -88,6 +91,9 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
                     height=110,
                     elem_id="model-upload",
                 )
+                with gr.Accordion("import options for a .pth (what its weights cannot say)", open=False):
+                    options = _import_options_form()
+                    reimport = gr.Button("import the uploaded .pth again with these options", size="sm")
                 card = gr.Markdown()
 
     def show(state: VisitorState, name: str) -> tuple:
@@ -123,14 +129,27 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
             raise UserError("type a Hub repo id like 'owner/name'")
         return show(state, repo_id.strip())
 
-    def on_upload(state: VisitorState, path: str | None) -> tuple:
+    def on_upload(
+        state: VisitorState,
+        path: str | None,
+        layers: str | None = None,
+        dense_activation: str = NOT_STATED,
+        activation: str = "relu",
+        noise: str = "normal",
+        image_size: float = 0,
+    ) -> tuple:
         if not path:
             raise UserError("no file arrived: try the upload again")
         try:
             check_upload_fits(Path(path).stat().st_size, catalog.limits)
-            folder = import_upload(path, catalog.uploads_dir)
+            options = _import_options(layers, dense_activation, activation, noise, image_size)
+            folder = import_upload(path, catalog.uploads_dir, options)
             prune_uploads(catalog.uploads_dir, catalog.limits)  # the newest goes last, and only if it can't fit
             name = catalog.label_for(folder)
+        except ImportNeedsOptions as error:
+            # The candidates are too long for a toast: they go where the card goes, whole and copyable.
+            gr.Warning("this .pth needs import options: see below the upload")
+            return state, gr.update(), gr.update(), needs_options_markdown(error), gr.update()
         except DcganError as error:
             raise UserError(error) from None
         state.add_upload(name)
@@ -158,12 +177,62 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
         choice.input(on_pick, [state, choice], outputs, api_name="pick_model"),
         hub_button.click(on_hub, [state, hub_id], outputs, api_name="load_hub_model"),
         hub_id.submit(on_hub, [state, hub_id], outputs, api_visibility="private"),
-        upload.upload(on_upload, [state, upload], outputs, api_name="upload_model"),
+        upload.upload(on_upload, [state, upload, *options], outputs, api_name="upload_model"),
+        reimport.click(on_upload, [state, upload, *options], outputs, api_visibility="private"),
     ]
     reload_list.click(
         lambda state: gr.update(choices=catalog.choices(state.uploads)), state, choice, api_visibility="private"
     )
     return events, (on_load, outputs), banner
+
+
+def needs_options_markdown(error: ImportNeedsOptions) -> str:
+    """The refusal as prose, with its candidate lines ("  --layers ...") in code blocks to copy from."""
+    parts = [
+        "**This .pth needs import options.** Open *import options* above, fill them in as below, then press "
+        "*import the uploaded .pth again*."
+    ]
+    lines = [line for line in public_message(error).splitlines() if line.strip()]
+    for indented, group in itertools.groupby(lines, key=lambda line: line.startswith("  ")):
+        text = [line.strip() for line in group]
+        parts.append("```text\n" + "\n".join(text) + "\n```" if indented else "\n\n".join(text))
+    return "\n\n".join(parts)
+
+
+NOT_STATED = "(no dense layer)"  # the dense-activation choice when none is stated
+
+
+def _import_options_form() -> list[gr.components.Component]:
+    """What a .pth's weights cannot say (python -m dcgan import's flags); an import that needs one says so."""
+    with gr.Group(elem_id="import-options"):
+        layers = gr.Textbox(
+            label="--layers (kernel, stride, padding per layer)",
+            placeholder="k4s1p0,k4s2p1,k4s2p1 (default: the standard layout, when exactly one fits)",
+        )
+        with gr.Row():
+            dense_activation = gr.Dropdown(
+                [NOT_STATED, *DENSE_ACTIVATIONS],
+                value=NOT_STATED,
+                label="dense activation",
+                min_width=80,
+            )
+            activation = gr.Dropdown(list(ACTIVATIONS), value="relu", label="activation", min_width=80)
+            noise = gr.Dropdown(list(NOISES), value="normal", label="noise", min_width=80)
+            image_size = gr.Number(label="image size (0: auto)", value=0, precision=0, minimum=0, min_width=80)
+    return [layers, dense_activation, activation, noise, image_size]
+
+
+def _import_options(
+    layers: str | None = "",
+    dense_activation: str | None = NOT_STATED,
+    activation: str | None = "relu",
+    noise: str | None = "normal",
+    image_size: float | None = None,
+) -> ImportOptions:
+    # Empty widgets mean "not stated"; ImportOptions.check (in the import) refuses what is not a choice.
+    size = int(image_size) if image_size else None
+    dense = None if dense_activation in (None, "", NOT_STATED) else dense_activation
+    return ImportOptions((layers or "").strip() or None, dense, activation or "relu", noise or "normal", size)
 
 
 def uploads_default() -> Path:
