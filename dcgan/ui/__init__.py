@@ -27,6 +27,8 @@ from . import arithmetic, common, fairness, housekeeping, inside, picker, presen
 from .model_cache import Catalog, warm
 from .session import UPDATE_URL_JS, VisitorState, query_string
 
+ASSETS = Path(__file__).resolve().parents[2] / "assets"  # the repository's pictures (README, model cards)
+
 # Pixel art stays pixel art: the browser scales our small PNGs with nearest-neighbour too.
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
@@ -92,6 +94,7 @@ def build_app(
         extra_models=list(models or []),
         limits=limits or HostLimits(),
     )
+    picker.serve_card_files(catalog.checkpoints_dir, ASSETS)  # the shipped cards' sample grids and GIFs
     default = catalog.default_name()
     if warm_default:
         # the default model's rankings (and the Real images tab's worked example) are ready before a visitor asks

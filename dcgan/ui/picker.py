@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import gradio as gr
 
@@ -48,16 +50,59 @@ def facts_markdown(model: Explorer) -> str:
     return " · ".join(parts)
 
 
-def card_markdown(card: str, trusted: bool) -> str:
+CARD_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+CODE_SPAN = re.compile(r"(`+).*?\1", re.DOTALL)
+
+
+def card_markdown(card: str, trusted: bool, folder: str | Path | None = None) -> str:
     """The model card as Markdown. A stranger's card (an upload, a Hub model) is shown as plain text in a
-    code block: no HTML, no forms, no images fetched from elsewhere (which could track the visitor)."""
+    code block: no HTML, no forms, no images fetched from elsewhere (which could track the visitor). Our own
+    cards' images (paths relative to `folder`) are served by the app, and "~2 h" is not strikethrough."""
     if not card:
         return "_this model has no card (README.md)_"
     if trusted:
-        return card
+        return _outside_code(card, lambda text: _served_images(_approximately(text), folder))
     longest_run = max((len(run) for run in re.findall(r"`+", card)), default=0)
     fence = "`" * max(3, longest_run + 1)  # longer than any backtick run inside: the card cannot close it
     return f"_the card that came with this model, shown as plain text:_\n\n{fence}text\n{card}\n{fence}"
+
+
+def _outside_code(markdown: str, change: Callable[[str], str]) -> str:
+    """`change` applied to the Markdown between code spans and blocks (``...``, ```...```), not inside them."""
+    pieces, start = [], 0
+    for code in CODE_SPAN.finditer(markdown):
+        pieces += [change(markdown[start : code.start()]), code.group(0)]
+        start = code.end()
+    return "".join([*pieces, change(markdown[start:])])
+
+
+def _approximately(text: str) -> str:
+    """'~2 h' -> '≈2 h': Gradio's Markdown reads a pair of single tildes as strikethrough."""
+    return re.sub(r"~(?=[\d.])", "≈", text)
+
+
+def _served_images(text: str, folder: str | Path | None) -> str:
+    """Relative image links (a card's samples, ../../assets/...) as Gradio file URLs, for files inside the
+    folders the app serves (CARD_FILE_ROOTS, see serve_card_files); anything else becomes its alt text."""
+
+    def served(match: re.Match) -> str:
+        alt, target = match.groups()
+        path = (Path(folder) / target).resolve() if folder is not None and "://" not in target else None
+        if path is None or not path.is_file() or not any(path.is_relative_to(root) for root in CARD_FILE_ROOTS):
+            return f"_{alt}_"
+        return f"![{alt}](/gradio_api/file={quote(str(path))})"
+
+    return CARD_IMAGE.sub(served, text)
+
+
+# Folders whose files our own cards may show: the shipped checkpoints and the repository's assets.
+CARD_FILE_ROOTS: list[Path] = []
+
+
+def serve_card_files(*roots: Path) -> None:
+    """Let the page load our cards' images from `roots` (Gradio serves only the folders it is told of)."""
+    CARD_FILE_ROOTS[:] = [Path(root).resolve() for root in roots]
+    gr.set_static_paths(CARD_FILE_ROOTS)
 
 
 def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list, list, gr.Markdown]:
@@ -115,7 +160,7 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
             state,
             gr.update(choices=choices, value=name),
             facts_markdown(model),
-            card_markdown(model.card, trusted),
+            card_markdown(model.card, trusted, model.key if trusted else None),
             gr.update(visible=False),
         )
 

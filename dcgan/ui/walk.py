@@ -158,9 +158,17 @@ def _slider_updates(model: Explorer, walk: WalkState) -> list:
 def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     """The Latent walk tab; returns how to redraw it after a model change."""
     with gr.Row(equal_height=False):
+        # The image and the strip share the left column, so at 1280x720 the strip is on screen beside the
+        # sliders (in a row of its own, it sat below all of them).
         with gr.Column(scale=5, min_width=300):
-            image = image_output("the image", height=420, elem_id="walk-image")
+            image = image_output("the image", height=320, elem_id="walk-image")
             start_text = gr.Markdown()
+            strip = image_output("walking in the latent space", elem_id="walk-strip")
+            strip_caption = gr.Markdown()
+            with gr.Row(equal_height=False):
+                strip_choice = gr.Dropdown(label="walk 9 steps along", scale=2, min_width=160)
+                export_button = gr.Button("export strip (PNG + GIF)", scale=1, min_width=120)
+            export_files = gr.File(label="exports", file_count="multiple", interactive=False, height=120, visible=False)
         with gr.Column(scale=6, min_width=320):
             with gr.Row():
                 seed = seed_box("seed (Enter to apply)", 0, scale=3)
@@ -173,14 +181,6 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
                 )
             with gr.Accordion("discovered directions (principal components of the first layer, as GANSpace)"):
                 direction_sliders = _slider_grid("direction", "walk-direction", N_DIRECTION_SLIDERS, step=0.05)
-    with gr.Row(equal_height=False):
-        strip_choice = gr.Dropdown(label="walk 9 steps along", scale=1, min_width=200)
-        with gr.Column(scale=4):
-            strip = image_output("walking in the latent space", elem_id="walk-strip")
-            strip_caption = gr.Markdown()
-        with gr.Column(scale=1, min_width=160):
-            export_button = gr.Button("export strip (PNG + GIF)")
-            export_files = gr.File(label="exports", file_count="multiple", interactive=False, height=120, visible=False)
 
     def draw(state: VisitorState) -> tuple:
         """Everything on the tab, from the state: after a model change, a new seed, a URL."""
