@@ -60,6 +60,7 @@ WALK_DIRECTIONS = 6  # directions a walk can move along (the app's direction sli
 STRIP_LENGTH = 9  # images in the paper's "walking in the latent space" strip
 INTERPOLATION_METHODS = ("lerp", "slerp")
 ARITHMETIC_GROUPS = ("A", "B", "C")  # A - B + C
+DEFAULT_SEED_POOL = 100  # seeds 0..99 compete to be a model's default (default_seed)
 GALLERY_SIZE = 24  # samples per batch of the arithmetic tab's gallery
 NEIGHBOURHOOD_SCALE = 0.25  # the paper's 3x3 grids: the result plus small noise (times z's spread)
 A_CLASSIFIER = "a classifier for this model's data (Fashion-MNIST and the emoji sets have one)"
@@ -259,6 +260,27 @@ class Explorer:
         result = compute()
         with self._lock:
             return self._examples.setdefault(name, result)
+
+
+def default_seed(explorer: Explorer) -> tuple[int, str]:
+    """The seed the app opens a model at, by a stated rule rather than by hand: among seeds 0-99, the one whose
+    sample the dataset's classifier is surest about (its top class probability); without a classifier, the one
+    the model's own D scores most real; seed 0 when it has neither. Returns (seed, the rule in words)."""
+
+    def choose() -> tuple[int, str]:
+        z = torch.cat([sample_noise(1, explorer.nz, explorer.noise, seed=s) for s in range(DEFAULT_SEED_POOL)])
+        judge = explorer.judge()
+        try:
+            scorer = judge or explorer.discriminator()
+        except DcganError:
+            return 0, "seed 0 (this model has no classifier and no discriminator to choose by)"
+        with torch.inference_mode():
+            images = generate(explorer.generator, z)
+            scores = judge(images).softmax(1).amax(1) if judge else d_verdict_and_maps(scorer, images)[0]
+        rule = "its classifier is surest about" if judge else "its discriminator scores most real"
+        return int(scores.argmax()), f"the seed among 0-{DEFAULT_SEED_POOL - 1} whose sample {rule}"
+
+    return explorer.example("default seed", choose)
 
 
 def shared_judge() -> JudgeClassifier | None:

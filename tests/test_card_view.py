@@ -3,8 +3,6 @@ the app, '~2 h' is not strikethrough, and a stranger's card stays plain text."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("gradio")

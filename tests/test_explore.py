@@ -14,6 +14,7 @@ from PIL import Image
 from dcgan.errors import DcganError
 from dcgan.explore import (
     ARITHMETIC_GROUPS,
+    DEFAULT_SEED_POOL,
     FORGET_SHOWN,
     INTERPOLATION_METHODS,
     PROBE_SAMPLES,
@@ -24,6 +25,7 @@ from dcgan.explore import (
     ablate,
     arithmetic_images,
     arithmetic_latents,
+    default_seed,
     describe_ablation,
     describe_arithmetic,
     describe_contrast,
@@ -48,7 +50,7 @@ from dcgan.explore import (
 )
 from dcgan.features import ablation_images, layer_features, linear_probe
 from dcgan.images import gradient_image, grid_image
-from dcgan.latent import sample_noise
+from dcgan.latent import generate, sample_noise
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -409,3 +411,36 @@ def test_figure_inside_and_ablate_write_pngs_with_their_metadata(tmp_path):
     assert forgotten.size[1] == 8 + (2 * 34 + 2) * 2 + 8  # 8 samples of the class, 4 a row, three grids
     bad = subprocess.run(neither, cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "--channels 0,5,12 or --class NAME" in bad.stderr
+
+
+def test_the_default_seed_follows_its_stated_rule(tmp_path):
+    """The app opens a model at the seed among 0-99 its classifier is surest about (D's favourite without one)."""
+    explorer = Explorer.load(tiny_model_folder(tmp_path / "tiny"))
+    seed, rule = default_seed(explorer)
+    z = torch.cat([sample_noise(1, explorer.nz, explorer.noise, seed=s) for s in range(DEFAULT_SEED_POOL)])
+    with torch.inference_mode():
+        sureness = explorer.judge()(generate(explorer.generator, z)).softmax(1).amax(1)
+    assert seed == int(sureness.argmax()) and "classifier is surest" in rule
+    assert default_seed(explorer) == (seed, rule)  # computed once per model
+
+
+def test_a_prepared_arithmetic_picks_what_the_classifier_is_surest_of():
+    """The arithmetic tab's worked example on the shipped fashion-mnist-32: three samples of each example class,
+    as its classifier reads them; a model without a classifier gets the mechanics (the first nine samples)."""
+    from dcgan.explore import GALLERY_SIZE, example_classes, gallery_z, prepared_picks
+
+    explorer = Explorer.load(Path(__file__).resolve().parents[1] / "checkpoints" / "fashion-mnist-32")
+    picks, classes = prepared_picks(explorer, batches=8)
+    names = list(explorer.judge().config.class_names)
+    assert classes == example_classes(explorer) == ("Sneaker", "Sandal", "Ankle boot")
+    for group, name in zip("ABC", classes, strict=True):
+        z = torch.stack([gallery_z(explorer, batch)[index] for batch, index in picks[group]])
+        with torch.inference_mode():
+            called = explorer.judge()(generate(explorer.generator, z)).argmax(1)
+        assert [names[int(c)] for c in called] == [name] * 3
+        assert all(0 <= index < GALLERY_SIZE and 0 <= batch < 8 for batch, index in picks[group])
+    explorer.facts["data"] = "a-folder-of-my-own"  # no classifier: the mechanics only
+    assert prepared_picks(explorer) == (
+        {"A": [(0, 0), (0, 1), (0, 2)], "B": [(0, 3), (0, 4), (0, 5)], "C": [(0, 6), (0, 7), (0, 8)]},
+        None,
+    )

@@ -1,5 +1,7 @@
 """The server's background training job: streams, controls, one at a time, warnings."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from helpers import blob_images
@@ -223,3 +225,34 @@ def test_a_real_time_budget_needs_no_fake_clock(tmp_path):
     )
     assert job.wait(timeout=60)
     assert job.snapshot().status == "stopped" and "stopped after 1 s" in job.snapshot().message
+
+
+def test_a_finished_run_on_disk_reads_back_as_the_train_tab_shows_a_job(tmp_path):
+    """Before any job ran on a server, the Train tab shows the newest finished run (one with progress.gif)."""
+    import json
+    import os
+
+    from dcgan.jobs import finished_run_snapshot, last_finished_run
+
+    def run(name: str, steps: int, finished: bool, age_s: float) -> Path:
+        folder = tmp_path / name
+        (folder / "samples").mkdir(parents=True)
+        rows = [{"step": s, "loss_d": 1.0, "loss_g": 2.0, "d_real": 0.6, "d_fake": 0.4} for s in range(1, steps + 1)]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+        for step in (500, 1000, 1500):
+            (folder / "samples" / f"step_{step:07d}.png").write_bytes(b"png")
+        if finished:
+            (folder / "progress.gif").write_bytes(b"gif")
+            os.utime(folder / "progress.gif", (1e9 - age_s, 1e9 - age_s))
+        return folder
+
+    older, newer = run("older", 1500, True, age_s=100), run("newer", 1500, True, age_s=10)
+    run("still-training", 1500, False, age_s=0)
+    assert last_finished_run(tmp_path) == newer
+    assert last_finished_run(tmp_path / "nothing-here") is None
+    snapshot = finished_run_snapshot(older, max_rows=100)
+    assert snapshot.status == "done" and snapshot.name == "older" and snapshot.step == snapshot.total_steps == 1500
+    assert [step for step, _ in snapshot.grids] == [500, 1000, 1500]
+    assert 100 <= len(snapshot.metrics) <= 101 and snapshot.metrics[-1]["step"] == 1500  # thinned, last kept
+    assert snapshot.progress_gif == str(older / "progress.gif")
+    assert finished_run_snapshot(tmp_path / "still-training") is None

@@ -22,6 +22,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..errors import DcganError
+from ..explore import default_seed
 from ..hosting import HostLimits
 from . import arithmetic, common, fairness, housekeeping, inside, picker, presenter, projection, tabs, walk
 from .model_cache import Catalog, warm
@@ -98,7 +99,8 @@ def build_app(
     default = catalog.default_name()
     if warm_default:
         # the default model's rankings (and the Real images tab's worked example) are ready before a visitor asks
-        warm(catalog, default, examples=[inside.example_look, arithmetic.example_work, projection.example_projection])
+        examples = [default_seed, inside.example_look, arithmetic.example_work, projection.example_projection]
+        warm(catalog, default, examples=examples)
 
     with gr.Blocks(title="DCGAN Explorer", delete_cache=housekeeping.GRADIO_CACHE_DELETE) as demo:
         demo.dcgan_catalog = catalog

@@ -12,7 +12,7 @@ import gradio as gr
 
 from ..convert import ACTIVATIONS, NOISES, ImportNeedsOptions, ImportOptions
 from ..errors import DcganError
-from ..explore import Explorer
+from ..explore import Explorer, default_seed
 from ..limits import DENSE_ACTIVATIONS
 from ..registry import import_upload
 from ..uploads import check_upload_fits, prune_uploads
@@ -209,7 +209,10 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
         if not state.model:
             return state, gr.update(), "", "", gr.update()
         try:
-            return show(state, state.model)
+            shown = show(state, state.model)
+            if "seed" not in params and "z" not in params:  # a fresh visit: the model's own default seed
+                state.walk.seed = default_seed(get_model(catalog, state.model))[0]
+            return shown
         except gr.Error as error:
             if state.model == default or default is None:
                 raise

@@ -13,6 +13,7 @@ from ..explore import (
     WALK_DIMS,
     WALK_DIRECTIONS,
     Explorer,
+    default_seed,
     dim_limit,
     direction_limit,
     edited_z,
@@ -121,10 +122,12 @@ def preview_png(catalog: Catalog, params: dict[str, str]) -> tuple[bytes, str]:
     return buffer.getvalue(), query_string(state)
 
 
-def describe_start(walk: WalkState) -> str:
+def describe_start(walk: WalkState, model: Explorer | None = None) -> str:
     if walk.base is not None:
         return f"Walking from **{walk.base_label or 'a projected image'}** (type a seed to go back to seeds)."
-    return f"Walking from **seed {walk.seed}**."
+    seed, rule = default_seed(model) if model is not None else (None, "")
+    why = f" (the model's default: {rule})" if walk.seed == seed else ""
+    return f"Walking from **seed {walk.seed}**{why}."
 
 
 # ---- handlers ----------------------------------------------------------------------------------------------
@@ -199,7 +202,7 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             state,
             walk.seed,
             render(model, walk_z(model, walk)),
-            describe_start(walk),
+            describe_start(walk, model),
             *_slider_updates(model, walk),
             dims_update,
             gr.update(choices=choices, value=walk.strip),
