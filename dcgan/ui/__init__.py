@@ -123,6 +123,9 @@ def build_app(
             example, then the URL."""
             for refresh in refreshes:
                 event = event.success(refresh.fn, refresh.inputs, refresh.outputs, api_visibility="private")
+                # the URL at once (a browser-only step): the walk's fast path reads the page's URL, and the tabs
+                # after it take a while
+                event = event.success(None, query, None, js=UPDATE_URL_JS)
             for example in examples.values():  # each does nothing unless its tab is the one shown
                 event = event.success(example.fn, example.inputs, example.outputs, api_visibility="private")
             event.then(None, query, None, js=UPDATE_URL_JS)

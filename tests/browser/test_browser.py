@@ -150,6 +150,11 @@ def test_arithmetic_picks_exemplars(page):
     open_tab(page, "Vector arithmetic")
     thumbnails = page.locator("#arith-gallery button.thumbnail-item")
     thumbnails.first.wait_for()
+    page.wait_for_function(  # the tab opens with a worked example; clear it to pick our own
+        "() => document.querySelector('#arith-caption').innerText.includes('A worked example')", timeout=60_000
+    )
+    page.get_by_role("button", name="clear all").click()
+    page.wait_for_function("() => document.querySelector('#arith-caption').innerText.includes('Still empty')")
     for group, indices in (("A", (0, 1)), ("B", (2,)), ("C", (3, 4))):
         page.locator("#arith-group").get_by_label(group).check()
         for index in indices:
