@@ -16,6 +16,7 @@ from ..latent import generate
 from .common import (
     Refresh,
     UserError,
+    animation_output,
     current_model,
     image_output,
     named_png,
@@ -209,15 +210,8 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
                     buttons=["download"],
                 )
                 class_caption = gr.Markdown()
-                class_gif = gr.Image(
-                    label="the strip as a GIF (it plays)",
-                    visible=False,
-                    type="filepath",
-                    interactive=False,
-                    height=140,
-                    buttons=["download"],
-                    elem_id="arith-class-gif",
-                    elem_classes=["pixelated"],
+                class_gif = animation_output(
+                    "the strip as a GIF (it plays)", height=140, visible=False, elem_id="arith-class-gif"
                 )
         with gr.Column(scale=4, min_width=360):
             caption = gr.Markdown(elem_id="arith-caption")

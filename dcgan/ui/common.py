@@ -151,6 +151,19 @@ def image_output(label: str, height: int | None = None, **kwargs) -> gr.Image:
     )
 
 
+def animation_output(label: str, height: int, **kwargs) -> gr.Image:
+    """A GIF shown as a picture that plays (a file path: a PIL image would be re-encoded as one frame)."""
+    return gr.Image(
+        label=label,
+        type="filepath",
+        interactive=False,
+        height=height,
+        buttons=["download"],
+        elem_classes=["pixelated"],
+        **kwargs,
+    )
+
+
 def image_upload(label: str, elem_id: str | None = None, height: int = 140) -> gr.File:
     """An upload box for one image file. A gr.File, not a gr.Image: gr.Image rejects a corrupt file
     before our handler runs, with a bare "Error"; this way load_image's message reaches the visitor."""

@@ -39,7 +39,7 @@ from ..jobs import JobBudget, JobManager, JobSnapshot, finished_run_snapshot, la
 from ..speed import describe as describe_speed
 from ..speed import measure
 from ..train import Trainer
-from .common import UserError, shows_user_errors
+from .common import UserError, animation_output, shows_user_errors
 from .fairness import heavy_turn
 from .model_cache import shared_judge
 
@@ -439,14 +439,8 @@ def build(catalog, state: gr.State) -> gr.Timer:
                 follow = gr.Checkbox(value=True, label="follow the latest grid", elem_id="train-follow")
             film = gr.Image(label="the grid at that point", type="filepath", interactive=False, height=240)
             plot = gr.Plot(label="curves", elem_id="train-curves")
-            gif = gr.Image(
-                label="progress GIF (when the run ends): the grid through training",
-                type="filepath",
-                interactive=False,
-                height=240,
-                buttons=["download"],
-                elem_id="train-gif",
-                elem_classes=["pixelated"],
+            gif = animation_output(
+                "progress GIF (when the run ends): the grid through training", height=240, elem_id="train-gif"
             )
 
     def show_data_inputs(kind: str) -> tuple:
