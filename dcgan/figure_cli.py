@@ -1,0 +1,249 @@
+"""`python -m dcgan figure walk | interpolate | arithmetic | inside | ablate`: the paper's figures as the app
+draws them (the same dcgan.explore calls, the same pixels and PNG metadata), one subcommand each."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from .errors import DcganError
+from .explore import (
+    ARITHMETIC_GROUPS,
+    INTERPOLATION_METHODS,
+    STRIP_LENGTH,
+    Explorer,
+    Interpolation,
+    ablate,
+    ablation_metadata,
+    arithmetic_images,
+    describe_ablation,
+    describe_arithmetic,
+    describe_forgetting,
+    forget_class,
+    forgetting_metadata,
+    inside_image,
+    inside_metadata,
+    interpolation_export_scale,
+    interpolation_images,
+    interpolation_metadata,
+    interpolation_paths,
+    look_at_channel,
+    look_inside,
+    seeds_z,
+    strip_images,
+    strip_metadata,
+    walk_along,
+)
+from .images import gradient_image, grid_image, rows_image, save_png, to_uint8, upscaled
+
+
+def add_figure_commands(commands, parser_class: type) -> None:
+    """The `figure` subcommand and its figures, under the CLI's subcommands."""
+    figure = commands.add_parser(
+        "figure", help="the paper's figures, as the app draws them", description="Draw one of the paper's figures."
+    )
+    figures = figure.add_subparsers(dest="figure", required=True, parser_class=parser_class)
+    walk = _figure_parser(
+        figures,
+        "walk",
+        cmd_figure_walk,
+        help="9 images along a direction or a z dimension",
+        description="The paper's 'walking in the latent space' strip: the seed's z moved along a GANSpace "
+        "direction (-3 to +3 sigma) or one z dimension swept over its range, 9 images side by side, "
+        "with the metadata the app's export carries (model, seed, along, caption).",
+    )
+    walk.add_argument("--seed", type=int, default=0, help="the z to start from (the app's walk seed)")
+    walk.add_argument(
+        "--along", default="direction 0", help='"direction K" (a GANSpace direction) or "z[D]" (one z dimension)'
+    )
+    walk.add_argument("--scale", type=int, help="upscale each pixel (default: ~128 px a frame, as the app's export)")
+    between = _figure_parser(
+        figures,
+        "interpolate",
+        cmd_figure_interpolate,
+        help="lerp and slerp between seed pairs",
+        description="The paper's Figure 4, as the app's Interpolation tab draws it: row i joins seed A+i to "
+        "seed B+i; the lerp rows above the slerp rows in one PNG, with the metadata the app's export "
+        "carries (model, method, seeds, top_row, steps, rows).",
+    )
+    between.add_argument("--seeds", required=True, type=int, nargs=2, metavar=("A", "B"), help="the two seeds")
+    between.add_argument("--steps", type=int, default=9, help="images along each path (default 9)")
+    between.add_argument("--rows", type=int, default=4, help="seed pairs, one row each (default 4)")
+    sums = _figure_parser(
+        figures,
+        "arithmetic",
+        cmd_figure_arithmetic,
+        help="A - B + C on averaged seeds' z, and its neighbourhood",
+        description="The paper's Figure 7, as the app's Vector arithmetic tab computes it: each group's z's "
+        "averaged; row 1 the three averages, rows 2-4 A - B + C on them (top left) and 8 small moves around "
+        "it, with metadata (model, A, B, C, sum, layout).",
+    )
+    for group in ARITHMETIC_GROUPS:
+        sums.add_argument(
+            f"--{group.lower()}",
+            required=True,
+            type=seed_list,
+            metavar="SEEDS",
+            help=f"group {group}: seeds, like 1,2,3",
+        )
+    sums.add_argument("--scale", type=int, help="upscale each pixel (default: ~64 px an image)")
+    inside = _figure_parser(
+        figures,
+        "inside",
+        cmd_figure_inside,
+        help="what the discriminator sees in an image",
+        description="The paper's Figure 5, as the app's Inside tab draws it: D's verdict on an image (a seed's "
+        "sample, or --image), the saliency of its score plain and by guided backpropagation, and per D layer the "
+        "channels that fire most over the image; --channel adds one channel's view.",
+    )
+    inside.add_argument("--seed", type=int, default=0, help="look at this seed's generated sample (default 0)")
+    inside.add_argument("--image", type=Path, help="look at this image file instead of a generated sample")
+    inside.add_argument("--channels", type=int, default=8, help="most active channels shown per layer (default 8)")
+    inside.add_argument(
+        "--channel", type=int, nargs=2, metavar=("LAYER", "CHANNEL"), help="also show one D channel in detail"
+    )
+    forgetting = _figure_parser(
+        figures,
+        "ablate",
+        cmd_figure_ablate,
+        help="zero generator filters: the same noise before and after",
+        description="The paper's Figure 6 ('forgetting to draw'), as the app's Inside tab draws it: samples "
+        "with G intact beside the same noise with some filters of one G layer zeroed, and their difference: the "
+        "filters named by --channels, or, with --class, those a linear probe on the layer's feature maps finds "
+        "for that class (drawn on samples of the class).",
+    )
+    forgetting.add_argument(
+        "--layer", type=int, help="the generator layer (0 = the first; with --class, default: the last hidden one)"
+    )
+    forgetting.add_argument("--channels", type=seed_list, metavar="LIST", help="filters to zero, like 0,5,12")
+    forgetting.add_argument(
+        "--class",
+        dest="class_name",
+        help="zero the filters a logistic-regression probe finds for this judge class (the paper's way), "
+        "and report the share of the class's samples still judged that class, beside random filters",
+    )
+    forgetting.add_argument("--seed", type=int, default=0, help="the noise drawn (default 0)")
+
+
+def _figure_parser(figures, name: str, run, **texts: str) -> argparse.ArgumentParser:
+    """A `figure NAME` subcommand with what every figure takes: --model and --out (a .png)."""
+    parser = figures.add_parser(name, **texts)
+    parser.add_argument("--model", required=True, help="model folder, run directory or Hugging Face Hub id")
+    parser.add_argument("--out", required=True, type=png_path, help="output .png")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def png_path(text: str) -> Path:
+    """--out of a figure: a .png (refused by argparse before any model is loaded)."""
+    if Path(text).suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"must end in .png, got {Path(text).name}")
+    return Path(text)
+
+
+def cmd_figure_walk(args: argparse.Namespace) -> int:
+    explorer = Explorer.load(args.model, name=str(args.model))
+    walk = walk_along(explorer, args.seed, args.along)
+    images, caption = strip_images(explorer, walk)
+    scale = args.scale or max(1, 128 // explorer.image_size)  # as the app's export: ~128 px a frame
+    still = grid_image(images, nrow=STRIP_LENGTH, padding=2, scale=scale)
+    metadata = {key: str(value) for key, value in strip_metadata(explorer, walk, caption).items()}
+    save_png(still, args.out, metadata)
+    print(f"wrote {args.out} ({caption})")
+    return 0
+
+
+def cmd_figure_interpolate(args: argparse.Namespace) -> int:
+    if args.steps < 2 or args.rows < 1:
+        raise DcganError(f"--steps must be at least 2 and --rows at least 1, got {args.steps} and {args.rows}")
+    explorer = Explorer.load(args.model, name=str(args.model))
+    interpolation = Interpolation(args.seeds[0], args.seeds[1], args.steps, args.rows)
+    images = interpolation_images(explorer, interpolation_paths(explorer, interpolation))
+    # One grid: the lerp rows, then the slerp rows; (2 * rows * steps, nc, S, S) in that order.
+    every_image = torch.cat([images[method].flatten(0, 1) for method in INTERPOLATION_METHODS])
+    still = grid_image(every_image, nrow=args.steps, padding=2, scale=interpolation_export_scale(explorer))
+    metadata = {key: str(value) for key, value in interpolation_metadata(explorer, interpolation, "").items()}
+    metadata["method"] = f"lerp (rows 1-{args.rows}) above slerp (rows {args.rows + 1}-{2 * args.rows})"
+    save_png(still, args.out, metadata)
+    print(f"wrote {args.out} ({args.rows} seed pairs x {args.steps} steps: lerp above, slerp below)")
+    return 0
+
+
+def seed_list(text: str) -> list[int]:
+    """ "1,2,3" -> [1, 2, 3] (a --a/--b/--c group)."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("expected at least one seed")
+    return seeds
+
+
+def cmd_figure_arithmetic(args: argparse.Namespace) -> int:
+    explorer = Explorer.load(args.model, name=str(args.model))
+    seeds = dict(zip(ARITHMETIC_GROUPS, (args.a, args.b, args.c), strict=True))
+    images = arithmetic_images(explorer, {group: seeds_z(explorer, seeds[group]) for group in ARITHMETIC_GROUPS})
+    # Row 1: the three averages; rows 2-4: the 3x3 neighbourhood, A - B + C on the averages at its top left.
+    every_image = torch.cat([images[f"{group} mean"] for group in ARITHMETIC_GROUPS] + [images["neighbourhood"]])
+    still = grid_image(every_image, nrow=3, padding=2, scale=args.scale or max(1, 64 // explorer.image_size))
+    metadata = {
+        "model": explorer.name,
+        **{group: ",".join(map(str, seeds[group])) for group in ARITHMETIC_GROUPS},
+        "sum": describe_arithmetic({group: len(seeds[group]) for group in ARITHMETIC_GROUPS}),
+        "layout": "row 1: the means of A, B, C; rows 2-4: A - B + C on the means (top left) and its 3x3 neighbourhood",
+    }
+    save_png(still, args.out, metadata)
+    print(f"wrote {args.out} ({metadata['sum']})")
+    return 0
+
+
+def cmd_figure_inside(args: argparse.Namespace) -> int:
+    explorer = Explorer.load(args.model, name=str(args.model))
+    source = "upload" if args.image else "generated"
+    look = look_inside(explorer, *inside_image(explorer, source, args.seed, args.image))
+    large, small = 192, 96  # px: the image and its saliency maps; each channel's overlay
+    image = upscaled(to_uint8(look.image)[0], large)
+    rows = [[image, gradient_image(look.saliency), gradient_image(look.guided, signed=True)]]
+    rows += [[upscaled(overlay, small) for _, overlay in channels[: args.channels]] for channels in look.layers]
+    metadata = inside_metadata(explorer, look)
+    metadata["layout"] = (
+        "row 1: the image, the saliency of D's score, its guided backprop; then one row per D layer: "
+        f"its {args.channels} most active channels over the image (red to yellow = stronger)"
+    )
+    if args.channel:
+        channel = look_at_channel(explorer, look.image, *args.channel)
+        top = grid_image(channel.top_samples, nrow=3, padding=2, scale=max(1, 64 // explorer.image_size))
+        maximised = upscaled(to_uint8(channel.maximised)[0], large)
+        guided = [gradient_image(gradient, signed=True) for gradient in (channel.guided, channel.guided_untrained)]
+        rows.append([upscaled(channel.overlay, large), *guided, top, maximised])
+        metadata["channel"] = f"layer {channel.layer}, channel {channel.channel}"
+        metadata["layout"] += (
+            "; last row: that channel's activation, its guided backprop, the same for an untrained D of the same "
+            "architecture, the 9 of 2,000 samples that excite it most, an input optimised to excite it"
+        )
+    save_png(rows_image(rows), args.out, {key: str(value) for key, value in metadata.items()})
+    print(f"wrote {args.out} (D says {metadata['verdict']} of {look.caption})")
+    return 0
+
+
+def cmd_figure_ablate(args: argparse.Namespace) -> int:
+    if (args.channels is None) == (args.class_name is None):
+        raise DcganError("say which filters to zero: --channels 0,5,12 or --class NAME (not both)")
+    explorer = Explorer.load(args.model, name=str(args.model))
+    if args.class_name:
+        result = forget_class(explorer, args.class_name, args.layer, seed=args.seed)
+        caption, metadata = describe_forgetting(explorer, result), forgetting_metadata(explorer, result)
+    else:
+        if args.layer is None:
+            raise DcganError("--channels needs --layer (which generator layer they are in)")
+        result = ablate(explorer, args.layer, args.channels, seed=args.seed)
+        caption, metadata = describe_ablation(explorer, result), ablation_metadata(explorer, result)
+    scale = max(1, 64 // explorer.image_size)
+    grids = [grid_image(images, nrow=4, padding=2, scale=scale) for images in result.intact_ablated_difference()]
+    metadata["layout"] = "left: G intact; middle: the same noise with the filters zeroed; right: |left - middle|"
+    save_png(rows_image([grids], gap=8), args.out, {key: str(value) for key, value in metadata.items()})
+    print(f"wrote {args.out} ({caption})")
+    return 0
