@@ -98,9 +98,11 @@ def build_app(
     picker.serve_card_files(catalog.checkpoints_dir, ASSETS)  # the shipped cards' sample grids and GIFs
     default = catalog.default_name()
     if warm_default:
-        # the default model's rankings (and the Real images tab's worked example) are ready before a visitor asks
+        # the default model's rankings and every tab's worked example are ready before a visitor asks,
         examples = [default_seed, inside.example_look, arithmetic.example_work, projection.example_projection]
-        warm(catalog, default, examples=examples)
+        # then the other shipped models: a class's prepared links open them too
+        shipped = [label for label, _ in catalog.choices() if catalog.source_of(label) == "shipped"]
+        warm(catalog, [default, *(name for name in shipped if name != default and "judge" not in name)], examples)
 
     with gr.Blocks(title="DCGAN Explorer", delete_cache=housekeeping.GRADIO_CACHE_DELETE) as demo:
         demo.dcgan_catalog = catalog

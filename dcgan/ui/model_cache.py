@@ -131,28 +131,31 @@ def get_model(catalog: Catalog, name: str) -> Explorer:
 
 
 def warm(
-    catalog: Catalog, name: str | None, examples: Sequence[Callable[[Explorer], object]] = ()
+    catalog: Catalog, names: Sequence[str | None], examples: Sequence[Callable[[Explorer], object]] = ()
 ) -> threading.Thread | None:
-    """Load a model and compute its rankings in the background, so the first visitor doesn't wait; then
-    `examples`, the slow worked examples (each caches its result in the Explorer)."""
-    if not name:
+    """Load models and compute their rankings in the background, one after the other (the default first), so
+    the first visitor doesn't wait; then each one's `examples`, the slow worked examples (each caches its
+    result in the Explorer). At most MAX_LOADED names: more would evict the first."""
+    names = [name for name in names if name][:MAX_LOADED]
+    if not names:
         return None
 
     def work() -> None:
-        try:
-            model = get_model(catalog, name)
-            model.sensitivity()
-            model.directions()
-            model.direction_labels()
-            model.probe()  # D's channel scores on 2,000 samples: a channel click (or an Inside link) needs them
-        except DcganError:
-            return  # the visitor will see the message when they pick it
-        for example in examples:
+        for name in names:
             try:
-                example(model)
+                model = get_model(catalog, name)
+                model.sensitivity()
+                model.directions()
+                model.direction_labels()
+                model.probe()  # D's channel scores on 2,000 samples: a channel click (or an Inside link) needs them
             except DcganError:
-                pass  # e.g. no data on this server for the model: the tab shows the example's own fallback
+                continue  # the visitor will see the message when they pick it
+            for example in examples:
+                try:
+                    example(model)
+                except DcganError:
+                    pass  # e.g. no data on this server for the model: the tab shows the example's own fallback
 
-    thread = threading.Thread(target=work, name=f"warm {name}", daemon=True)
+    thread = threading.Thread(target=work, name=f"warm {', '.join(names)}", daemon=True)
     thread.start()
     return thread
