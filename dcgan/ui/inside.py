@@ -363,12 +363,14 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, Refresh
         layer 1 zeroed (cheap, but also done once per model)."""
         model = current_model(catalog, state)
         drawn = [gr.update()] * len(example_outputs)
-        if state.inside is None:
+        settings = state.inside_settings
+        # Not over what a link asks for (look=, gl=), even before the load's redraw has drawn it: the tab's
+        # first showing can come first.
+        if state.inside is None and settings.seed is None:
             found = example_look(model)
             looked = _look(state, found.source, 0, found.path, look=found.look)
             clicked = _channel(state, found.layer, found.channel.channel, example=(found.channel, found.look.caption))
             drawn[: len(looked) + len(clicked)] = [*looked, *clicked]
-        settings = state.inside_settings
         if settings.layer is None:
             layer = min(1, len(explore.generator_layer_widths(model)) - 1)
             channels = channels_from(settings.channels)
