@@ -44,18 +44,12 @@ def main() -> int:
             page.wait_for_timeout(500)
             page.screenshot(path=str(OUT / "interpolation.png"), full_page=True)
 
-            page.get_by_role("tab", name="Vector arithmetic").click()
-            thumbnails = page.locator("#arith-gallery button.thumbnail-item")
-            thumbnails.first.wait_for()
-            for group, indices in (("A", (0, 1, 2)), ("B", (3, 4)), ("C", (5, 6))):
-                page.locator("#arith-group").get_by_label(group).check()
-                for index in indices:
-                    thumbnails.nth(index).click()
-                    page.wait_for_timeout(300)
-            wait_for_image(page, "#arith-neighbourhood", timeout=60_000)
-            if page.locator("#arith-class-run").is_visible():
-                page.locator("#arith-class-run").click()
-                wait_for_image(page, "#arith-class-strip", timeout=60_000)
+            page.get_by_role("tab", name="Vector arithmetic").click()  # it opens with its worked example
+            page.wait_for_function(
+                "() => document.querySelector('#arith-caption').innerText.includes('A worked example')", timeout=60_000
+            )
+            for selector in ("#arith-neighbourhood", "#arith-class-strip"):
+                wait_for_image(page, selector, timeout=60_000)
             page.wait_for_timeout(500)
             page.screenshot(path=str(OUT / "arithmetic.png"), full_page=True)
 
