@@ -449,3 +449,32 @@ def test_the_train_tab_measures_how_long_an_epoch_takes_on_this_server(client):
     with pytest.raises(Exception, match="lr_g must be a learning rate between 0 and 1") as caught:
         client.predict("server folder", *bad, api_name="/train_estimate")
     assert "Traceback" not in str(caught.value)
+
+
+def test_a_worked_example_is_heavy_work_and_waits_its_turn(monkeypatch):
+    """A tab's worked example on a model nobody warmed costs seconds of CPU: it takes the visitor's share of
+    heavy work like a click, is skipped (not marked shown) when refused, and drawn on the next showing."""
+    from contextlib import contextmanager
+
+    from dcgan.ui import _first_open, common, fairness
+    from dcgan.ui.session import VisitorState
+
+    drawn = []
+    example = common.Refresh(lambda state: drawn.append(state.model) or ("picture",), [], [object()])
+    first_open = _first_open("inside", example).fn
+    state = VisitorState(model="m", tab="inside")
+
+    class Busy:
+        @contextmanager
+        def turn(self, visitor, what):
+            raise fairness.Refused("your previous projection is still running")
+            yield
+
+    monkeypatch.setattr(fairness, "HEAVY_WORK", Busy())
+    assert first_open(state, None) != ("picture",) and drawn == [] and "inside" not in state.examples_shown
+    monkeypatch.setattr(fairness, "HEAVY_WORK", fairness.HeavyWork())
+    assert first_open(state, None) == ("picture",) and drawn == ["m"] and "inside" in state.examples_shown
+    assert first_open(state, None) != ("picture",) and drawn == ["m"]  # once per model and visitor
+    state.tab = "walk"
+    state.examples_shown.clear()
+    assert first_open(state, None) != ("picture",)  # only while its tab is the one shown

@@ -159,11 +159,19 @@ def _first_open(tab_id: str, example: common.Refresh) -> common.Refresh:
     opening the app costs nothing for tabs nobody looks at), and never over what a link or the visitor drew
     (the example itself checks that)."""
 
-    def first_open(state: VisitorState) -> tuple:
+    def first_open(state: VisitorState, request: gr.Request) -> tuple:
+        unchanged = tuple(gr.update() for _ in example.outputs)
         if state.tab != tab_id or not state.model or tab_id in state.examples_shown:
-            return tuple(gr.update() for _ in example.outputs)
+            return unchanged
+        try:
+            # the visitor's share of heavy work, like a click: on an uploaded model (not warmed) an example is
+            # seconds of CPU, and a visitor could upload many
+            with fairness.HEAVY_WORK.turn(fairness.visitor_of(request), "worked example"):
+                drawn = example.fn(state)
+        except fairness.Refused:
+            return unchanged  # over the visitor's share: the next showing of the tab tries again
         state.examples_shown.add(tab_id)
-        return example.fn(state)
+        return drawn
 
     first_open.__name__ = f"example_{tab_id}"
     return common.Refresh(first_open, example.inputs, example.outputs)
