@@ -36,3 +36,14 @@ def test_card_states_the_numbers_of_its_eval(folder):
     assert metrics_table(evaluation) in card
     assert (CHECKPOINTS.parent / "assets" / folder.name / "samples.png").is_file()
     assert (CHECKPOINTS.parent / "assets" / folder.name / "progress.gif").is_file()
+
+
+@pytest.mark.parametrize("folder", GENERATORS, ids=lambda p: p.name)
+def test_card_states_the_default_seed_the_rule_gives(folder):
+    """The app opens each shipped model at the seed its stated rule picks; the card says which and why."""
+    from dcgan.explore import Explorer, default_seed
+
+    seed, _ = default_seed(Explorer.load(folder))
+    card = (folder / "README.md").read_text()
+    assert f"the app opens this model at seed {seed}, by a stated rule" in card
+    assert "whose sample the" in card and "is surest about" in card
