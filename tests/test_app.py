@@ -452,8 +452,9 @@ def test_the_train_tab_measures_how_long_an_epoch_takes_on_this_server(client):
 
 
 def test_a_worked_example_is_heavy_work_and_waits_its_turn(monkeypatch):
-    """A tab's worked example on a model nobody warmed costs seconds of CPU: it takes the visitor's share of
-    heavy work like a click, is skipped (not marked shown) when refused, and drawn on the next showing."""
+    """A tab's worked example on a model nobody warmed costs seconds of CPU: it takes a share of heavy work per
+    visitor (its own, so it never refuses their clicks), is skipped (not marked shown) when refused, and drawn
+    on the next showing."""
     from contextlib import contextmanager
 
     from dcgan.ui import _first_open, common, fairness
@@ -470,9 +471,9 @@ def test_a_worked_example_is_heavy_work_and_waits_its_turn(monkeypatch):
             raise fairness.Refused("your previous projection is still running")
             yield
 
-    monkeypatch.setattr(fairness, "HEAVY_WORK", Busy())
+    monkeypatch.setattr(fairness, "EXAMPLE_WORK", Busy())
     assert first_open(state, None) != ("picture",) and drawn == [] and "inside" not in state.examples_shown
-    monkeypatch.setattr(fairness, "HEAVY_WORK", fairness.HeavyWork())
+    monkeypatch.setattr(fairness, "EXAMPLE_WORK", fairness.HeavyWork())
     assert first_open(state, None) == ("picture",) and drawn == ["m"] and "inside" in state.examples_shown
     assert first_open(state, None) != ("picture",) and drawn == ["m"]  # once per model and visitor
     state.tab = "walk"

@@ -164,9 +164,9 @@ def _first_open(tab_id: str, example: common.Refresh) -> common.Refresh:
         if state.tab != tab_id or not state.model or tab_id in state.examples_shown:
             return unchanged
         try:
-            # the visitor's share of heavy work, like a click: on an uploaded model (not warmed) an example is
+            # a share of heavy work per visitor (fairness.EXAMPLE_WORK): on an uploaded model an example is
             # seconds of CPU, and a visitor could upload many
-            with fairness.HEAVY_WORK.turn(fairness.visitor_of(request), "worked example"):
+            with fairness.EXAMPLE_WORK.turn(fairness.visitor_of(request), "worked example"):
                 drawn = example.fn(state)
         except fairness.Refused:
             return unchanged  # over the visitor's share: the next showing of the tab tries again

@@ -240,6 +240,10 @@ class HeavyWork:
 
 
 HEAVY_WORK = HeavyWork()  # one per server: every tab's heavy handlers share the visitor's share
+# The tabs' worked examples have their own share: computed once per model they cost milliseconds, but on an
+# uploaded model seconds, and a visitor could upload many. Apart from HEAVY_WORK, so an example still being
+# drawn never refuses the visitor's own click.
+EXAMPLE_WORK = HeavyWork()
 HEAVY_SLOTS = 2  # per heavy event: one visitor's running request, and a slot where others are served
 
 
