@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .diffaugment import POLICIES
 from .errors import DcganError
 from .io_utils import atomic_write_text
 from .limits import check_integer, check_model_config
@@ -281,6 +282,15 @@ class TrainConfig:
     augment: bool = option(
         False, "random flips and 2-pixel shifts: helps small datasets (a few thousand images)", group="data"
     )
+    d_augment: str = option(
+        "off",
+        "DiffAugment (Zhao et al. 2020): random colour, shifts of up to 1/8 and a cut-out square, applied to "
+        "every image D sees, real and generated, in a way G's gradient passes through; keeps D from "
+        "memorising a small dataset (a few thousand images)",
+        label="DiffAugment",
+        choices=POLICIES,
+        paper="off",
+    )
     ema: float = option(
         0.0,
         "draw samples (and publish) from a moving average of G's weights with this decay, e.g. 0.999: "
@@ -319,6 +329,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.g_loss not in ("nonsaturating", "minimax"):
             raise DcganError(f"g_loss must be 'nonsaturating' or 'minimax', got {self.g_loss!r}")
+        if self.d_augment not in POLICIES:
+            raise DcganError(f"d_augment must be one of {', '.join(POLICIES)}, got {self.d_augment!r}")
         if not 0.0 <= self.label_smoothing < 0.5:
             raise DcganError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
         if not 0.0 <= self.ema < 1.0:

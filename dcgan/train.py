@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from . import distributed
+from . import diffaugment, distributed
 from .checkpoints import CONFIG_FILE, load_state_strict
 from .config import ModelConfig, RunConfig, TrainConfig
 from .data import ImageDataset, augment, load_dataset
@@ -114,6 +114,7 @@ class Trainer:
             self.discriminator = Discriminator(model_config)
         self.noise_rng = cpu_generator(seed + 1)  # per-step z
         self.augment_rng = cpu_generator(seed + 2)
+        self.d_augment_rng = cpu_generator(seed + 4)  # DiffAugment's draws
         self.dropout_rng_state = cpu_generator(seed + 3).get_state()  # D's dropout (global RNG)
         self.fixed_noise = sample_noise(train_config.n_fixed, model_config.nz, model_config.noise, seed=seed)
         self.step = 0
@@ -213,6 +214,8 @@ class Trainer:
             load_state_strict(self.ema_generator, state.ema_generator or state.generator, self.run_dir / STATE_FILE)
         self.noise_rng.set_state(state.rng["noise"])
         self.augment_rng.set_state(state.rng["augment"])
+        if "d_augment" in state.rng:  # runs from before DiffAugment have none (and do not use it)
+            self.d_augment_rng.set_state(state.rng["d_augment"])
         self.dropout_rng_state = state.rng["dropout"]
         self.fixed_noise = state.fixed_noise
         self.step = state.step
@@ -264,6 +267,18 @@ class Trainer:
         )
         return (self.place.slice(z) if self.place else z).to(self.device, non_blocking=True)
 
+    def _d_augment(self, images: torch.Tensor) -> torch.Tensor:
+        """The images as D sees them: changed by DiffAugment when the run uses it. Its randomness is drawn
+        for the global batch and sliced, like the data."""
+        if self.config.d_augment == "off":
+            return images
+        params = diffaugment.draw(
+            self.config.d_augment, self.config.batch_size, self.model_config.image_size, self.d_augment_rng
+        )
+        if self.place is not None:
+            params = {name: self.place.slice(values) for name, values in params.items()}
+        return diffaugment.apply(images, params)
+
     def train_step(self, real: torch.Tensor) -> dict[str, float]:
         """One D update then one G update (Goodfellow et al. Algorithm 1, k=1), on this process's slice.
 
@@ -277,8 +292,8 @@ class Trainer:
 
         with autocast:
             fake = self.train_generator(z)
-            logits_real = self.train_discriminator(real)
-            logits_fake = self.train_discriminator(fake.detach())
+            logits_real = self.train_discriminator(self._d_augment(real))
+            logits_fake = self.train_discriminator(self._d_augment(fake.detach()))
             loss_d = F.binary_cross_entropy_with_logits(
                 logits_real.float(), real_target
             ) + F.binary_cross_entropy_with_logits(logits_fake.float(), fake_target)
@@ -290,7 +305,7 @@ class Trainer:
         # is computed (its next step starts from zero anyway), so no rank waits on D's all-reduce here.
         self.discriminator.requires_grad_(False)
         with autocast:
-            logits_gen = self.discriminator(fake).float()
+            logits_gen = self.discriminator(self._d_augment(fake)).float()
             if self.config.g_loss == "nonsaturating":  # maximise log D(G(z)): strong gradients early on
                 loss_g = F.binary_cross_entropy_with_logits(logits_gen, torch.ones_like(logits_gen))
             else:  # minimise log(1 - D(G(z))), the original minimax objective
@@ -475,6 +490,7 @@ class Trainer:
             rng={
                 "noise": self.noise_rng.get_state(),
                 "augment": self.augment_rng.get_state(),
+                "d_augment": self.d_augment_rng.get_state(),
                 "dropout": self.dropout_rng_state,
             },
             fixed_noise=self.fixed_noise,

@@ -94,8 +94,9 @@ def test_run_directory_is_a_model_folder(tmp_path, dataset):
         {"model": {"d_dropout": 0.3, "noise": "uniform"}, "train": {"augment": True, "label_smoothing": 0.1}},
         {"model": {"family": "tutorial", "image_size": 28, "d_dropout": 0.3}, "train": {"g_loss": "minimax"}},
         {"train": {"ema": 0.9}},
+        {"train": {"d_augment": "color,translation,cutout"}},
     ],
-    ids=["paper", "dropout-augment-uniform-smoothing", "tutorial-minimax", "ema"],
+    ids=["paper", "dropout-augment-uniform-smoothing", "tutorial-minimax", "ema", "diffaugment"],
 )
 def test_resume_continues_exactly(tmp_path, knobs):
     """N steps, stop, resume to 2N == 2N straight: same weights, optimizer state and RNG."""
@@ -140,6 +141,17 @@ def test_ema_draws_the_samples_and_is_the_published_model(tmp_path, dataset):
         assert not torch.equal(average, dict(trainer.generator.named_parameters())[name])
     with pytest.raises(DcganError, match="ema"):
         tiny_train(ema=1.0)
+
+
+def test_diffaugment_changes_what_d_sees_and_only_that(tmp_path, dataset):
+    # Same seed, same data: with DiffAugment the first step's D gradients differ, G's init and z do not.
+    plain = Trainer(tiny_model(), tiny_train(steps=1), tmp_path / "plain", dataset=dataset)
+    changed = Trainer(tiny_model(), tiny_train(steps=1, d_augment="translation,cutout"), tmp_path / "da", dataset=dataset)
+    assert all(torch.equal(a, b) for a, b in zip(weights(plain).values(), weights(changed).values(), strict=True))
+    run_all(plain)
+    run_all(changed)
+    d_plain, d_changed = plain.discriminator.state_dict(), changed.discriminator.state_dict()
+    assert any(not torch.equal(d_plain[name], d_changed[name]) for name in d_plain)
 
 
 def test_discriminator_separates_real_from_fake(tmp_path, dataset):
