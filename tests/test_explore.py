@@ -324,8 +324,11 @@ def test_inside_and_ablation_are_plain_data_with_clear_refusals(tmp_path):
     assert overlay.shape == (32, 32, 3) and overlay.dtype == np.uint8
     detail = look_at_channel(explorer, image, 2, channel)
     assert detail.top_samples.shape == (9, 1, 32, 32) and detail.maximised.shape == (1, 32, 32)
-    _, scores = explorer.probe()
+    pixels, scores = explorer.probe()
     assert detail.best_probe_score == pytest.approx(float(scores[2][:, channel].max()))
+    assert pixels.dtype == torch.uint8 and pixels.shape[1:] == (1, 32, 32)  # kept small, as shown
+    best = int(scores[2][:, channel].argmax())
+    assert torch.equal(detail.top_samples[0], pixels[best].float() / 127.5 - 1)
     trained, untrained = explorer.discriminator().state_dict(), explorer.untrained_discriminator().state_dict()
     assert {k: v.shape for k, v in trained.items()} == {k: v.shape for k, v in untrained.items()}
     assert not torch.equal(trained["blocks.0.0.weight"], untrained["blocks.0.0.weight"])
