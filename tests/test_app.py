@@ -348,7 +348,7 @@ def test_training_tab_streams_a_job_that_becomes_a_model(client, app_root, tmp_p
         Image.fromarray(pixels).save(data / f"{i:03d}.png")
     monkeypatch.setenv("DCGAN_DATA_ROOTS", str(tmp_path / "data"))
     knobs = ["paper", 32, 8, 8, "transposed", True, True, "normal", "nonsaturating", 0, 2e-4, 2e-4, 0.5, 32, 200, False]
-    knobs.append(0.99)  # EMA of G
+    knobs += [0.99, "off"]  # EMA of G, DiffAugment
     with pytest.raises(Exception, match="pick one of the listed server folders"):
         client.predict("server folder", "/etc", None, *knobs, api_name="/train_start")
     owner_key = client.predict("server folder", str(data), None, *knobs, api_name="/train_start")[-1]

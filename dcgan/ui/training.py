@@ -53,7 +53,7 @@ OWNER_STORAGE_KEY = "dcgan-train-owner"  # the localStorage entry that holds thi
 # declaration in dcgan/config.py.
 FORM = (
     "family", "image_size", "ngf", "ndf", "upsample", "g_batchnorm", "d_batchnorm", "noise",
-    "g_loss", "label_smoothing", "lr_g", "lr_d", "beta1", "batch_size", "epochs", "augment", "ema",
+    "g_loss", "label_smoothing", "lr_g", "lr_d", "beta1", "batch_size", "epochs", "augment", "ema", "d_augment",
 )  # fmt: skip
 CONFIG_CLASSES = (ModelConfig, TrainConfig)
 
@@ -112,6 +112,7 @@ TRAINING_ROWS = (
     ("beta1", "batch_size"),
     ("epochs", "augment"),
     ("ema",),
+    ("d_augment",),
 )
 
 
@@ -462,7 +463,8 @@ def build(catalog, state: gr.State) -> gr.Timer:
     # Each knob's parameter is named after its config field (FORM).
     def on_start(
         kind, folder_choice, zip_file, family, image_size, ngf, ndf, upsample, g_batchnorm, d_batchnorm, noise,
-        g_loss, label_smoothing, lr_g, lr_d, beta1, batch_size, epochs, augment, ema, owner_key=None,
+        g_loss, label_smoothing, lr_g, lr_d, beta1, batch_size, epochs, augment, ema, d_augment,
+        owner_key=None,
     ):  # fmt: skip
         arguments = locals()
         settings = {name: arguments[name] for name in FORM}
