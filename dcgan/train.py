@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from . import diffaugment, distributed
+from .batchnorm_stats import measure_batchnorm_statistics
 from .checkpoints import CONFIG_FILE, load_state_strict
 from .config import ModelConfig, RunConfig, TrainConfig
 from .data import ImageDataset, augment, load_dataset
@@ -119,21 +120,24 @@ class Trainer:
         self.fixed_noise = sample_noise(train_config.n_fixed, model_config.nz, model_config.noise, seed=seed)
         self.step = 0
 
+        # With ema > 0 a moving average of G's weights draws the samples and is the published model:
+        # it smooths out the step-to-step wobble of GAN training (Karras et al. 2018, Yazici et al. 2019).
+        # Copied before --sync-bn's conversion: measuring its statistics (`sampler`) stays in this process.
+        self.ema_generator = copy.deepcopy(self.generator).eval() if train_config.ema > 0 else None
+        self._ema_measured_at = -1  # the step the EMA's BatchNorm statistics were last measured at
         if place is not None and train_config.sync_bn:
-            # Before the moves, the optimisers and the EMA copy: all of them see the converted layers.
+            # Before the moves and the optimisers: both see the converted layers.
             self.generator = distributed.sync_batchnorm(self.generator, self.device)
             self.discriminator = distributed.sync_batchnorm(self.discriminator, self.device)
         memory_format = torch.channels_last if train_config.channels_last else torch.contiguous_format
-        for net in (self.generator, self.discriminator):
-            net.to(self.device, memory_format=memory_format)
+        for net in (self.generator, self.discriminator, self.ema_generator):
+            if net is not None:
+                net.to(self.device, memory_format=memory_format)
         self.memory_format = memory_format
         betas = (train_config.beta1, train_config.beta2)
         self.optimizer_g = torch.optim.Adam(self.generator.parameters(), lr=train_config.lr_g, betas=betas)
         self.optimizer_d = torch.optim.Adam(self.discriminator.parameters(), lr=train_config.lr_d, betas=betas)
         self.use_amp = train_config.amp and self.device.type == "cuda"
-        # With ema > 0 a moving average of G's weights draws the samples and is the published model:
-        # it smooths out the step-to-step wobble of GAN training (Karras et al. 2018, Yazici et al. 2019).
-        self.ema_generator = copy.deepcopy(self.generator).eval() if train_config.ema > 0 else None
 
         if _state is not None:
             self._restore(_state)
@@ -330,13 +334,17 @@ class Trainer:
         decay = min(self.config.ema, (1 + self.step) / (10 + self.step))
         ema_params, params = list(self.ema_generator.parameters()), list(self.generator.parameters())
         torch._foreach_lerp_(ema_params, params, 1.0 - decay)
-        for ema_buffer, buffer in zip(self.ema_generator.buffers(), self.generator.buffers(), strict=True):
-            ema_buffer.copy_(buffer)  # BN running statistics: G's own
 
     @property
     def sampler(self) -> torch.nn.Module:
-        """The generator that draws samples and is published: the moving average when there is one."""
-        return self.ema_generator if self.ema_generator is not None else self.generator
+        """The generator that draws samples and is published: the moving average when there is one, with
+        BatchNorm statistics measured on its own activations (G's would not fit its averaged weights)."""
+        if self.ema_generator is None:
+            return self.generator
+        if self._ema_measured_at != self.step:
+            measure_batchnorm_statistics(self.ema_generator)
+            self._ema_measured_at = self.step
+        return self.ema_generator
 
     # ---- the loop ---------------------------------------------------------------------------
 

@@ -1,3 +1,4 @@
+import copy
 import json
 import threading
 
@@ -7,6 +8,7 @@ import torch
 from helpers import blob_images
 from PIL import Image
 
+from dcgan.batchnorm_stats import measure_batchnorm_statistics
 from dcgan.checkpoints import GENERATOR_FILE, load_generator
 from dcgan.config import ModelConfig, TrainConfig
 from dcgan.data import ImageDataset, load_dataset
@@ -139,6 +141,11 @@ def test_ema_draws_the_samples_and_is_the_published_model(tmp_path, dataset):
     assert not torch.equal(generate(published, z), generate(trainer.generator, z))
     for name, average in trainer.ema_generator.named_parameters():  # an average of G's recent weights
         assert not torch.equal(average, dict(trainer.generator.named_parameters())[name])
+    # Its BatchNorm statistics are its own, measured on its activations: not G's, which fit other weights.
+    g_buffers, published_buffers = dict(trainer.generator.named_buffers()), dict(published.named_buffers())
+    assert not torch.equal(published_buffers["blocks.1.1.running_mean"], g_buffers["blocks.1.1.running_mean"])
+    measured = measure_batchnorm_statistics(copy.deepcopy(trainer.ema_generator))
+    assert all(torch.equal(buffer, published_buffers[name]) for name, buffer in measured.named_buffers())
     with pytest.raises(DcganError, match="ema"):
         tiny_train(ema=1.0)
 
