@@ -8,6 +8,7 @@ choices live in gr.State (see session.py).
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -130,6 +131,15 @@ def get_model(catalog: Catalog, name: str) -> Explorer:
     return model
 
 
+def release_freed_memory() -> None:
+    """Hand the heap memory freed by warming (the models' scratch tensors) back to the system: glibc keeps
+    freed blocks in its per-thread arenas, where they count in the server's memory for good. No-op elsewhere."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc (macOS, musl, Windows)
+
+
 def warm(
     catalog: Catalog, names: Sequence[str | None], examples: Sequence[Callable[[Explorer], object]] = ()
 ) -> threading.Thread | None:
@@ -155,6 +165,7 @@ def warm(
                     example(model)
                 except DcganError:
                     pass  # e.g. no data on this server for the model: the tab shows the example's own fallback
+        release_freed_memory()
 
     thread = threading.Thread(target=work, name=f"warm {', '.join(names)}", daemon=True)
     thread.start()
