@@ -24,7 +24,6 @@ from .checkpoints import load_discriminator, load_generator
 from .classifier import JudgeClassifier, classifier_for, shared_classifier
 from .data import find_dataset, load_image
 from .errors import DcganError
-from .images import to_uint8
 from .features import (
     ablation_images,
     channel_scores,
@@ -37,6 +36,7 @@ from .features import (
     most_active_channels,
     saliency,
 )
+from .images import to_uint8
 from .latent import (
     arithmetic,
     class_mean_latents,

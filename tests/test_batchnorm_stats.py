@@ -19,7 +19,9 @@ def test_running_statistics_become_those_of_the_generators_own_activations():
     net = generator()
     norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     inputs: dict[int, list[torch.Tensor]] = {i: [] for i in range(len(norms))}
-    hooks = [norm.register_forward_pre_hook(lambda _m, args, i=i: inputs[i].append(args[0])) for i, norm in enumerate(norms)]
+    hooks = [
+        norm.register_forward_pre_hook(lambda _m, args, i=i: inputs[i].append(args[0])) for i, norm in enumerate(norms)
+    ]
     measure_batchnorm_statistics(net)
     for hook in hooks:
         hook.remove()

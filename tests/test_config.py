@@ -46,7 +46,9 @@ def test_missing_file_is_a_clear_error(tmp_path):
         RunConfig.load(tmp_path / "config.json")
 
 
-@pytest.mark.parametrize("overrides", [dict(g_loss="wgan"), dict(d_augment="rotation"), dict(label_smoothing=0.7), dict(batch_size=0)])
+@pytest.mark.parametrize(
+    "overrides", [dict(g_loss="wgan"), dict(d_augment="rotation"), dict(label_smoothing=0.7), dict(batch_size=0)]
+)
 def test_bad_train_configs(overrides):
     with pytest.raises(DcganError):
         TrainConfig(**overrides)

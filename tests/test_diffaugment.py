@@ -51,7 +51,9 @@ def test_color_changes_brightness_saturation_and_contrast_per_image():
     brighter = diffaugment.apply(x, {"color": torch.tensor([[1.0, 0.5, 0.5], [0.0, 0.5, 0.5]])})
     assert torch.allclose(brighter[0], x[0] + 0.5, atol=1e-6) and torch.allclose(brighter[1], x[1] - 0.5, atol=1e-6)
     grey = diffaugment.apply(x, {"color": torch.tensor([[0.5, 0.0, 0.5], [0.5, 0.5, 0.5]])})
-    assert torch.allclose(grey[0], grey[0].mean(0, keepdim=True).expand(3, -1, -1)) and torch.allclose(grey[1], x[1], atol=1e-6)
+    assert torch.allclose(grey[0], grey[0].mean(0, keepdim=True).expand(3, -1, -1)) and torch.allclose(
+        grey[1], x[1], atol=1e-6
+    )
 
 
 def test_a_slice_of_the_global_draw_changes_a_slice_as_the_whole_batch_does():

@@ -153,7 +153,9 @@ def test_ema_draws_the_samples_and_is_the_published_model(tmp_path, dataset):
 def test_diffaugment_changes_what_d_sees_and_only_that(tmp_path, dataset):
     # Same seed, same data: with DiffAugment the first step's D gradients differ, G's init and z do not.
     plain = Trainer(tiny_model(), tiny_train(steps=1), tmp_path / "plain", dataset=dataset)
-    changed = Trainer(tiny_model(), tiny_train(steps=1, d_augment="translation,cutout"), tmp_path / "da", dataset=dataset)
+    changed = Trainer(
+        tiny_model(), tiny_train(steps=1, d_augment="translation,cutout"), tmp_path / "da", dataset=dataset
+    )
     assert all(torch.equal(a, b) for a, b in zip(weights(plain).values(), weights(changed).values(), strict=True))
     run_all(plain)
     run_all(changed)
