@@ -45,41 +45,60 @@ def add_figure_commands(commands, parser_class: type) -> None:
         "figure", help="the paper's figures, as the app draws them", description="Draw one of the paper's figures."
     )
     figures = figure.add_subparsers(dest="figure", required=True, parser_class=parser_class)
-    walk = _figure_parser(
-        figures,
-        "walk",
-        cmd_figure_walk,
-        help="9 images along a direction or a z dimension",
-        description="The paper's 'walking in the latent space' strip: the seed's z moved along a GANSpace "
-        "direction (-3 to +3 sigma) or one z dimension swept over its range, 9 images side by side, "
-        "with the metadata the app's export carries (model, seed, along, caption).",
-    )
+    # name -> (what runs it, --help line, description): each is `figure NAME`, with --model and --out.
+    specs = {
+        "walk": (
+            cmd_figure_walk,
+            "9 images along a direction or a z dimension",
+            "The paper's 'walking in the latent space' strip: the seed's z moved along a GANSpace "
+            "direction (-3 to +3 sigma) or one z dimension swept over its range, 9 images side by side, "
+            "with the metadata the app's export carries (model, seed, along, caption).",
+        ),
+        "interpolate": (
+            cmd_figure_interpolate,
+            "lerp and slerp between seed pairs",
+            "The paper's Figure 4, as the app's Interpolation tab draws it: row i joins seed A+i to "
+            "seed B+i; the lerp rows above the slerp rows in one PNG, with the metadata the app's export "
+            "carries (model, method, seeds, top_row, steps, rows).",
+        ),
+        "arithmetic": (
+            cmd_figure_arithmetic,
+            "A - B + C on averaged seeds' z, and its neighbourhood",
+            "The paper's Figure 7, as the app's Vector arithmetic tab computes it: each group's z's "
+            "averaged; row 1 the three averages, rows 2-4 A - B + C on them (top left) and 8 small moves around "
+            "it, with metadata (model, A, B, C, sum, layout).",
+        ),
+        "inside": (
+            cmd_figure_inside,
+            "what the discriminator sees in an image",
+            "The paper's Figure 5, as the app's Inside tab draws it: D's verdict on an image (a seed's "
+            "sample, or --image), the saliency of its score plain and by guided backpropagation, and per D layer the "
+            "channels that fire most over the image; --channel adds one channel's view.",
+        ),
+        "ablate": (
+            cmd_figure_ablate,
+            "zero generator filters: the same noise before and after",
+            "The paper's Figure 6 ('forgetting to draw'), as the app's Inside tab draws it: samples "
+            "with G intact beside the same noise with some filters of one G layer zeroed, and their difference: the "
+            "filters named by --channels, or, with --class, those a linear probe on the layer's feature maps finds "
+            "for that class (drawn on samples of the class).",
+        ),
+    }
+    parsers = {
+        name: _figure_parser(figures, name, run, help=text, description=about)
+        for name, (run, text, about) in specs.items()
+    }
+    walk = parsers["walk"]
     walk.add_argument("--seed", type=int, default=0, help="the z to start from (the app's walk seed)")
     walk.add_argument(
         "--along", default="direction 0", help='"direction K" (a GANSpace direction) or "z[D]" (one z dimension)'
     )
     walk.add_argument("--scale", type=int, help="upscale each pixel (default: ~128 px a frame, as the app's export)")
-    between = _figure_parser(
-        figures,
-        "interpolate",
-        cmd_figure_interpolate,
-        help="lerp and slerp between seed pairs",
-        description="The paper's Figure 4, as the app's Interpolation tab draws it: row i joins seed A+i to "
-        "seed B+i; the lerp rows above the slerp rows in one PNG, with the metadata the app's export "
-        "carries (model, method, seeds, top_row, steps, rows).",
-    )
+    between = parsers["interpolate"]
     between.add_argument("--seeds", required=True, type=int, nargs=2, metavar=("A", "B"), help="the two seeds")
     between.add_argument("--steps", type=int, default=9, help="images along each path (default 9)")
     between.add_argument("--rows", type=int, default=4, help="seed pairs, one row each (default 4)")
-    sums = _figure_parser(
-        figures,
-        "arithmetic",
-        cmd_figure_arithmetic,
-        help="A - B + C on averaged seeds' z, and its neighbourhood",
-        description="The paper's Figure 7, as the app's Vector arithmetic tab computes it: each group's z's "
-        "averaged; row 1 the three averages, rows 2-4 A - B + C on them (top left) and 8 small moves around "
-        "it, with metadata (model, A, B, C, sum, layout).",
-    )
+    sums = parsers["arithmetic"]
     for group in ARITHMETIC_GROUPS:
         sums.add_argument(
             f"--{group.lower()}",
@@ -89,31 +108,14 @@ def add_figure_commands(commands, parser_class: type) -> None:
             help=f"group {group}: seeds, like 1,2,3",
         )
     sums.add_argument("--scale", type=int, help="upscale each pixel (default: ~64 px an image)")
-    inside = _figure_parser(
-        figures,
-        "inside",
-        cmd_figure_inside,
-        help="what the discriminator sees in an image",
-        description="The paper's Figure 5, as the app's Inside tab draws it: D's verdict on an image (a seed's "
-        "sample, or --image), the saliency of its score plain and by guided backpropagation, and per D layer the "
-        "channels that fire most over the image; --channel adds one channel's view.",
-    )
+    inside = parsers["inside"]
     inside.add_argument("--seed", type=int, default=0, help="look at this seed's generated sample (default 0)")
     inside.add_argument("--image", type=Path, help="look at this image file instead of a generated sample")
     inside.add_argument("--channels", type=int, default=8, help="most active channels shown per layer (default 8)")
     inside.add_argument(
         "--channel", type=int, nargs=2, metavar=("LAYER", "CHANNEL"), help="also show one D channel in detail"
     )
-    forgetting = _figure_parser(
-        figures,
-        "ablate",
-        cmd_figure_ablate,
-        help="zero generator filters: the same noise before and after",
-        description="The paper's Figure 6 ('forgetting to draw'), as the app's Inside tab draws it: samples "
-        "with G intact beside the same noise with some filters of one G layer zeroed, and their difference: the "
-        "filters named by --channels, or, with --class, those a linear probe on the layer's feature maps finds "
-        "for that class (drawn on samples of the class).",
-    )
+    forgetting = parsers["ablate"]
     forgetting.add_argument(
         "--layer", type=int, help="the generator layer (0 = the first; with --class, default: the last hidden one)"
     )
