@@ -21,8 +21,8 @@ from . import data as datasets
 from . import distributed
 from .cards import publish
 from .checkpoints import load_generator, load_run_config
-from .config import ModelConfig, TrainConfig
-from .config_flags import add_config_flags, config_values
+from .config import ModelConfig, TrainConfig, format_value
+from .config_flags import add_config_flags, config_values, resume_changes
 from .convert import ACTIVATIONS, NOISES, ImportOptions, import_model
 from .data import ImageDataset
 from .errors import DcganError
@@ -72,14 +72,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, place: distributed.Distributed | None) -> int:
     if args.resume:
+        changes = resume_changes(args)
         trainer = Trainer.from_run(
             args.resume,
             epochs=args.epochs,
             steps=args.steps,
             place=place,
-            sync_bn=args.sync_bn,
-            compile=args.compile or None,
+            **changes,
         )
+        if "lr_g" in changes or "lr_d" in changes:
+            rates = f"G {format_value(trainer.config.lr_g)}, D {format_value(trainer.config.lr_d)}"
+            print(f"learning rates from step {trainer.step} on: {rates}", flush=True)
     else:
         model, train, dataset = _configs_from_args(args)
         name = args.data if datasets.is_registered_dataset(args.data) else Path(args.data).name

@@ -248,12 +248,14 @@ class TrainConfig:
         "G's Adam learning rate; the usual 1e-3 made the paper's training unstable",
         label="G learning rate",
         paper=2e-4,
+        resume_override=True,
     )
     lr_d: float = option(
         2e-4,
         "D's Adam learning rate; a higher one than G's is TTUR (Heusel et al. 2017)",
         label="D learning rate",
         paper=2e-4,
+        resume_override=True,
     )
     beta1: float = option(0.5, "Adam beta1; 0.9 made the paper's training oscillate", label="Adam beta1", paper=0.5)
     beta2: float = option(0.999, "Adam beta2, the decay of its average of squared gradients", label="Adam beta2")

@@ -31,11 +31,13 @@ def flag_options(knob: Knob) -> dict[str, Any]:
         return dict(dest=knob.name, action="store_true", default=default, help=text)
     if knob.from_data:
         text += " (default: the data's own)"
+    elif knob.resume_override:  # None: on --resume an absent flag keeps the run's own value
+        text += f" (default: {format_value(knob.default)}; on --resume: the run's own, or this from there on)"
     return dict(
         dest=knob.name,
         type=knob.type,
         choices=list(knob.choices) or None,
-        default=None if knob.from_data else knob.default,
+        default=None if knob.from_data or knob.resume_override else knob.default,
         help=text,
     )
 
@@ -54,7 +56,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             section.add_argument(flag_name(knob), **flag_options(knob))
     paper = format_value(knob_of(TrainConfig, "lr_g").paper)
     sections["training"].add_argument(
-        "--lr", type=float, help=f"learning rate of both nets, instead of --lr-g and --lr-d (paper: {paper})"
+        "--lr",
+        type=float,
+        help=f"learning rate of both nets, instead of --lr-g and --lr-d (paper: {paper}); on --resume too",
     )
 
 
@@ -65,3 +69,9 @@ def config_values(config_class: type, args: argparse.Namespace) -> dict[str, Any
     if config_class is TrainConfig and getattr(args, "lr", None):
         values.update(lr_g=args.lr, lr_d=args.lr)
     return {name: value for name, value in values.items() if value is not None}
+
+
+def resume_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags given with --resume that change how the run goes on (`resume_override` knobs)."""
+    values = config_values(TrainConfig, args)
+    return {knob.name: values[knob.name] for knob in knobs(TrainConfig) if knob.resume_override and knob.name in values}

@@ -22,8 +22,9 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from . import diffaugment, distributed
 from .batchnorm_stats import measure_batchnorm_statistics
 from .checkpoints import CONFIG_FILE, load_state_strict
-from .config import ModelConfig, RunConfig, TrainConfig
+from .config import ModelConfig, RunConfig, TrainConfig, knobs
 from .data import ImageDataset, augment, load_dataset
 from .device import configure, pick_device, set_threads
 from .distributed import Distributed
@@ -171,10 +172,11 @@ class Trainer:
         steps: int | None = None,
         dataset: ImageDataset | None = None,
         place: Distributed | None = None,
-        sync_bn: bool | None = None,
-        compile: bool | None = None,
+        **changes: Any,
     ) -> Trainer:
-        """Resume a run from its last checkpoint; `epochs`/`steps` raise the total to train to."""
+        """Resume a run from its last checkpoint; `epochs`/`steps` raise the total to train to.
+        `changes` sets the TrainConfig fields a resume may change (`resume_override`: the learning rates,
+        sync_bn, compile) from here on; None leaves the run's own."""
         run_dir = Path(run_dir)
         if not (run_dir / STATE_FILE).is_file():
             raise DcganError(f"{run_dir} has no {STATE_FILE}: nothing to resume (was it a training run?)")
@@ -184,10 +186,12 @@ class Trainer:
         train_config = run_config.train
         if epochs is not None or steps is not None:
             train_config.epochs, train_config.steps = epochs, steps
-        if sync_bn is not None:  # how to train on, not what was trained: the caller may change these
-            train_config.sync_bn = sync_bn
-        if compile is not None:
-            train_config.compile = compile
+        changeable = {knob.name for knob in knobs(TrainConfig) if knob.resume_override}
+        if unknown := sorted(set(changes) - changeable):
+            raise DcganError(f"a resumed run cannot change {', '.join(unknown)} (only {', '.join(sorted(changeable))})")
+        train_config = replace(
+            train_config, **{name: value for name, value in changes.items() if value is not None}
+        )  # replace() validates the new values, as a new run's config is validated
         state = load_train_state(run_dir / STATE_FILE)
         return cls(run_config.model, train_config, run_dir, dataset=dataset, _state=state, place=place)
 
@@ -214,6 +218,10 @@ class Trainer:
         load_state_strict(self.discriminator, state.discriminator, self.run_dir / STATE_FILE)
         self.optimizer_g.load_state_dict(state.optimizer_g)
         self.optimizer_d.load_state_dict(state.optimizer_d)
+        # The config's rates, not the checkpoint's: equal unless the resume changed them (a finishing phase).
+        for optimizer, lr in ((self.optimizer_g, self.config.lr_g), (self.optimizer_d, self.config.lr_d)):
+            for group in optimizer.param_groups:
+                group["lr"] = lr
         if self.ema_generator is not None:
             load_state_strict(self.ema_generator, state.ema_generator or state.generator, self.run_dir / STATE_FILE)
         self.noise_rng.set_state(state.rng["noise"])

@@ -14,7 +14,7 @@ from PIL import Image
 
 from dcgan.__main__ import main
 from dcgan.checkpoints import load_generator, save_model_folder
-from dcgan.config import ModelConfig, RunConfig, TrainConfig
+from dcgan.config import ModelConfig, RunConfig, TrainConfig, format_value
 from dcgan.data import load_dataset
 from dcgan.models import Generator
 from dcgan.train import Trainer
@@ -113,6 +113,16 @@ def test_resume_from_the_cli(trained_run, capsys):
     assert main(["train", "--resume", str(trained_run), "--steps", "9"]) == 0
     assert load_train_state(trained_run / STATE_FILE).step == 9
     assert "6 -> 9" in capsys.readouterr().out
+
+
+def test_a_resume_from_the_cli_can_lower_a_learning_rate(trained_run, capsys):
+    lr_d = RunConfig.load(trained_run / "config.json").train.lr_d
+    assert main(["train", "--resume", str(trained_run), "--steps", "7", "--lr-g", "5e-5"]) == 0
+    assert f"learning rates from step 6 on: G 5e-5, D {format_value(lr_d)}" in capsys.readouterr().out
+    assert main(["train", "--resume", str(trained_run), "--steps", "8"]) == 0  # no flag: the run's own, now 5e-5
+    assert "learning rates" not in capsys.readouterr().out
+    train = RunConfig.load(trained_run / "config.json").train
+    assert (train.lr_g, train.lr_d) == (5e-5, lr_d)
 
 
 def test_a_logged_run_prints_plain_progress_lines_and_ends_with_its_result(tmp_path, idx_folder, capsys, monkeypatch):

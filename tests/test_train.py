@@ -1,5 +1,6 @@
 import copy
 import json
+import shutil
 import threading
 
 import numpy as np
@@ -9,8 +10,8 @@ from helpers import blob_images
 from PIL import Image
 
 from dcgan.batchnorm_stats import measure_batchnorm_statistics
-from dcgan.checkpoints import GENERATOR_FILE, load_generator
-from dcgan.config import ModelConfig, TrainConfig
+from dcgan.checkpoints import CONFIG_FILE, GENERATOR_FILE, load_generator
+from dcgan.config import ModelConfig, RunConfig, TrainConfig
 from dcgan.data import ImageDataset, load_dataset
 from dcgan.errors import DcganError
 from dcgan.latent import generate
@@ -189,6 +190,32 @@ def test_stop_from_another_thread_checkpoints_and_resumes(tmp_path, dataset):
     assert events[-1].kind == "stopped"
     assert load_train_state(tmp_path / "run" / STATE_FILE).step == trainer.step >= 5
     assert Trainer.from_run(tmp_path / "run", dataset=dataset).step == trainer.step
+
+
+def test_a_resume_may_change_the_learning_rates_from_there_on(tmp_path, dataset):
+    """A finishing phase: the resumed steps use the new rates, config.json records them, a later resume
+    without changes keeps them; what the run learned (batch size, ...) cannot be changed."""
+    run_all(Trainer(tiny_model(), tiny_train(steps=4), tmp_path / "same", dataset=dataset))
+    shutil.copytree(tmp_path / "same", tmp_path / "slower")
+    before = load_train_state(tmp_path / "same" / STATE_FILE).generator
+    same = Trainer.from_run(tmp_path / "same", steps=6, dataset=dataset)
+    slower = Trainer.from_run(tmp_path / "slower", steps=6, dataset=dataset, lr_g=1e-5, lr_d=None)
+    assert [group["lr"] for group in slower.optimizer_g.param_groups] == [1e-5]
+    assert slower.optimizer_d.param_groups[0]["lr"] == same.optimizer_d.param_groups[0]["lr"] == 2e-4
+    run_all(same)
+    run_all(slower)
+
+    def moved(trainer: Trainer) -> float:  # how far G's weights went in the resumed steps
+        after = trainer.generator.state_dict()
+        return sum((after[name] - before[name]).abs().sum().item() for name in before if "weight" in name)
+
+    assert moved(slower) < moved(same) / 5  # Adam's steps scale with the rate: 20x smaller here
+    assert RunConfig.load(tmp_path / "slower" / CONFIG_FILE).train.lr_g == 1e-5
+    assert Trainer.from_run(tmp_path / "slower", dataset=dataset).optimizer_g.param_groups[0]["lr"] == 1e-5
+    with pytest.raises(DcganError, match="cannot change batch_size"):
+        Trainer.from_run(tmp_path / "slower", dataset=dataset, batch_size=8)
+    with pytest.raises(DcganError, match="lr_d must be a learning rate"):
+        Trainer.from_run(tmp_path / "slower", dataset=dataset, lr_d=2.0)
 
 
 def test_pause_blocks_until_unpaused(tmp_path, dataset):
