@@ -304,11 +304,16 @@ class Trainer:
 
         with autocast:
             fake = self.train_generator(z)
-            logits_real = self.train_discriminator(self._d_augment(real))
+            real_seen = self._d_augment(real)
+            if self.config.r1 > 0:  # the penalty differentiates D's output with respect to these pixels
+                real_seen = real_seen.detach().requires_grad_(True)
+            logits_real = self.train_discriminator(real_seen)
             logits_fake = self.train_discriminator(self._d_augment(fake.detach()))
             loss_d = F.binary_cross_entropy_with_logits(
                 logits_real.float(), real_target
             ) + F.binary_cross_entropy_with_logits(logits_fake.float(), fake_target)
+        if self.config.r1 > 0:
+            loss_d = loss_d + self.config.r1 / 2 * r1_penalty(logits_real, real_seen)
         self.optimizer_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.optimizer_d.step()
@@ -513,3 +518,10 @@ class Trainer:
             ema_generator=self.ema_generator.state_dict() if self.ema_generator is not None else None,
         )
         return self._event("checkpoint", path=self.writer.checkpoint(self.sampler, self.discriminator, state))
+
+
+def r1_penalty(logits_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E ||dD(x)/dx||^2 over the real images x (Mescheder et al. 2018, eq. 9), kept differentiable so
+    that D's step lowers it too."""
+    (gradient,) = torch.autograd.grad(logits_real.float().sum(), real, create_graph=True)
+    return gradient.float().square().flatten(1).sum(1).mean()

@@ -47,7 +47,15 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "overrides", [dict(g_loss="wgan"), dict(d_augment="rotation"), dict(label_smoothing=0.7), dict(batch_size=0)]
+    "overrides",
+    [
+        dict(g_loss="wgan"),
+        dict(d_augment="rotation"),
+        dict(label_smoothing=0.7),
+        dict(batch_size=0),
+        dict(r1=-1.0),
+        dict(r1=float("nan")),
+    ],
 )
 def test_bad_train_configs(overrides):
     with pytest.raises(DcganError):

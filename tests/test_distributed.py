@@ -181,13 +181,14 @@ def run_ranks(data: Path, run_dir: Path, nan_at: int | None = None, **knobs) -> 
 
 def test_every_rank_holds_the_same_weights_after_every_step_with_every_knob(runs):
     # Without --sync-bn each rank normalises its own slice, yet DDP keeps the weights (and the EMA) identical,
-    # with the knobs that change the step: EMA, label smoothing, dropout in D, augmentation, DiffAugment.
+    # with the knobs that change the step: EMA, label smoothing, dropout in D, augmentation, DiffAugment, R1.
     knobs = {
         "ema": 0.99,
         "label_smoothing": 0.1,
         "d_dropout": 0.3,
         "augment": True,
         "d_augment": "color,translation,cutout",
+        "r1": 1.0,
     }
     by_rank = run_ranks(runs["root"] / "idx", runs["root"] / "spawned", **knobs)
     (step_0, kind_0, sums_0), (step_1, kind_1, sums_1) = by_rank[0], by_rank[1]

@@ -15,7 +15,7 @@ from dcgan.config import ModelConfig, RunConfig, TrainConfig
 from dcgan.data import ImageDataset, load_dataset
 from dcgan.errors import DcganError
 from dcgan.latent import generate
-from dcgan.train import METRICS_FILE, PROGRESS_GIF, Trainer
+from dcgan.train import METRICS_FILE, PROGRESS_GIF, Trainer, r1_penalty
 from dcgan.train_state import STATE_FILE, load_train_state
 
 
@@ -98,8 +98,9 @@ def test_run_directory_is_a_model_folder(tmp_path, dataset):
         {"model": {"family": "tutorial", "image_size": 28, "d_dropout": 0.3}, "train": {"g_loss": "minimax"}},
         {"train": {"ema": 0.9}},
         {"train": {"d_augment": "color,translation,cutout"}},
+        {"train": {"r1": 1.0, "d_augment": "translation,cutout"}},
     ],
-    ids=["paper", "dropout-augment-uniform-smoothing", "tutorial-minimax", "ema", "diffaugment"],
+    ids=["paper", "dropout-augment-uniform-smoothing", "tutorial-minimax", "ema", "diffaugment", "r1"],
 )
 def test_resume_continues_exactly(tmp_path, knobs):
     """N steps, stop, resume to 2N == 2N straight: same weights, optimizer state and RNG."""
@@ -162,6 +163,33 @@ def test_diffaugment_changes_what_d_sees_and_only_that(tmp_path, dataset):
     run_all(changed)
     d_plain, d_changed = plain.discriminator.state_dict(), changed.discriminator.state_dict()
     assert any(not torch.equal(d_plain[name], d_changed[name]) for name in d_plain)
+
+
+def test_r1_penalty_is_the_mean_squared_input_gradient():
+    # A linear D, logit = w . x + b: its gradient with respect to every image is w, so the penalty is |w|^2.
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(12, 1)
+    images = torch.randn(5, 3, 2, 2, requires_grad=True)
+    penalty = r1_penalty(linear(images.flatten(1)).squeeze(1), images)
+    assert torch.allclose(penalty, linear.weight.square().sum())
+    penalty.backward()  # differentiable: D's step can lower it
+    assert torch.allclose(linear.weight.grad, 2 * linear.weight)
+
+
+def test_r1_keeps_d_smooth_around_the_real_images(tmp_path, dataset):
+    """Same seed, same data, 30 steps: with a strong R1 penalty D's output changes far less steeply around
+    the real images than without."""
+
+    def input_gradient(trainer: Trainer) -> float:
+        images = dataset.images[:32].clone().requires_grad_(True)
+        return r1_penalty(trainer.discriminator(images), images).item()
+
+    steep, smooth = (
+        Trainer(tiny_model(), tiny_train(steps=30, r1=r1), tmp_path / f"r1-{r1}", dataset=dataset) for r1 in (0, 10)
+    )
+    run_all(steep)
+    run_all(smooth)
+    assert input_gradient(smooth) < input_gradient(steep) / 3
 
 
 def test_discriminator_separates_real_from_fake(tmp_path, dataset):
