@@ -295,9 +295,8 @@ class TrainConfig:
     )
     r1: float = option(
         0.0,
-        "R1 penalty weight gamma (Mescheder et al. 2018): D also minimises gamma/2 times the squared gradient "
-        "of its output with respect to real images, which keeps it smooth around the data instead of "
-        "sharp-edged; e.g. 1 at 64 px; costs a second backward pass through D; 0: off",
+        "R1 penalty (Mescheder et al. 2018): D also minimises this times half its squared gradient at the "
+        "real images, so it stays smooth around the data; costs a second pass back through D; 0: off",
         label="R1 penalty",
         paper=0.0,
     )

@@ -348,13 +348,17 @@ def test_training_tab_streams_a_job_that_becomes_a_model(client, app_root, tmp_p
         Image.fromarray(pixels).save(data / f"{i:03d}.png")
     monkeypatch.setenv("DCGAN_DATA_ROOTS", str(tmp_path / "data"))
     knobs = ["paper", 32, 8, 8, "transposed", True, True, "normal", "nonsaturating", 0, 2e-4, 2e-4, 0.5, 32, 200, False]
-    knobs += [0.99, "off"]  # EMA of G, DiffAugment
+    knobs += [0.99, "off", 0.1]  # EMA of G, DiffAugment, R1
     with pytest.raises(Exception, match="pick one of the listed server folders"):
         client.predict("server folder", "/etc", None, *knobs, api_name="/train_start")
     owner_key = client.predict("server folder", str(data), None, *knobs, api_name="/train_start")[-1]
     try:
         assert wait_until(lambda: len(MANAGER.snapshot().grids) >= 2, timeout=120)
-        assert MANAGER.job.trainer.config.ema == 0.99 and MANAGER.job.trainer.ema_generator is not None
+        assert (
+            MANAGER.job.trainer.config.ema == 0.99
+            and MANAGER.job.trainer.config.r1 == 0.1
+            and MANAGER.job.trainer.ema_generator is not None
+        )
         status, _warnings, latest, film, _frame, plot, _gif = client.predict(0, True, api_name="/train_status")
         assert "running" in status and "step" in status and latest.endswith(".png")
         assert film["maximum"] >= 1  # the film strip can scrub back

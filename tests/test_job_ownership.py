@@ -27,7 +27,7 @@ def knobs(epochs: int) -> list:
 
 
 def job_settings(epochs: int) -> list:
-    return [*knobs(epochs), False, 0.0, "off"]  # augment, EMA, DiffAugment
+    return [*knobs(epochs), False, 0.0, "off", 0.0]  # augment, EMA, DiffAugment, R1
 
 
 @pytest.fixture(scope="module")

@@ -54,6 +54,7 @@ OWNER_STORAGE_KEY = "dcgan-train-owner"  # the localStorage entry that holds thi
 FORM = (
     "family", "image_size", "ngf", "ndf", "upsample", "g_batchnorm", "d_batchnorm", "noise",
     "g_loss", "label_smoothing", "lr_g", "lr_d", "beta1", "batch_size", "epochs", "augment", "ema", "d_augment",
+    "r1",
 )  # fmt: skip
 CONFIG_CLASSES = (ModelConfig, TrainConfig)
 
@@ -68,6 +69,7 @@ WIDGETS = {
     "batch_size": dict(kind="dropdown", choices=[32, 64, 128, 256], elem_id="train-batch"),
     "epochs": dict(value=5, precision=0, minimum=1, maximum=200, elem_id="train-epochs"),
     "ema": dict(choices=[0.0, 0.99, 0.999], elem_id="train-ema"),  # a radio of typical decays
+    "r1": dict(choices=[0.0, 0.1, 1.0], elem_id="train-r1"),  # typical weights, as for the EMA
 }
 COMPONENTS = {"radio": gr.Radio, "checkbox": gr.Checkbox, "number": gr.Number, "slider": gr.Slider}
 COMPONENTS["dropdown"] = gr.Dropdown
@@ -111,7 +113,7 @@ TRAINING_ROWS = (
     ("lr_g", "lr_d"),
     ("beta1", "batch_size"),
     ("epochs", "augment"),
-    ("ema",),
+    ("ema", "r1"),
     ("d_augment",),
 )
 
@@ -464,7 +466,7 @@ def build(catalog, state: gr.State) -> gr.Timer:
     def on_start(
         kind, folder_choice, zip_file, family, image_size, ngf, ndf, upsample, g_batchnorm, d_batchnorm, noise,
         g_loss, label_smoothing, lr_g, lr_d, beta1, batch_size, epochs, augment, ema, d_augment,
-        owner_key=None,
+        r1, owner_key=None,
     ):  # fmt: skip
         arguments = locals()
         settings = {name: arguments[name] for name in FORM}
