@@ -302,8 +302,16 @@ def test_train_tab_owner_starts_and_after_a_reload_still_stops_its_job(page, tmp
         assert MANAGER.job.trainer.model_config.ngf == 8 and not MANAGER.job.finished
         page.reload()
         try:
-            open_tab(page, "Train")  # the URL's tab=train may have opened it already; a click makes sure
-            page.wait_for_selector("#train-status")
+            # The URL's tab=train may have opened it already; a click makes sure. On a busy machine a click
+            # can land before the reloaded page has started (it then opens the first tab): click again.
+            for attempt in range(6):
+                open_tab(page, "Train")
+                try:
+                    page.wait_for_selector("#train-status", timeout=10_000)
+                    break
+                except Exception:
+                    if attempt == 5:
+                        raise
         except Exception:
             page.screenshot(path=str(OUTPUT / "reload-failure.png"), full_page=True)
             raise
