@@ -483,3 +483,29 @@ def test_a_worked_example_is_heavy_work_and_waits_its_turn(monkeypatch):
     state.tab = "walk"
     state.examples_shown.clear()
     assert first_open(state, None) != ("picture",)  # only while its tab is the one shown
+
+
+def test_the_projection_example_never_replaces_a_projection_made_while_it_was_computed(monkeypatch):
+    """On a cold model the worked example takes seconds; a visitor who uploads and projects meanwhile keeps
+    their own projection selected (a browser test once walked from test image 0 instead of the upload)."""
+    from types import SimpleNamespace
+
+    from dcgan.latent import ProjectionStep
+    from dcgan.ui import projection
+
+    model = SimpleNamespace(facts={"data": "fashion-mnist"})
+    found = ProjectionStep(300, 0.01, torch.zeros(4), torch.zeros(1, 8, 8))
+    state = VisitorState(model="m", tab="project")
+
+    def computed_while_the_visitor_projects(_model):
+        state.add_projected("jacket #1", [1.0] * 4)
+        return torch.zeros(1, 8, 8), found
+
+    monkeypatch.setattr(projection, "example_projection", computed_while_the_visitor_projects)
+    assert projection.claim_example(state, model) is None
+    assert list(state.projected) == ["jacket #1"]
+
+    fresh = VisitorState(model="m", tab="project")
+    monkeypatch.setattr(projection, "example_projection", lambda _model: (torch.zeros(1, 8, 8), found))
+    name, _, claimed = projection.claim_example(fresh, model)
+    assert name == "fashion-mnist test image 0" and claimed is found and list(fresh.projected) == [name]

@@ -363,19 +363,30 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, Refresh
         layer 1 zeroed (cheap, but also done once per model)."""
         model = current_model(catalog, state)
         drawn = [gr.update()] * len(example_outputs)
-        settings = state.inside_settings
+
         # Not over what a link asks for (look=, gl=), even before the load's redraw has drawn it: the tab's
-        # first showing can come first.
-        if state.inside is None and settings.seed is None:
+        # first showing can come first. Asked again after computing: on a cold model that takes seconds, and
+        # the visitor's own look or ablation may have landed meanwhile.
+        def nothing_looked_at() -> bool:
+            return state.inside is None and state.inside_settings.seed is None
+
+        def nothing_ablated() -> bool:
+            return state.inside_settings.layer is None
+
+        if nothing_looked_at():
             found = example_look(model)
-            looked = _look(state, found.source, 0, found.path, look=found.look)
-            clicked = _channel(state, found.layer, found.channel.channel, example=(found.channel, found.look.caption))
-            drawn[: len(looked) + len(clicked)] = [*looked, *clicked]
-        if settings.layer is None:
+            if nothing_looked_at():
+                looked = _look(state, found.source, 0, found.path, look=found.look)
+                shown = (found.channel, found.look.caption)
+                clicked = _channel(state, found.layer, found.channel.channel, example=shown)
+                drawn[: len(looked) + len(clicked)] = [*looked, *clicked]
+        if nothing_ablated():
             layer = min(1, len(explore.generator_layer_widths(model)) - 1)
-            channels = channels_from(settings.channels)
+            text = state.inside_settings.channels
+            channels = channels_from(text)
             result = model.example(f"ablation: {layer} {channels}", lambda: explore.ablate(model, layer, channels))
-            drawn[-len(ablation_outputs) :] = _ablate(state, layer, settings.channels, "", 0, example=result)
+            if nothing_ablated():
+                drawn[-len(ablation_outputs) :] = _ablate(state, layer, text, "", 0, example=result)
         return tuple(drawn)
 
     look_button.click(

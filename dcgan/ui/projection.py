@@ -78,6 +78,23 @@ def example_projection(model: Explorer) -> tuple[torch.Tensor, ProjectionStep]:
     return model.example("projection", compute)
 
 
+def claim_example(state: VisitorState, model: Explorer) -> tuple[str, torch.Tensor, ProjectionStep] | None:
+    """The worked example, added to the visitor's projections as (name, target, projection); None when they
+    have projected something, or the server has no data for it. Checked again after computing: on a cold
+    model that takes seconds, and a projection of theirs that finished meanwhile stays the one selected."""
+    if state.projected:
+        return None
+    try:
+        target, found = example_projection(model)
+    except DcganError:
+        return None
+    if state.projected:
+        return None
+    name = f"{Path(str(model.facts['data'])).name} test image 0"
+    state.add_projected(name, found.z.tolist())
+    return name, target, found
+
+
 # ---- the tab -----------------------------------------------------------------------------------------------
 
 
@@ -198,14 +215,10 @@ def build(
         """The tab's first open, nothing projected yet: the model's test image 0, projected (example_projection);
         its z is the visitor's to walk from, like their own projections. Nothing for a model without data."""
         model = current_model(catalog, state)
-        if state.projected:
+        claimed = claim_example(state, model)
+        if claimed is None:
             return tuple(gr.update() for _ in example_outputs)
-        try:
-            target, found = example_projection(model)
-        except DcganError:
-            return tuple(gr.update() for _ in example_outputs)
-        name = f"{Path(str(model.facts['data'])).name} test image 0"
-        state.add_projected(name, found.z.tolist())
+        name, target, found = claimed
         status_text = (
             f"A worked example: the model's test image 0, projected in {EXAMPLE_STEPS} steps; pixel error (MSE) "
             f"**{found.loss:.4f}**. Walk from it below, or project your own image."
