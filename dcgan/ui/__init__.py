@@ -26,7 +26,7 @@ from ..explore import default_seed
 from ..hosting import HostLimits
 from . import arithmetic, common, fairness, housekeeping, inside, picker, presenter, projection, tabs, walk
 from .model_cache import Catalog, warm
-from .session import UPDATE_URL_JS, VisitorState, query_string
+from .session import READY_JS, UPDATE_URL_JS, VisitorState, query_string
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"  # the repository's pictures (README, model cards)
 
@@ -130,7 +130,10 @@ def build_app(
                 event = event.success(None, query, None, js=UPDATE_URL_JS)
             for example in examples.values():  # each does nothing unless its tab is the one shown
                 event = event.success(example.fn, example.inputs, example.outputs, api_visibility="private")
-            event.then(None, query, None, js=UPDATE_URL_JS)
+            # Last, the URL from the state as it is now: a slider moved meanwhile (its event skips the queue)
+            # may have been written over by a step that had read the state before the move.
+            event = event.then(query_string, state, query, queue=False, api_visibility="private")
+            event.then(None, query, None, js=READY_JS)
 
         for event in model_events:
             redraw_all(event)

@@ -281,3 +281,12 @@ UPDATE_URL_JS = """
     return [];
 }
 """
+
+# The last step of a page's start (and of a model change): the URL, then a mark on <html> that the page has
+# started. Browser tests and scripts wait for it before pressing keys: a key pressed during the start's
+# redraws races them.
+READY_JS = f"""(query) => {{
+    ({UPDATE_URL_JS.strip()})(query);
+    document.documentElement.dataset.ready = '1';
+    return [];
+}}"""

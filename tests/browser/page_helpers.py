@@ -9,6 +9,13 @@ NEW_IMAGE_JS = """([selector, old]) => {
 }"""
 
 
+def wait_until_started(page, timeout: float = 60_000) -> None:
+    """Wait for the page's start (the load's redraws and the shown tab's worked example) to have finished:
+    its last step marks <html data-ready="1"> (dcgan/ui/session.py READY_JS). Keys and clicks before that
+    race the start's redraws."""
+    page.wait_for_function("() => document.documentElement.dataset.ready === '1'", timeout=timeout)
+
+
 def image_src(page, selector: str) -> str | None:
     return page.evaluate(f"() => document.querySelector('{selector} img')?.getAttribute('src') ?? null")
 

@@ -24,7 +24,14 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("gradio")
 from app_server import running_app  # noqa: E402
-from page_helpers import PANEL_PROBLEMS_JS, image_src, panel_problems, wait_for_gradio_image, wait_for_image  # noqa: E402
+from page_helpers import (  # noqa: E402
+    PANEL_PROBLEMS_JS,
+    image_src,
+    panel_problems,
+    wait_for_gradio_image,
+    wait_for_image,
+    wait_until_started,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +54,7 @@ def browser():
 def page(browser, app_url):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(app_url)
+    wait_until_started(page)
     wait_for_image(page, "#walk-image")
     yield page
     page.close()
@@ -301,20 +309,8 @@ def test_train_tab_owner_starts_and_after_a_reload_still_stops_its_job(page, tmp
         page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('You started')")
         assert MANAGER.job.trainer.model_config.ngf == 8 and not MANAGER.job.finished
         page.reload()
-        try:
-            # The URL's tab=train may have opened it already; a click makes sure. On a busy machine a click
-            # can land before the reloaded page has started (it then opens the first tab): click again.
-            for attempt in range(6):
-                open_tab(page, "Train")
-                try:
-                    page.wait_for_selector("#train-status", timeout=10_000)
-                    break
-                except Exception:
-                    if attempt == 5:
-                        raise
-        except Exception:
-            page.screenshot(path=str(OUTPUT / "reload-failure.png"), full_page=True)
-            raise
+        wait_until_started(page)  # a click before that can be undone by the start's own tab selection
+        open_tab(page, "Train")  # the URL's tab=train may have opened it already; a click makes sure
         page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('You started')")
         page.locator("#train-stop").click()
         assert wait_until(lambda: MANAGER.job.finished, timeout=60)
@@ -365,8 +361,8 @@ def projector(browser, app_url):
     """A page at a projector's size, opened from a prepared link (?present=1)."""
     page = browser.new_page(viewport=PROJECTOR)
     page.goto(app_url + "?present=1")
+    wait_until_started(page)  # a key pressed during the start's redraws races them
     wait_for_image(page, "#walk-image")
-    page.wait_for_function("() => new URLSearchParams(location.search).get('model')")  # the state is loaded
     yield page
     page.close()
 
@@ -406,6 +402,47 @@ def test_presenter_arrow_keys_move_the_walk_and_redraw(projector):
     page.keyboard.press("ArrowLeft")
     wait_for_image(page, "#walk-image", not_src=src)  # (was the preview's src: passed before the key did anything)
     page.wait_for_function("(old) => location.href !== old", arg=url)
+
+
+def test_a_move_made_while_the_page_starts_stays_in_the_url(browser, tmp_path, monkeypatch):
+    """A key pressed while the start's redraws still run: a redraw that read the state before the move must
+    not leave the URL (the link a teacher shares) without it. A slow tab, registered for the test, reads the
+    state, waits until the move has landed, then sends its stale query."""
+    import threading
+
+    import gradio as gr
+
+    from dcgan.ui import common, tabs
+    from dcgan.ui.session import query_string
+
+    has_read, moved = threading.Event(), threading.Event()
+
+    def stale_redraw(state):
+        before_the_move = query_string(state)
+        has_read.set()
+        moved.wait(30)
+        return before_the_move
+
+    def slow_tab(context: tabs.TabContext) -> tabs.TabView:
+        gr.Markdown("slow")
+        return tabs.TabView(common.Refresh(stale_redraw, [context.state], [context.query]))
+
+    monkeypatch.setattr(tabs, "TABS", [*tabs.TABS, tabs.TabSpec("slow", "Slow", slow_tab)])
+    with running_app(tmp_path) as app_url:
+        page = browser.new_page(viewport=PROJECTOR)
+        try:
+            page.goto(app_url + "?present=1")
+            assert has_read.wait(60)
+            url = page.url
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function("(old) => location.href !== old && location.search.includes('k=')", arg=url)
+            wait_for_gradio_image(page, "#walk-image")  # the move's own event: the state has it
+            moved.set()
+            wait_until_started(page)
+            assert "k=0" in page.url
+        finally:
+            moved.set()
+            page.close()
 
 
 def test_arrow_keys_on_a_focused_walk_slider_redraw(page):
