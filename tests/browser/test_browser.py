@@ -248,8 +248,8 @@ def test_train_tab_shows_the_servers_job_to_a_visitor(page, tmp_path):
     start_job(settings, tmp_path / "runs")
     try:
         open_tab(page, "Train")
-        grid = wait_for_image(page, "#train-grid")
-        wait_for_image(page, "#train-grid", not_src=grid)  # a newer grid streams in
+        grid = wait_for_image(page, "#train-grid", timeout=60_000)  # the job's first grid: slow on a busy machine
+        wait_for_image(page, "#train-grid", not_src=grid, timeout=60_000)  # a newer grid streams in
         page.wait_for_selector("#train-curves .js-plotly-plot")
         assert "running" in page.locator("#train-status").inner_text()
         # The CPU recipe fills in its knobs (for the next job; this one keeps its own).
@@ -262,7 +262,9 @@ def test_train_tab_shows_the_servers_job_to_a_visitor(page, tmp_path):
         linked = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             linked.goto(page.url.split("?")[0] + "?tab=train")
-            wait_for_image(linked, "#train-grid", not_src=wait_for_image(linked, "#train-grid"))
+            wait_until_started(linked)  # a page's start redraws every tab: long while a job has the CPU
+            first_grid = wait_for_image(linked, "#train-grid", timeout=60_000)
+            wait_for_image(linked, "#train-grid", not_src=first_grid, timeout=60_000)
         finally:
             linked.close()
         # Not this page's job: it may watch, not stop (the page's own job: test_train_tab_owner_...).
