@@ -509,3 +509,37 @@ def test_the_projection_example_never_replaces_a_projection_made_while_it_was_co
     monkeypatch.setattr(projection, "example_projection", lambda _model: (torch.zeros(1, 8, 8), found))
     name, _, claimed = projection.claim_example(fresh, model)
     assert name == "fashion-mnist test image 0" and claimed is found and list(fresh.projected) == [name]
+
+
+def test_the_inside_example_never_replaces_a_look_made_while_it_was_computed(tmp_path, monkeypatch):
+    """The Inside tab's worked example, like the projection's: a visitor's own look (or ablation) that lands
+    while the example is computed stays shown, and the example leaves those panels alone."""
+    import gradio as gr
+
+    from dcgan.ui import inside
+    from dcgan.ui.model_cache import Catalog
+
+    tiny_model_folder(tmp_path / "checkpoints" / "tiny-fashion")
+    catalog = Catalog(tmp_path / "checkpoints", tmp_path / "runs", tmp_path / "uploads")
+    with gr.Blocks():
+        state, query = gr.State(VisitorState(model="tiny-fashion")), gr.Textbox()
+        _, example = inside.build(catalog, state, query)
+    visitor = VisitorState(model="tiny-fashion", tab="inside")
+    computed = inside.example_look
+
+    def computed_while_the_visitor_looks(model):
+        found = computed(model)
+        visitor.inside = {"source": "generated", "seed": 9, "path": None}
+        visitor.inside_settings.seed, visitor.inside_settings.layer = 9, 0
+        return found
+
+    monkeypatch.setattr(inside, "example_look", computed_while_the_visitor_looks)
+    drawn = example.fn(visitor)
+    assert visitor.inside["seed"] == 9 and visitor.inside_settings.layer == 0
+    assert all(update == gr.update() for update in drawn)  # nothing drawn over the visitor's figures
+
+    fresh = VisitorState(model="tiny-fashion", tab="inside")
+    monkeypatch.setattr(inside, "example_look", computed)
+    drawn = example.fn(fresh)
+    assert fresh.inside is not None and fresh.inside_settings.layer is not None
+    assert any(update != gr.update() for update in drawn)
