@@ -8,12 +8,15 @@ what the generator's filters draw. Library code only: forward hooks and autograd
   with a class the paper's way: a logistic-regression probe on the layer's feature maps (the paper's
   found the filters that draw windows in bedrooms).
 
-Every hook is removed when the call returns, also when it raises.
+Every hook is removed when the call returns, also when it raises, and acts only on forwards run by the
+thread that set it: the app shares one model between visitors, and one visitor's ablation or captured
+activations must not reach another's request running at the same time.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -32,10 +35,12 @@ SMOOTH_SIGMA = 0.1  # SmoothGrad's noise, in the image's [-1, 1] units (5% of th
 def captured_outputs(modules: Sequence[nn.Module]) -> Iterator[list[torch.Tensor | None]]:
     """Inside the block, the list holds each module's latest forward output (None before a forward)."""
     outputs: list[torch.Tensor | None] = [None] * len(modules)
+    owner = threading.get_ident()
 
     def keeper(index: int):
         def hook(module, inputs, output):
-            outputs[index] = output
+            if threading.get_ident() == owner:  # not another thread's forward through the shared model
+                outputs[index] = output
 
         return hook
 
@@ -51,8 +56,11 @@ def captured_outputs(modules: Sequence[nn.Module]) -> Iterator[list[torch.Tensor
 def channels_zeroed(module: nn.Module, channels: Sequence[int]) -> Iterator[None]:
     """Inside the block, `module`'s output has `channels` set to zero (a forward hook, removed after)."""
     index = torch.as_tensor(list(channels), dtype=torch.long)
+    owner = threading.get_ident()
 
     def hook(mod, inputs, output):
+        if threading.get_ident() != owner:  # another thread's forward through the shared model: left intact
+            return None
         output = output.clone()
         output[:, index] = 0
         return output
@@ -181,8 +189,7 @@ def maximise_channel(
             image = torch.roll(torch.tanh(raw), shifts=shift, dims=(2, 3))
             discriminator(image)
             loss = -outputs[0][0, channel].mean() + l2 * (image**2).mean()
-            optimiser.zero_grad()
-            loss.backward()
+            (raw.grad,) = torch.autograd.grad(loss, [raw])  # raw's alone: D is shared, its grads stay untouched
             optimiser.step()
     return torch.tanh(raw.detach())[0]
 

@@ -261,28 +261,22 @@ def project_image(
     target = target.to(device).reshape(1, *target.shape[-3:]).float()
     z = sample_noise(restarts, nz, generator.config.noise, seed=seed).to(device).requires_grad_(True)
     optimizer = torch.optim.Adam([z], lr=lr)
-    for parameter in generator.parameters():
-        parameter.requires_grad_(False)
-    try:
-        for step in range(1, steps + 1):
-            images = generator(z)
-            pixel_loss = ((images - target) ** 2).mean(dim=(1, 2, 3))  # (restarts,)
-            loss = pixel_loss.sum() + prior_weight * (z**2).mean(dim=1).sum()
-            stopping = should_stop is not None and should_stop()
-            if step % report_every == 0 or step == steps or stopping:
-                # Report before the update, so the z and the image shown belong together.
-                best = int(pixel_loss.argmin())
-                yield ProjectionStep(
-                    step,
-                    float(pixel_loss[best].detach()),
-                    z[best].detach().cpu().clone(),
-                    images[best].detach().float().cpu(),
-                )
-            if stopping:
-                return
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    finally:
-        for parameter in generator.parameters():
-            parameter.requires_grad_(True)
+    for step in range(1, steps + 1):
+        images = generator(z)
+        pixel_loss = ((images - target) ** 2).mean(dim=(1, 2, 3))  # (restarts,)
+        loss = pixel_loss.sum() + prior_weight * (z**2).mean(dim=1).sum()
+        stopping = should_stop is not None and should_stop()
+        if step % report_every == 0 or step == steps or stopping:
+            # Report before the update, so the z and the image shown belong together.
+            best = int(pixel_loss.argmin())
+            yield ProjectionStep(
+                step,
+                float(pixel_loss[best].detach()),
+                z[best].detach().cpu().clone(),
+                images[best].detach().float().cpu(),
+            )
+        if stopping:
+            return
+        # The gradient for z alone: G is shared (the app's visitors), its parameters' grads are not touched.
+        (z.grad,) = torch.autograd.grad(loss, [z])
+        optimizer.step()

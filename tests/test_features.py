@@ -7,8 +7,11 @@ from dcgan.config import ModelConfig
 from dcgan.features import (
     SMOOTH_SIGMA,
     ablation_images,
+    captured_outputs,
     channel_scores,
+    channels_zeroed,
     d_verdict_and_maps,
+    g_layers,
     heatmap_overlay,
     layer_features,
     linear_probe,
@@ -79,6 +82,7 @@ def test_channel_scores_and_maximising_a_channel():
     assert torch.allclose(scores[2], maps[2].mean(dim=(2, 3)))
     best = maximise_channel(d, layer=1, channel=5, steps=60)
     assert best.shape == (1, 32, 32) and best.abs().max() <= 1
+    assert all(p.grad is None for p in d.parameters())  # D is shared in the app: only the input is optimised
     best_score = channel_scores(d, best[None])[1][0, 5]
     assert best_score > scores[1][:, 5].max()  # more than any of the random images
     assert hook_count(d) == 0
@@ -93,6 +97,43 @@ def test_zeroing_generator_channels_changes_the_output_and_is_undone():
     unchanged, same = ablation_images(g, z, layer=1, channels=[])
     assert torch.equal(unchanged, same) and torch.equal(before, unchanged)
     assert hook_count(g) == 0
+
+
+def test_hooks_leave_other_threads_forwards_alone():
+    """The app shares one model between visitors: while one request has channels zeroed or activations
+    captured, another request's forward through the same model, in its own thread, is neither ablated nor
+    recorded (a channel view once backpropagated through another request's graph)."""
+    import threading
+
+    g, d = tiny(Generator), tiny(Discriminator)
+    z = sample_noise(4, 8, seed=1)
+    with torch.no_grad():
+        intact = g(z)
+    inside, done = threading.Event(), threading.Event()
+    seen = {}
+
+    def hold_hooks():
+        with channels_zeroed(g_layers(g)[1], [0, 3]), captured_outputs([d.blocks[0]]) as outputs:
+            with torch.no_grad():
+                ablated = g(z)
+                d(ablated)
+            seen["ablated here"] = not torch.allclose(ablated, intact)
+            seen["own capture"] = outputs[0] is not None
+            outputs[0] = None
+            inside.set()
+            done.wait(10)
+            seen["other's capture"] = outputs[0]
+
+    holder = threading.Thread(target=hold_hooks)
+    holder.start()
+    assert inside.wait(10)
+    with torch.no_grad():
+        other = g(z)  # while the hooks are set, from this thread
+        d(other)
+    done.set()
+    holder.join(10)
+    assert seen["ablated here"] and seen["own capture"]
+    assert torch.equal(other, intact) and seen["other's capture"] is None
 
 
 class TwoChannelGenerator(nn.Module):

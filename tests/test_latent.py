@@ -153,7 +153,8 @@ def test_projection_recovers_a_generated_image(tiny_generator):
         and steps[-1].loss < 0.5 * ((target - generate(tiny_generator, sample_noise(1, 12, seed=0))) ** 2).mean()
     )
     torch.testing.assert_close(generate(tiny_generator, steps[-1].z[None])[0], steps[-1].image, atol=0.05, rtol=0)
-    assert all(p.requires_grad for p in tiny_generator.parameters())  # G left as it was
+    # G left as it was: the app shares it between visitors, so projecting must not touch its parameters
+    assert all(p.requires_grad and p.grad is None for p in tiny_generator.parameters())
 
 
 def test_projection_can_be_cancelled(tiny_generator):
