@@ -30,6 +30,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     hosting.add_argument("--job-max-minutes", type=float, help="a training job is stopped after (default 60)")
     hosting.add_argument("--job-pause-minutes", type=float, help="a paused job is stopped after (default 10)")
     hosting.add_argument(
+        "--max-model-seconds", type=float, help="CPU seconds a visitor's model may cost to show, per view (default 120)"
+    )
+    hosting.add_argument("--max-model-memory-mb", type=float, help="memory a visitor's model may hold (default 2048)")
+    hosting.add_argument(
         "--host-token", help="lets whoever types it stop any job (DCGAN_HOST_TOKEN; default: random, printed)"
     )
     return parser.parse_args(argv)
@@ -39,7 +43,7 @@ def host_limits(args: argparse.Namespace):
     from dcgan.hosting import HostLimits
 
     names = ("max_upload_mb", "uploads_quota_mb", "uploads_ttl_hours", "job_max_steps", "job_max_minutes")
-    names += ("job_pause_minutes", "host_token")
+    names += ("job_pause_minutes", "max_model_seconds", "max_model_memory_mb", "host_token")
     return HostLimits.from_env(**{name: getattr(args, name) for name in names})
 
 

@@ -52,29 +52,39 @@ from .latent import (
 )
 from .models import Discriminator, Generator, init_weights
 from .registry import model_facts
+from .workload import (
+    ABLATION_SAMPLES,
+    CLASS_MEAN_SAMPLES,
+    DEFAULT_SEED_POOL,
+    DIRECTION_SAMPLES,
+    EXAMPLE_BATCHES,
+    FORGET_SCORED,
+    GALLERY_SIZE,
+    LABEL_SAMPLES,
+    N_DIRECTIONS,
+    PROBE_SAMPLES,
+    PROBE_SIZE,
+    RANDOM_SETS,
+    SMOOTHING,
+    generator_batch,
+    sensitivity_samples,
+)
 
 T = TypeVar("T")
-N_DIRECTIONS = 10  # GANSpace components kept per model; the walk shows the first few as sliders
-PROBE_SIZE = 2000  # generated images D's channel scores are looked up on
 WALK_DIMS = 8  # z dimensions a walk drives (the app's dimension sliders)
 WALK_DIRECTIONS = 6  # directions a walk can move along (the app's direction sliders)
 STRIP_LENGTH = 9  # images in the paper's "walking in the latent space" strip
 INTERPOLATION_METHODS = ("lerp", "slerp")
 ARITHMETIC_GROUPS = ("A", "B", "C")  # A - B + C
-DEFAULT_SEED_POOL = 100  # seeds 0..99 compete to be a model's default (default_seed)
-GALLERY_SIZE = 24  # samples per batch of the arithmetic tab's gallery
 NEIGHBOURHOOD_SCALE = 0.25  # the paper's 3x3 grids: the result plus small noise (times z's spread)
 A_CLASSIFIER = "a classifier for this model's data (Fashion-MNIST and the emoji sets have one)"
 CLASS_STEPS = 5  # images from the start to start + class vector
 INSIDE_LAYERS = 4  # D layers an inside look reports (the paper's D has 4 blocks)
 INSIDE_CHANNELS = 16  # most active channels reported per D layer
 TOP_SAMPLES = 9  # probe samples that excite a channel most (a 3x3 grid)
-SMOOTHING = 16  # noisy copies averaged per saliency map (SmoothGrad): one gradient at 32-64 px is speckle
-ABLATION_SAMPLES = 16  # samples drawn before and after zeroing filters (a 4x4 grid)
-PROBE_SAMPLES = 2000  # samples the forgetting probe is fitted on
 FORGET_SHOWN = 8  # samples of the class shown before and after
-FORGET_SCORED = 200  # samples of the class the judge re-reads after zeroing (the share that still reads as it)
-RANDOM_SETS = 5  # random filter sets of the same size, the baseline the share is compared to
+# The sizes of the bulk work (2,000 probe samples, ...) live in dcgan/workload.py, beside the estimate of
+# what they cost that decides whether a visitor's model may be shown at all.
 
 
 @dataclass
@@ -161,9 +171,14 @@ class Explorer:
         """(nz,) mean pixel change per unit move of each z dimension."""
         with self._lock:
             if self._sensitivity is None:
-                samples = 16 if self.image_size <= 32 else 8 if self.image_size <= 64 else 4  # bounded cost
+                samples = sensitivity_samples(self.image_size)
                 self._sensitivity = dimension_sensitivity(self.generator, self.noise, n=samples)
             return self._sensitivity
+
+    def walk_ready(self) -> bool:
+        """Whether a walk can be drawn without preparing anything: the ranking and directions are computed."""
+        with self._lock:
+            return self._sensitivity is not None and self._directions is not None
 
     def ranked_dimensions(self) -> list[int]:
         """Every z dimension, most image-changing first."""
@@ -174,7 +189,9 @@ class Explorer:
         with self._lock:
             if self._directions is None:
                 k = min(N_DIRECTIONS, self.nz)
-                self._directions = principal_directions(self.generator, k=k, n=2000, distribution=self.noise)
+                self._directions = principal_directions(
+                    self.generator, k=k, n=DIRECTION_SAMPLES, distribution=self.noise
+                )
             return self._directions
 
     def judge(self) -> JudgeClassifier | None:
@@ -196,7 +213,7 @@ class Explorer:
         judge = self.judge()
         if judge is not None:
             effects = direction_class_effects(
-                self.generator, directions, judge, amount=2.0 * self.noise_std, distribution=self.noise
+                self.generator, directions, judge, amount=2.0 * self.noise_std, n=LABEL_SAMPLES, distribution=self.noise
             )
             names = judge.config.class_names
             labels = [
@@ -216,7 +233,7 @@ class Explorer:
         with self._lock:
             if self._class_means is None:
                 self._class_means = class_mean_latents(
-                    self.generator, judge, len(judge.config.class_names), n=2000, distribution=self.noise
+                    self.generator, judge, len(judge.config.class_names), n=CLASS_MEAN_SAMPLES, distribution=self.noise
                 )
             means, counts = self._class_means
         return list(judge.config.class_names), means, counts
@@ -249,9 +266,14 @@ class Explorer:
         discriminator = self.discriminator()
         with self._lock:
             if self._probe is None:
-                images = generate(self.generator, sample_noise(PROBE_SIZE, self.nz, self.noise, seed=0))
-                pixels = torch.from_numpy(to_uint8(images)).permute(0, 3, 1, 2).contiguous()
-                self._probe = pixels, channel_scores(discriminator, images)
+                z = sample_noise(PROBE_SIZE, self.nz, self.noise, seed=0)
+                pixels, scores = [], []
+                for part in z.split(generator_batch(self.generator.config)):  # the floats a batch at a time
+                    images = generate(self.generator, part)
+                    pixels.append(torch.from_numpy(to_uint8(images)).permute(0, 3, 1, 2).contiguous())
+                    scores.append(channel_scores(discriminator, images))
+                per_layer = [torch.cat(layer) for layer in zip(*scores, strict=True)]
+                self._probe = torch.cat(pixels), per_layer
             return self._probe
 
     def example(self, name: str, compute: Callable[[], T]) -> T:
@@ -561,7 +583,7 @@ def example_classes(explorer: Explorer) -> tuple[str, str, str] | None:
 
 
 def prepared_picks(
-    explorer: Explorer, batches: int = 8, per_group: int = 3
+    explorer: Explorer, batches: int = EXAMPLE_BATCHES, per_group: int = 3
 ) -> tuple[dict[str, list[tuple[int, int]]], tuple[str, str, str] | None]:
     """A worked arithmetic: per group, (batch seed, index) of `per_group` gallery samples, and the classes they
     are of. With example classes, the samples of the first `batches` batches the classifier is surest are A's,

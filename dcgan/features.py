@@ -24,7 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .latent import generate
+from .config import ModelConfig
+from .latent import batch_for, generate
+from .workload import MAXIMISE_STEPS, discriminator_batch
 
 SMOOTH_SIGMA = 0.1  # SmoothGrad's noise, in the image's [-1, 1] units (5% of the range)
 
@@ -158,8 +160,12 @@ def saliency(
 
 @torch.inference_mode()
 def channel_scores(discriminator: nn.Module, images: torch.Tensor, batch_size: int = 250) -> list[torch.Tensor]:
-    """For each D layer, (N, C): each image's mean activation of each channel (rank images per channel)."""
+    """For each D layer, (N, C): each image's mean activation of each channel (rank images per channel).
+    Batches are at most `batch_size`, fewer for a wide D (dcgan/workload.py)."""
     per_layer: list[list[torch.Tensor]] = [[] for _ in discriminator.blocks]
+    config = getattr(discriminator, "config", None)
+    if isinstance(config, ModelConfig):
+        batch_size = discriminator_batch(config, batch_size)
     for part in images.split(batch_size):
         _, maps = d_verdict_and_maps(discriminator, part)
         for store, layer_map in zip(per_layer, maps, strict=True):
@@ -171,7 +177,7 @@ def maximise_channel(
     discriminator: nn.Module,
     layer: int,
     channel: int,
-    steps: int = 150,
+    steps: int = MAXIMISE_STEPS,
     lr: float = 0.05,
     seed: int = 0,
     l2: float = 1e-3,
@@ -234,7 +240,7 @@ def layer_features(
     generator.eval()
     images, features = [], []
     with captured_outputs([g_layers(generator)[layer]]) as outputs:
-        for part in z.split(batch_size):
+        for part in z.split(batch_for(generator, batch_size)):
             images.append(generator(part).float().cpu())
             features.append(outputs[0].float().mean(dim=(2, 3)).cpu())
     return torch.cat(images), torch.cat(features)

@@ -32,6 +32,11 @@ class HostLimits:
     job_max_minutes: float = 60.0  # ... and is stopped (with a checkpoint) after this long
     job_pause_minutes: float = 10.0  # a paused job is stopped after this long, freeing the server's slot
     host_token: str = ""  # lets whoever types it stop or pause any job; "" makes a random one at launch
+    # What the app may spend on one visitor's model (an upload, a Hub id), estimated from its config before
+    # anything is built (dcgan/workload.py): preparing every view, or any one request on it, in CPU seconds;
+    # and the memory it holds at its peak. The defaults fit a 16 GB, 2-vCPU Space with 4 models loaded.
+    max_model_seconds: float = 120.0
+    max_model_memory_mb: float = 2048.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> HostLimits:

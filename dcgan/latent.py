@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 import torch
 
+from .config import ModelConfig
+from .workload import PROJECTION_RESTARTS, generator_batch
+
 
 def cpu_generator(seed: int) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(int(seed))
@@ -75,10 +78,18 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "s
     raise ValueError(f"method must be 'lerp' or 'slerp', got {method!r}")
 
 
+def batch_for(generator: torch.nn.Module, largest: int = 256) -> int:
+    """Images per forward of this G: its config's batch (dcgan/workload.py: no step over STEP_BYTES however
+    wide its layers), or `largest` for a bare module without a config."""
+    config = getattr(generator, "config", None)
+    return generator_batch(config, largest) if isinstance(config, ModelConfig) else largest
+
+
 @torch.inference_mode()
-def generate(generator: torch.nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Images (N, nc, S, S) in [-1, 1] on the CPU for z (N, nz), with G in eval mode."""
+def generate(generator: torch.nn.Module, z: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    """Images (N, nc, S, S) in [-1, 1] on the CPU for z (N, nz), with G in eval mode, a batch at a time."""
     generator.eval()
+    batch_size = batch_size or batch_for(generator)
     device = next(generator.parameters()).device
     chunks = [generator(part.to(device)).float().cpu() for part in z.split(batch_size)]
     return torch.cat(chunks)
@@ -128,7 +139,9 @@ def class_mean_latents(
     no sample was confidently put in has count 0 and a zero mean.
     """
     z = sample_noise(n, generator.config.nz, distribution, seed=seed)
-    probabilities = torch.cat([classify(part).softmax(1) for part in generate(generator, z).split(500)])
+    # One batch of images at a time: 2,000 images of a 256 px model would be 1.5 GB at once.
+    parts = z.split(batch_for(generator))
+    probabilities = torch.cat([classify(generate(generator, part)).softmax(1) for part in parts])
     confidence, predicted = probabilities.max(1)
     keep = confidence >= min_confidence
     counts = torch.bincount(predicted[keep], minlength=n_classes)[:n_classes]
@@ -169,15 +182,20 @@ def dimension_sensitivity(
 ) -> torch.Tensor:
     """(nz,): mean absolute pixel change when one dimension of z moves by `step`, over n samples.
 
-    A finite difference per dimension, batched: nz * n images, e.g. 1,600 for nz = 100.
+    A finite difference per dimension, batched: nz * n images, e.g. 1,600 for nz = 100, reduced a batch of
+    dimensions at a time (all of them at once would be 3 GB for nz = 1,024 at 256 px).
     """
     nz = generator.config.nz
     base = sample_noise(n, nz, distribution, seed=seed)  # (n, nz)
     base_images = generate(generator, base)
-    moved = base.unsqueeze(0).repeat(nz, 1, 1)  # (nz, n, nz)
-    moved[torch.arange(nz), :, torch.arange(nz)] += step
-    moved_images = generate(generator, moved.reshape(nz * n, nz)).reshape(nz, n, *base_images.shape[1:])
-    return (moved_images - base_images.unsqueeze(0)).abs().mean(dim=(1, 2, 3, 4))
+    dims_per_batch = max(1, batch_for(generator) // n)
+    changes = []
+    for dims in torch.arange(nz).split(dims_per_batch):
+        moved = base.unsqueeze(0).repeat(len(dims), 1, 1)  # (dims, n, nz)
+        moved[torch.arange(len(dims)), :, dims] += step
+        moved_images = generate(generator, moved.reshape(-1, nz)).reshape(len(dims), n, *base_images.shape[1:])
+        changes.append((moved_images - base_images.unsqueeze(0)).abs().mean(dim=(1, 2, 3, 4)))
+    return torch.cat(changes)
 
 
 def principal_directions(
@@ -218,7 +236,7 @@ def layer_activations(generator: torch.nn.Module, z: torch.Tensor, layer: int) -
     generator.eval()
     device = next(generator.parameters()).device
     outputs = []
-    for part in z.split(500):
+    for part in z.split(batch_for(generator, 500)):
         h = generator.stem(part.to(device))
         for block in generator.blocks[: layer + 1]:
             h = block(h)
@@ -243,7 +261,7 @@ def project_image(
     steps: int = 300,
     lr: float = 0.05,
     prior_weight: float = 1e-3,
-    restarts: int = 8,
+    restarts: int = PROJECTION_RESTARTS,
     seed: int = 0,
     report_every: int = 10,
     should_stop: Callable[[], bool] | None = None,

@@ -13,7 +13,7 @@ No torch here: config.py calls this from ModelConfig.validate, long before torch
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +66,9 @@ COMPRESSION_CHECK_MIN_BYTES = 1 << 20  # tiny records (version, byteorder) may c
 MAX_CONFIG_BYTES = 1 << 20  # a config.json is ~1 KB, a 12-layer chain's ~3 KB
 MAX_CARD_BYTES = 1 << 20  # README.md model card
 MAX_EXTRA_FILE_BYTES = 16 << 20  # a sample grid PNG, a progress GIF, a metrics JSON
+# A model folder's zip: config, G, D, card and a few sample grids; counted from the archive's end record
+# before its directory is read (a million empty members took 1.85 GB to list and as many inodes to unpack).
+MAX_ZIP_MEMBERS = 32
 # A whole model folder: G, D, and a few extras.
 MAX_MODEL_FOLDER_BYTES = 2 * MAX_WEIGHTS_FILE_BYTES + 64 * 2**20
 
@@ -81,12 +84,23 @@ class NetCost:
     state_bytes: int = 0  # its state dict as saved: float32 tensors, int64 BatchNorm counters
     forward_flops: int = 0  # one image; 2 per multiply-add
     largest_activation: int = 0  # elements of the largest tensor of one image's forward
+    activations: int = 0  # elements of every layer's output, summed: what a backward pass keeps per image
+    block_outputs: list[int] = field(default_factory=list)  # elements of each block's output (G's blocks list)
+    flops_to_block: list[int] = field(default_factory=list)  # FLOPs of a forward up to each block's output
+    _last_output: int = field(default=0, repr=False)
 
     def _add(self, parameters: int, flops: int, activation: int) -> None:
         self.parameters += parameters
         self.state_bytes += parameters * BYTES_PER_PARAMETER
         self.forward_flops += flops
         self.largest_activation = max(self.largest_activation, activation)
+        self.activations += activation
+        self._last_output = activation
+
+    def end_block(self) -> None:
+        """The layer just added ends one of the network's blocks (its output is what a block hook sees)."""
+        self.block_outputs.append(self._last_output)
+        self.flops_to_block.append(self.forward_flops)
 
     def conv_transpose(
         self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, output_padding: int, size: int, bias: bool
@@ -116,7 +130,9 @@ class NetCost:
 
     def batchnorm(self, channels: int) -> None:
         # weight and bias are parameters; running mean and var (float32) and a counter (int64) are not.
+        last_output = self._last_output
         self._add(2 * channels, 0, 0)
+        self._last_output = last_output  # the block's output is still the layer's before it
         self.state_bytes += 2 * channels * BYTES_PER_PARAMETER + 8
 
 
@@ -130,6 +146,7 @@ def generator_cost(config: ModelConfig) -> NetCost:
         size = cost.conv_transpose(config.nz, widths[0], 4, 1, 0, 0, 1, bias=not use_bn)
         if use_bn:
             cost.batchnorm(widths[0])
+        cost.end_block()
         for i in range(n):
             size = _paper_up_block(cost, config, widths[i], widths[i + 1], size, last=i == n - 1, kernel=4)
     elif config.family == "tutorial":
@@ -141,6 +158,7 @@ def generator_cost(config: ModelConfig) -> NetCost:
         size = cost.conv_transpose(wide, mid, 5, 1, 2, 0, 7, bias=not use_bn)
         if use_bn:
             cost.batchnorm(mid)
+        cost.end_block()
         size = _paper_up_block(cost, config, mid, narrow, size, last=False, kernel=5)
         _paper_up_block(cost, config, narrow, config.nc, size, last=True, kernel=5)
     else:
@@ -158,6 +176,7 @@ def generator_cost(config: ModelConfig) -> NetCost:
             size = cost.conv_transpose(c_in, c_out, *geometry, size, bias=layer.get("bias", False))
             if layer.get("batchnorm", not last):
                 cost.batchnorm(c_out)
+            cost.end_block()
             c_in = c_out
     return cost
 
@@ -176,6 +195,7 @@ def _paper_up_block(
         size = cost.conv(c_in, c_out, resize_kernel, 1, resize_kernel // 2, size, bias=not use_bn)
     if use_bn:
         cost.batchnorm(c_out)
+    cost.end_block()
     return size
 
 

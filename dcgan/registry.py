@@ -19,11 +19,12 @@ from .config import RunConfig
 from .convert import ImportOptions, import_model
 from .errors import DcganError
 from .io_utils import file_sha256
-from .limits import MAX_MODEL_FOLDER_BYTES, check_model_files
+from .limits import MAX_MODEL_FOLDER_BYTES, MAX_ZIP_MEMBERS, check_model_files
 
 COPY_CHUNK_BYTES = 1 << 20
 MAX_UPLOAD_BYTES = MAX_MODEL_FOLDER_BYTES  # G + D at the largest sizes allowed; the app sets a lower --max-upload-mb
 ZIP_MEMBERS = {CONFIG_FILE, GENERATOR_FILE, DISCRIMINATOR_FILE, "README.md"}
+ZIP_DIRECTORY_ENTRY_BYTES = 1024  # one member's directory entry: 46 bytes, its name and extra fields
 ZIP_EXTRAS = (".png", ".gif", ".json")  # sample grids, metrics files: extracted but not needed
 
 
@@ -129,7 +130,27 @@ def _safe_stem(name: str) -> str:
     return stem or "model"
 
 
+def _check_zip_directory(upload: Path) -> None:
+    """Refuse an archive whose end record claims more members, or a longer member directory, than a model
+    folder has, before zipfile reads that directory (a listing of a million members takes GBs). zipfile
+    reads the directory by its byte size, not by the count, so both are checked. An archive without an end
+    record is left to zipfile, which refuses it."""
+    with open(upload, "rb") as file:
+        # zipfile's own reader of the end record (and its ZIP64 form): private, but unchanged since Python 2.
+        end_record = zipfile._EndRecData(file)  # type: ignore[attr-defined]
+    if end_record is None:
+        return
+    members = int(end_record[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore[attr-defined]
+    directory_bytes = int(end_record[zipfile._ECD_SIZE])  # type: ignore[attr-defined]
+    if members > MAX_ZIP_MEMBERS or directory_bytes > MAX_ZIP_MEMBERS * ZIP_DIRECTORY_ENTRY_BYTES:
+        raise DcganError(
+            f"{upload.name} holds {members:,} files ({directory_bytes:,} bytes of file list); a model folder's "
+            f"zip holds at most {MAX_ZIP_MEMBERS} (config.json, the weights, a card and a few images)"
+        )
+
+
 def _extract_model_zip(upload: Path, destination: Path) -> None:
+    _check_zip_directory(upload)
     try:
         archive = zipfile.ZipFile(upload)
     except zipfile.BadZipFile:

@@ -83,6 +83,13 @@ def test_the_arithmetic_counts_what_the_models_build(config: ModelConfig) -> Non
         image = generator.eval()(z)
     assert image.shape == (1, config.nc, config.image_size, config.image_size)
     assert generator_cost(config).largest_activation >= image.numel()
+    # Each block's output, as the workload budget counts it (GANSpace keeps block 0's for 2,000 samples).
+    with torch.inference_mode():
+        h, block_sizes = generator.stem(z), []
+        for block in generator.blocks:
+            h = block(h)
+            block_sizes.append(h.numel())
+    assert generator_cost(config).block_outputs == block_sizes
 
 
 def test_the_papers_largest_family_passes_and_is_costed() -> None:

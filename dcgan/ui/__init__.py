@@ -204,6 +204,8 @@ def _walk_preview_endpoint(catalog: Catalog):
             return refusal(503, "another preview is being drawn; the slider's own event draws yours", 1.0)
         try:
             png, query = await run_in_threadpool(walk.preview_png, catalog, dict(request.query_params))
+        except walk.ModelNotReady as error:
+            return refusal(503, f"{common.public_message(error)}; the slider's own event draws it", 1.0)
         except (DcganError, ValueError) as error:
             return PlainTextResponse(common.public_message(error), status_code=400)
         finally:

@@ -24,6 +24,7 @@ from ..explore import (
     typical_norm,
 )
 from ..images import line_chart, save_png
+from ..workload import MAX_INTERPOLATION_ROWS, MAX_INTERPOLATION_STEPS
 from .common import (
     Refresh,
     bounded_int,
@@ -133,8 +134,8 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         seed_b = seed_box("seed B", 2, min_width=100, elem_id="interp-seed-b")
         start = gr.Dropdown(["seed"], value="seed", label="top row starts at", min_width=140)
         end = gr.Dropdown(["seed"], value="seed", label="top row ends at", min_width=140)
-        steps = gr.Slider(3, 16, value=9, step=1, label="steps", min_width=160)
-        rows = gr.Slider(1, 6, value=4, step=1, label="rows (seed pairs)", min_width=160)
+        steps = gr.Slider(3, MAX_INTERPOLATION_STEPS, value=9, step=1, label="steps", min_width=160)
+        rows = gr.Slider(1, MAX_INTERPOLATION_ROWS, value=4, step=1, label="rows (seed pairs)", min_width=160)
     with gr.Row():
         run_button = gr.Button("Interpolate", variant="primary", elem_id="interp-run")
         random_button = gr.Button("🎲 random seeds", elem_id="interp-random")
@@ -186,8 +187,8 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         state.interpolation = InterpolationState(
             seed_from(a),
             seed_from(b),
-            bounded_int(n_steps, 3, 16, "steps"),
-            bounded_int(n_rows, 1, 6, "rows"),
+            bounded_int(n_steps, 3, MAX_INTERPOLATION_STEPS, "steps"),
+            bounded_int(n_rows, 1, MAX_INTERPOLATION_ROWS, "rows"),
             start_name or "seed",
             end_name or "seed",
         )

@@ -16,13 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..checkpoints import HUB_ID, load_run_config
+from ..classifier import classifier_for
 from ..data import uses_judge
 from ..errors import DcganError
 from ..explore import Explorer, shared_judge
 from ..hosting import HostLimits
 from ..registry import ModelEntry, is_model_folder, list_models
+from ..workload import Workload, check_model_budget
 
-__all__ = ["Catalog", "get_model", "shared_judge", "warm"]
+__all__ = ["Catalog", "check_budget", "get_model", "prepared_model", "shared_judge", "warm"]
+STRANGERS = ("upload", "hub")  # sources whose files a visitor chose: held to the host's per-model budget
 
 MAX_LOADED = 4  # generators kept in memory (uploads by many visitors must not fill the RAM)
 
@@ -116,19 +119,40 @@ _loaded: OrderedDict[str, Explorer] = OrderedDict()
 _loaded_lock = threading.Lock()
 
 
+def check_budget(key: str, limits: HostLimits) -> Workload:
+    """What showing the model at `key` will cost (dcgan/workload.py), from its config.json alone; DcganError
+    when that is beyond the host's per-model budget. Nothing is built or run."""
+    _, run_config = load_run_config(key)
+    data = run_config.train.data if run_config.train is not None else ""
+    judged = classifier_for(str(data)) is not None  # its class-based views (labels, class means...) run too
+    return check_model_budget(run_config.model, judged, limits.max_model_seconds, limits.max_model_memory_mb)
+
+
 def get_model(catalog: Catalog, name: str) -> Explorer:
-    """The loaded model for a picker/URL name, loading it (once) if needed. DcganError if it can't."""
+    """The loaded model for a picker/URL name, loading it (once) if needed. DcganError if it can't, or if it
+    is a visitor's (an upload, a Hub id) that costs more than the host allows."""
     key = catalog.resolve(name)
     with _loaded_lock:
         if key in _loaded:
             _loaded.move_to_end(key)
             return _loaded[key]
+    if catalog.source_of(name) in STRANGERS:
+        check_budget(key, catalog.limits)  # before a byte of it is built
     model = Explorer.load(key, name=name)  # outside the lock: a Hub download may take a while
     with _loaded_lock:
         model = _loaded.setdefault(key, model)
         while len(_loaded) > MAX_LOADED:
             _loaded.popitem(last=False)
     return model
+
+
+def prepared_model(catalog: Catalog, name: str) -> Explorer | None:
+    """The model for `name` when it is loaded and its walk is ready (ranking and directions computed), else
+    None: for callers that must never start a model's preparation themselves (the walk's fast preview)."""
+    key = catalog.resolve(name)
+    with _loaded_lock:
+        model = _loaded.get(key)
+    return model if model is not None and model.walk_ready() else None
 
 
 def release_freed_memory() -> None:

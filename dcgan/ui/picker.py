@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
@@ -17,7 +18,7 @@ from ..limits import DENSE_ACTIVATIONS
 from ..registry import import_upload
 from ..uploads import check_upload_fits, prune_uploads
 from .common import UserError, public_message
-from .model_cache import Catalog, get_model
+from .model_cache import Catalog, check_budget, get_model
 from .session import VisitorState, apply_query
 
 NO_MODEL_HELP = """
@@ -189,6 +190,11 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
             check_upload_fits(Path(path).stat().st_size, catalog.limits)
             options = _import_options(layers, dense_activation, activation, noise, image_size)
             folder = import_upload(path, catalog.uploads_dir, options)
+            try:
+                check_budget(str(folder), catalog.limits)  # refused now, not when its first view runs
+            except DcganError:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
             prune_uploads(catalog.uploads_dir, catalog.limits)  # the newest goes last, and only if it can't fit
             name = catalog.label_for(folder)
         except ImportNeedsOptions as error:

@@ -16,10 +16,12 @@ from ..explore import Explorer, model_image
 from ..hosting import openable_data
 from ..images import save_png, to_pil, to_uint8
 from ..latent import ProjectionStep, project_image
+from ..workload import MAX_PROJECTION_STEPS
 from .arithmetic import add_pick
 from .common import (
     Refresh,
     UserError,
+    bounded_int,
     current_model,
     export_folder,
     image_output,
@@ -114,7 +116,7 @@ def build(
             upload = image_upload("an image (any size or format; centre-cropped)", elem_id="project-upload")
             example_button = gr.Button("take an image from the model's dataset")
             invert = gr.Checkbox(label="invert (dark clothes on a light background: Fashion-MNIST is light on black)")
-            steps = gr.Slider(50, 600, value=300, step=10, label="optimisation steps")
+            steps = gr.Slider(50, MAX_PROJECTION_STEPS, value=300, step=10, label="optimisation steps")
             with gr.Row():
                 project_button = gr.Button("Project into z", variant="primary", elem_id="project-run")
                 stop_button = gr.Button("Stop", variant="stop")
@@ -148,7 +150,7 @@ def build(
             raise UserError(error) from None
         name = f"{Path(path).stem[:24]} #{len(state.projected) + 1}"
         shown_target = picture(model, target)
-        total = int(n_steps)
+        total = bounded_int(n_steps, 1, MAX_PROJECTION_STEPS, "optimisation steps")
         for step in project_image(model.generator, target, steps=total, report_every=10):
             state.add_projected(name, step.z.tolist())  # every report: a Stop keeps the best z so far
             yield (

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import DcganError
 from ..explore import WalkState  # the walk's plain data lives in the library; the tabs import it from here
+from ..workload import MAX_INTERPOLATION_ROWS, MAX_INTERPOLATION_STEPS
 
 GROUPS = ("A", "B", "C")
 MAX_PICKS = 3  # exemplars per arithmetic group, as in the paper
@@ -177,8 +178,8 @@ def apply_query(state: VisitorState, params: dict[str, str]) -> list[str]:
     take("strip", str, lambda value: setattr(walk, "strip", value))
     take("a", _seed, lambda value: setattr(interpolation, "seed_a", value))
     take("b", _seed, lambda value: setattr(interpolation, "seed_b", value))
-    take("steps", lambda text: min(max(int(text), 3), 16), lambda value: setattr(interpolation, "steps", value))
-    take("rows", lambda text: min(max(int(text), 1), 6), lambda value: setattr(interpolation, "rows", value))
+    take("steps", lambda text: _clamped(text, 3, MAX_INTERPOLATION_STEPS), lambda n: setattr(interpolation, "steps", n))
+    take("rows", lambda text: _clamped(text, 1, MAX_INTERPOLATION_ROWS), lambda n: setattr(interpolation, "rows", n))
     take("batch", _seed, lambda value: setattr(state, "batch_seed", value))
     for group in GROUPS:
         take(f"p{group.lower()}", _parse_picks, lambda picks, group=group: state.picks.__setitem__(group, picks))
@@ -228,6 +229,10 @@ def _parse_channel(text: str) -> list[int]:
 
 def _parse_channels(text: str) -> str:
     return ", ".join(str(_bounded(part, 0, 100_000)) for part in text.split(",")[:512] if part)
+
+
+def _clamped(text: str, low: int, high: int) -> int:
+    return min(max(int(text), low), high)
 
 
 def _bounded(text: str, low: int, high: int) -> int:

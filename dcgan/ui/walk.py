@@ -38,7 +38,7 @@ from .common import (
     show_box,
     slug,
 )
-from .model_cache import Catalog, get_model
+from .model_cache import Catalog, prepared_model
 from .session import UPDATE_URL_JS, VisitorState, WalkState, apply_query, query_string
 
 N_DIM_SLIDERS = WALK_DIMS
@@ -102,6 +102,10 @@ document.addEventListener('pointerup', (event) => {
 </script>""".replace("PATH", PREVIEW_PATH)
 
 
+class ModelNotReady(DcganError):
+    """The preview's model is not loaded and prepared yet (answered 503: try the slider's own event)."""
+
+
 def preview_png(catalog: Catalog, params: dict[str, str]) -> tuple[bytes, str]:
     """The walk image for a page's query string plus `move=kind:slot:value` (the slider just released),
     as PNG bytes (the same picture the slider's Gradio handler draws), and the query string after the
@@ -110,7 +114,11 @@ def preview_png(catalog: Catalog, params: dict[str, str]) -> tuple[bytes, str]:
     apply_query(state, params)
     if not state.model:
         raise DcganError("no model in the query")
-    model = get_model(catalog, state.model)
+    # Only a model whose walk is ready: preparing one (seconds to minutes) here would hold the server's one
+    # preview slot; the slider's own Gradio event draws the image meanwhile.
+    model = prepared_model(catalog, state.model)
+    if model is None:
+        raise ModelNotReady(f"{state.model} is still being prepared")
     valid_dims(model, state.walk)
     move = params.get("move", "").split(":")
     if len(move) != 3 or move[0] not in ("dim", "direction"):
