@@ -9,6 +9,7 @@ import hashlib
 import shutil
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -86,13 +87,19 @@ def model_facts(key: str | Path) -> dict[str, object]:
     return facts
 
 
-def import_upload(upload: str | Path, uploads_dir: str | Path, options: ImportOptions | None = None) -> Path:
+def import_upload(
+    upload: str | Path,
+    uploads_dir: str | Path,
+    options: ImportOptions | None = None,
+    accept: Callable[[Path], None] | None = None,
+) -> Path:
     """An uploaded model -> a model folder under `uploads_dir`; returns it.
 
     Accepts our folder format as a .zip (config.json + model.safetensors, optionally inside one
     top-level folder) or another project's generator .pth/.pt (imported as in dcgan.convert, with
     `options`: what its weights cannot say). Everything else, and any zip with odd paths or sizes,
-    is a DcganError; nothing is unpickled.
+    is a DcganError; nothing is unpickled. `accept(folder)` may refuse the unpacked folder (a DcganError)
+    before its networks are built; a refused upload leaves nothing behind.
     """
     options = options or ImportOptions()
     upload = Path(upload)
@@ -118,6 +125,8 @@ def import_upload(upload: str | Path, uploads_dir: str | Path, options: ImportOp
             _extract_model_zip(upload, destination)
         else:
             import_model(upload, destination, options)
+        if accept is not None:  # e.g. the host's per-model budget, from config.json, before anything is built
+            accept(destination)
         load_generator(destination, device="cpu")  # validates config and weights together
     except BaseException:
         shutil.rmtree(destination, ignore_errors=True)  # a refused upload leaves nothing on disk

@@ -200,3 +200,90 @@ def test_a_hub_model_beyond_the_budget_is_refused_before_it_is_built(tmp_path: P
     with pytest.raises(DcganError, match="this server allows"):
         model_cache.get_model(catalog, "someone/bomb")
     assert built == []
+
+
+# ---- the bombs against a running app, in a memory-limited child ----------------------------------------------
+
+APP_MEMORY = 8 * 2**30  # the child's address space: torch and gradio reserve ~3 GB of it before any model
+PEAK_RSS_LIMIT_MB = LIMITS.max_model_memory_mb + 1024  # the budget, and the app itself
+CHILD_APP = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))
+from pathlib import Path
+sys.path.insert(0, str(Path.cwd() / "tests"))
+from browser.app_server import running_app
+with running_app(Path(sys.argv[2])) as url:
+    print(url, flush=True)
+    sys.stdin.read()  # serve until the test closes our stdin
+"""
+
+
+def peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1]) / 1024
+
+
+@pytest.fixture(scope="module")
+def child_app(tmp_path_factory):
+    """The app with the default host limits in a child limited to APP_MEMORY; yields (url, pid, its root)."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("budget-app")
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_APP, str(APP_MEMORY), str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    try:
+        url = child.stdout.readline().strip()
+        assert url.startswith("http://"), f"the app did not start (exit {child.poll()})"
+        yield url, child.pid, root
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+
+
+@pytest.mark.parametrize("values", [DENSE_STEM_BOMB, WIDE_LAYER_BOMB], ids=["dense", "wide"])
+def test_a_bomb_uploaded_to_the_app_is_refused_while_others_are_served(child_app, tmp_path: Path, values) -> None:
+    import threading
+    import time
+
+    gradio_client = pytest.importorskip("gradio_client")
+    url, pid, root = child_app
+    archive = bomb_zip(tmp_path / "bomb.zip", values)
+    assert archive.stat().st_size < 64 * 2**10  # a few KB to send
+    other = gradio_client.Client(url, verbose=False)
+    other.predict(1, api_name="/walk_seed")  # the other visitor's page is open
+    latencies, done = [], threading.Event()
+
+    def other_visitor() -> None:
+        seed = 2
+        while not done.is_set():
+            started = time.perf_counter()
+            assert other.predict(seed, api_name="/walk_seed")[0] == seed
+            latencies.append(time.perf_counter() - started)
+            seed += 1
+
+    thread = threading.Thread(target=other_visitor)
+    thread.start()
+    try:
+        attacker = gradio_client.Client(url, verbose=False)
+        started = time.perf_counter()
+        with pytest.raises(Exception, match="this server allows"):
+            attacker.predict(gradio_client.handle_file(str(archive)), api_name="/upload_model")
+        refused_after = time.perf_counter() - started
+        time.sleep(1.0)  # and the server stays quick after it
+    finally:
+        done.set()
+        thread.join(timeout=60)
+    # Refused from its config: no bulk work was started (before the fix: killed by the OOM killer after 30-45 s).
+    assert refused_after < 10, refused_after
+    # The other visitor was served throughout. The median, not the worst: on a busy 2-core machine a single
+    # Gradio round trip takes 0.4-0.8 s (CI shares the cores), while a server doing the bulk work stalls them all.
+    assert len(latencies) >= 3 and sorted(latencies)[len(latencies) // 2] < 1.0, latencies
+    assert peak_rss_mb(pid) < PEAK_RSS_LIMIT_MB
+    uploads = root / "uploads"
+    assert not uploads.exists() or not [p for p in uploads.iterdir() if p.name != "datasets"]  # nothing kept

@@ -119,10 +119,10 @@ _loaded: OrderedDict[str, Explorer] = OrderedDict()
 _loaded_lock = threading.Lock()
 
 
-def check_budget(key: str, limits: HostLimits) -> Workload:
+def check_budget(key: str | Path, limits: HostLimits) -> Workload:
     """What showing the model at `key` will cost (dcgan/workload.py), from its config.json alone; DcganError
     when that is beyond the host's per-model budget. Nothing is built or run."""
-    _, run_config = load_run_config(key)
+    _, run_config = load_run_config(str(key))
     data = run_config.train.data if run_config.train is not None else ""
     judged = classifier_for(str(data)) is not None  # its class-based views (labels, class means...) run too
     return check_model_budget(run_config.model, judged, limits.max_model_seconds, limits.max_model_memory_mb)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
@@ -18,6 +18,7 @@ from ..limits import DENSE_ACTIVATIONS
 from ..registry import import_upload
 from ..uploads import check_upload_fits, prune_uploads
 from .common import UserError, public_message
+from .fairness import HEAVY_SLOTS, heavy_turn
 from .model_cache import Catalog, check_budget, get_model
 from .session import VisitorState, apply_query
 
@@ -170,10 +171,11 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
             raise UserError("pick a model")
         return show(state, name)
 
-    def on_hub(state: VisitorState, repo_id: str | None) -> tuple:
+    def on_hub(state: VisitorState, repo_id: str | None, request: gr.Request = None) -> tuple:
         if not (repo_id or "").strip():
             raise UserError("type a Hub repo id like 'owner/name'")
-        return show(state, repo_id.strip())
+        with heavy_turn(request, "fetching and preparing a Hub model"):  # as an upload: see on_upload
+            return show(state, repo_id.strip())
 
     def on_upload(
         state: VisitorState,
@@ -183,18 +185,22 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
         activation: str = "relu",
         noise: str = "normal",
         image_size: float = 0,
+        request: gr.Request = None,
     ) -> tuple:
         if not path:
             raise UserError("no file arrived: try the upload again")
+        # Preparing a visitor's model is heavy work (up to the host's --max-model-seconds): one at a time
+        # per visitor, within their share, so that uploads in a loop cannot hold the upload slots.
+        with heavy_turn(request, "preparing an uploaded model"):
+            return _upload(state, path, layers, dense_activation, activation, noise, image_size)
+
+    def _upload(state, path, layers, dense_activation, activation, noise, image_size) -> tuple:
         try:
             check_upload_fits(Path(path).stat().st_size, catalog.limits)
             options = _import_options(layers, dense_activation, activation, noise, image_size)
-            folder = import_upload(path, catalog.uploads_dir, options)
-            try:
-                check_budget(str(folder), catalog.limits)  # refused now, not when its first view runs
-            except DcganError:
-                shutil.rmtree(folder, ignore_errors=True)
-                raise
+            # The host's per-model budget, checked before the upload's networks are even built.
+            accept = functools.partial(check_budget, limits=catalog.limits)
+            folder = import_upload(path, catalog.uploads_dir, options, accept=accept)
             prune_uploads(catalog.uploads_dir, catalog.limits)  # the newest goes last, and only if it can't fit
             name = catalog.label_for(folder)
         except ImportNeedsOptions as error:
@@ -229,10 +235,15 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
     outputs = [state, choice, facts, card, banner]
     events = [
         choice.input(on_pick, [state, choice], outputs, api_name="pick_model"),
-        hub_button.click(on_hub, [state, hub_id], outputs, api_name="load_hub_model"),
-        hub_id.submit(on_hub, [state, hub_id], outputs, api_visibility="private"),
-        upload.upload(on_upload, [state, upload, *options], outputs, api_name="upload_model"),
-        reimport.click(on_upload, [state, upload, *options], outputs, api_visibility="private"),
+        hub_button.click(on_hub, [state, hub_id], outputs, api_name="load_hub_model", concurrency_limit=HEAVY_SLOTS),
+        hub_id.submit(on_hub, [state, hub_id], outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS),
+        # Two slots: one visitor's model being prepared never makes another's upload wait (see fairness.py).
+        upload.upload(
+            on_upload, [state, upload, *options], outputs, api_name="upload_model", concurrency_limit=HEAVY_SLOTS
+        ),
+        reimport.click(
+            on_upload, [state, upload, *options], outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS
+        ),
     ]
     reload_list.click(
         lambda state: gr.update(choices=catalog.choices(state.uploads)), state, choice, api_visibility="private"
