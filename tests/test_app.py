@@ -86,6 +86,23 @@ def test_walk_preview_route_draws_what_the_slider_event_draws(client, app_url):
         assert error.value.code == 400 and message in error.value.read().decode()
 
 
+def test_the_walk_preview_never_prepares_a_model(client, app_url, app_root):
+    """Preparing a model takes seconds to minutes (issue 24: a costly upload's id held the server-wide
+    preview slot for 18 minutes); the preview draws only models whose walk is ready, and answers 503 at once
+    for others (the page then uses the slider's own event)."""
+    from dcgan.ui import model_cache
+
+    tiny_model_folder(app_root / "checkpoints" / "never-opened", seed=7)
+    query = "model=never-opened&seed=1&move=dim:0:1.0"
+    with pytest.raises(HTTPError) as refused:
+        urlopen(f"{app_url}walk-preview.png?{query}")
+    assert refused.value.code == 503 and "still being prepared" in refused.value.read().decode()
+    assert not any(key.endswith("never-opened") for key in model_cache._loaded)  # nothing was loaded
+    client.predict("never-opened", api_name="/pick_model")  # a visitor opens it: now it is ready
+    with urlopen(f"{app_url}walk-preview.png?{query}") as response:
+        assert response.headers["Content-Type"] == "image/png"
+
+
 def test_walk_strip_exports_png_and_gif(client):
     client.predict(5, api_name="/walk_seed")
     png, gif = client.predict(api_name="/walk_export")
