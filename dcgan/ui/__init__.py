@@ -133,20 +133,25 @@ def build_app(
             # Last, the URL from the state as it is now: a slider moved meanwhile (its event skips the queue)
             # may have been written over by a step that had read the state before the move.
             event = event.then(query_string, state, query, queue=False, api_visibility="private")
+            # The state's tab once more: a tab select Gradio made by itself meanwhile was ignored (see
+            # _remember_tab), but it may have switched the view.
+            event = event.then(select, state, [tab_bar, *timers.values()], api_visibility="private", queue=False)
             event.then(None, query, None, js=READY_JS)
 
+        select = _tab_selector([spec.id for spec in specs], list(timers))
         for event in model_events:
             redraw_all(event)
         loaded = demo.load(on_load, state, load_outputs, api_visibility="private")
-        select = _tab_selector([spec.id for spec in specs], list(timers))
         shown = loaded.success(select, state, [tab_bar, *timers.values()], api_visibility="private", queue=False)
         redraw_all(shown)
 
+        select_origin = gr.Textbox(visible=False)  # "visitor" or "start": see TAB_SELECT_ORIGIN_JS
         for tab_id, (tab, _) in built.items():
             shown_tab = tab.select(
                 _remember_tab(tab_id, list(timers)),
-                state,
+                [state, select_origin],
                 [state, query, *timers.values()],
+                js=TAB_SELECT_ORIGIN_JS,
                 api_visibility="private",
                 queue=False,
             )
@@ -225,12 +230,22 @@ def _tab_selector(tab_ids: list[str], timer_owners: list[str]):
     return _select_tab
 
 
+# Gradio selects the first tab by itself while a page starts, sometimes after the link's state has been
+# applied: that select then showed the Latent walk and rewrote the address without the link's tab= (about 1
+# link in 7, issue 25). A select is the visitor's only once the page has started (the start's last step
+# marks <html data-ready>, session.READY_JS); the start itself shows the state's tab before that mark.
+TAB_SELECT_ORIGIN_JS = (
+    "(state, origin) => [state, document.documentElement.dataset.ready === '1' ? 'visitor' : 'start']"
+)
+
+
 def _remember_tab(tab_id: str, timer_owners: list[str]):
-    def remember(state: VisitorState) -> tuple:
+    def remember(state: VisitorState, origin: str) -> tuple:
+        if origin != "visitor":  # Gradio's own select during the start: the state's tab stays, the URL too
+            return state, "", *(gr.update() for _ in timer_owners)
         state.tab = tab_id
         timers = (gr.Timer(active=tab_id == owner) for owner in timer_owners)  # e.g. the Train tab's refresh
-        # Gradio fires this for the first tab while the page is still loading, before the URL's state is
-        # applied: present= is left to the toggle and the load's redraw, or presenter view would flash off.
+        # present= is left to the toggle: a tab click never turns presenter view on or off.
         query = [pair for pair in parse_qsl(query_string(state), keep_blank_values=True) if pair[0] != "present"]
         return state, urlencode(query, safe=":,"), *timers
 
