@@ -805,9 +805,11 @@ class BeforeAfter:
         return float((self.intact - self.ablated).abs().mean())
 
     def intact_ablated_difference(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The three rows of the figure; the difference |intact - ablated| as images in [-1, 1] (black where
-        nothing changed, white where a pixel went from one end of the range to the other)."""
-        return self.intact, self.ablated, (self.intact - self.ablated).abs() - 1
+        """The three rows of the figure; the difference |intact - ablated| as grey images in [-1, 1], its mean
+        over colour channels (black where nothing changed, white where a pixel went from one end of the range to
+        the other): a colour difference map would need a legend, grey reads as "brighter = changed more"."""
+        change = (self.intact - self.ablated).abs().mean(dim=1, keepdim=True).expand_as(self.intact)
+        return self.intact, self.ablated, change - 1
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """The explorer's math in the library (dcgan/explore.py): the same pixels as the app, reachable without it."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -351,7 +352,11 @@ def test_inside_and_ablation_are_plain_data_with_clear_refusals(tmp_path):
     with pytest.raises(DcganError, match="the generator has layers 0-2, not 3"):
         ablate(explorer, 3, [0])
     intact, ablated, difference = ablation.intact_ablated_difference()
-    assert torch.allclose(difference, (intact - ablated).abs() - 1) and difference.min() >= -1
+    assert torch.allclose(difference, (intact - ablated).abs() - 1) and difference.min() >= -1  # grey: as is
+    rgb = dataclasses.replace(ablation, intact=torch.zeros(2, 3, 4, 4), ablated=torch.zeros(2, 3, 4, 4))
+    rgb.ablated[:, 0] = 1.0  # only red changed, by half the range
+    grey = rgb.intact_ablated_difference()[2]
+    assert torch.allclose(grey, torch.full_like(grey, 1 / 3 - 1))  # one grey level in every colour channel
 
 
 def test_forgetting_a_class_zeroes_the_probes_filters_and_measures_against_random_ones(tmp_path):

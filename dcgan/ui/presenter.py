@@ -9,6 +9,8 @@ move the walk's slider or the interpolation's seeds and redraw.
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
 from .session import UPDATE_URL_JS, VisitorState, query_string
@@ -39,11 +41,15 @@ CAPTIONS = {
         "what G cannot draw shows what it never learned."
     ),
     "inside": (
-        "**Paper Fig. 5 and 6:** what a trained discriminator's feature responds to (guided backprop), beside "
-        'the same feature of an untrained D; and "forgetting to draw": the same noise before and after '
-        "zeroing some of G's filters, so what changed is what those filters drew. Middle: a channel's "
-        "activation, its guided backprop, the same in an untrained D; bottom: before, after, the difference. "
-        "<kbd>←</kbd> <kbd>→</kbd> another noise seed."
+        "**Paper Fig. 5 (what D's features respond to):** one channel of the trained discriminator, its guided "
+        "backprop (where more or less ink would make it fire) beside the same channel of an untrained D of the "
+        "same shape: trained, it picks out parts and edges; untrained, it passes back a blur of the whole image. "
+        "<kbd>6</kbd>: Fig. 6 on this tab."
+    ),
+    "inside-fig6": (
+        '**Paper Fig. 6 ("forgetting to draw"):** the same noise before and after zeroing some of the '
+        "generator's filters, so what changed is what those filters drew. "
+        "<kbd>←</kbd> <kbd>→</kbd> another noise seed; <kbd>5</kbd>: Fig. 5 on this tab."
     ),
     "train": (
         "**Paper Fig. 2 and 3 (samples as training goes on):** the same fixed noise at every step, so what "
@@ -63,8 +69,8 @@ KEEP = {
         "arith-neighbourhood",
     ],
     "project": ["project-original", "project-reconstruction"],
-    "inside": ["inside-image", "inside-channel", "inside-channel-guided", "inside-channel-untrained"]
-    + ["ablate-before", "ablate-after", "ablate-difference"],
+    "inside": ["inside-image", "inside-channel-title", "inside-channel", "inside-channel-guided"]
+    + ["inside-channel-untrained", "ablate-caption", "ablate-before", "ablate-after", "ablate-difference"],
     "train": ["train-status", "train-grid", "train-curves"],
 }
 
@@ -79,7 +85,37 @@ UNTIL_DRAWN = {
 }
 
 DRAWN = "img, canvas, .js-plotly-plot"  # what a drawn figure contains (an empty gr.Image holds an icon)
-TEXTS = {"interp-caption", "train-status"}  # kept words (the contrast table, the run's status), not pictures
+# Kept words (the contrast table, the run's status, the figures' numbers), not pictures.
+TEXTS = {"interp-caption", "train-status", "inside-channel-title", "ablate-caption"}
+
+# The Inside tab holds two of the paper's figures; presenter view shows one of them at a time, chosen by the
+# link: fig=5 or fig=6, else Fig. 6 for a link that forgets a class or zeroes filters and names no channel
+# (SCRIPT sets <html data-fig>). The keys 5 and 6 switch.
+FIGURE_SCREENS = {  # CSS selectors of each figure's parts
+    "5": ["#inside-image", "#inside-channel-title", "#inside-channel", "#inside-channel-guided"]
+    + ["#inside-channel-untrained", "#inside-run", '[id^="inside-layer-"]', "#presenter-caption-inside"],
+    "6": ["#ablate-caption", "#ablate-before", "#ablate-after", "#ablate-difference", "#ablate-run"]
+    + ["#presenter-caption-inside-fig6"],
+}
+
+# Short labels on the pictures' top edge in presenter view, readable from the back of a room (Gradio's own
+# labels are long, and hidden there).
+LABELS = {
+    "inside-image": "what D sees",
+    "inside-channel": "the channel's activation",
+    "inside-channel-guided": "trained D",
+    "inside-channel-untrained": "untrained D",
+    "ablate-before": "before",
+    "ablate-after": "after (filters zeroed)",
+    "ablate-difference": "difference (brighter: more)",
+    "interp-lerp": "lerp",
+    "interp-slerp": "slerp",
+    **{f"arith-{group}-picks": group for group in "ABC"},
+    **{f"arith-{group}-mean": f"mean of {group}" for group in "ABC"},
+    "arith-averaged": "A − B + C on the averages",
+    "arith-single": "on single exemplars",
+    "arith-neighbourhood": "around the result",
+}
 
 
 def _css() -> str:
@@ -93,9 +129,18 @@ def _css() -> str:
         others = [other for key, group in UNTIL_DRAWN.items() if key != figure for other in group]
         when = f"{on} .tabitem:has(#{figure} :is({DRAWN}))"
         drawn.append(f"{when} :is({', '.join(selectors)}) {{ display: none !important; }}")
-        holders = ", ".join([figures, *others, ".presenter-caption"])
+        holders = ", ".join([figures, *(f"#{text}" for text in TEXTS), *others, ".presenter-caption"])
         drawn.append(f"{when} :is(.row, .column):not(:has({holders})) {{ display: none !important; }}")
     drawn = "\n".join(drawn)
+    screens = []
+    for figure in FIGURE_SCREENS:
+        others = [other for key, group in FIGURE_SCREENS.items() if key != figure for other in group]
+        screens.append(f'{on}[data-fig="{figure}"] :is({", ".join(others)}) {{ display: none !important; }}')
+    screens = "\n".join(screens)
+    labels = "\n".join(
+        f"{on} #{elem_id}::before {{ content: {json.dumps(text)}; }}" for elem_id, text in LABELS.items()
+    )
+    labelled = ", ".join(f"{on} #{elem_id}::before" for elem_id in LABELS)
     third = "calc((100vh - 200px) / 3)"  # three rows of pictures under the caption
     return f"""
 /* the header: one line (title, intro, theme link, presenter toggle) */
@@ -138,7 +183,21 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 {on} #walk-strip img {{ width: 100%; height: auto; max-height: 170px; }}
 {on} #interp-lerp img, {on} #interp-slerp img {{ max-height: calc(100vh - 340px); }}
 {on} #interp-caption {{ font-size: var(--text-sm); }}
-{on} :is({", ".join(f"#{i}" for i in KEEP["arithmetic"] + KEEP["inside"])}) {{ height: {third} !important; }}
+{on} :is({", ".join(f"#{i}" for i in KEEP["arithmetic"] if i not in TEXTS)}) {{ height: {third} !important; }}
+/* the Inside tab: one figure per screen (FIGURE_SCREENS), its number in large type */
+{screens}
+{on} :is(#inside-channel-title, #ablate-caption) :is(.prose, p, strong, em) {{ font-size: 1.35rem !important;
+    line-height: 1.4 !important; }}
+{on} :is(#inside-image, #inside-channel, #inside-channel-guided, #inside-channel-untrained) {{
+    height: calc((100vh - 250px) / 2) !important; }}
+{on} :is(#ablate-before, #ablate-after, #ablate-difference) {{ height: auto !important; }}
+{on} .row:has(> .column #ablate-caption) {{ flex-wrap: wrap; }}  /* the number above the pictures, full width */
+{on} .column:has(#ablate-caption) {{ flex: 1 1 100% !important; min-width: 100% !important; }}
+{on} :is(#ablate-before, #ablate-after, #ablate-difference) img {{ width: 100%; height: auto;
+    max-height: calc(100vh - 400px); }}
+/* short labels on the pictures' top edge (LABELS), above the pixels, never over them */
+{labels}
+{labelled} {{ display: block; text-align: center; font-weight: 600; font-size: 1.15em; line-height: 1.5em; }}
 {on} #train-grid {{ height: calc(100vh - 240px) !important; }}  /* status lines above it: the whole grid shows */
 """
 
@@ -150,7 +209,16 @@ SCRIPT = """<script>
 (() => {
     const CLASS = 'CLASS_NAME';
     const presenting = () => new URLSearchParams(window.location.search).get('present') === '1';
-    const sync = () => document.documentElement.classList.toggle(CLASS, presenting());
+    // Which of the Inside tab's figures presenter view shows (FIGURE_SCREENS): fig=, else what the link sets.
+    const figure = () => {
+        const params = new URLSearchParams(window.location.search);
+        if (['5', '6'].includes(params.get('fig'))) return params.get('fig');
+        return !params.has('ch') && (params.has('forget') || params.has('zero')) ? '6' : '5';
+    };
+    const sync = () => {
+        document.documentElement.classList.toggle(CLASS, presenting());
+        document.documentElement.dataset.fig = figure();
+    };
     sync();
     // Every URL update (tabs, sliders, the toggle) goes through replaceState: the view follows the URL.
     const replaceState = history.replaceState.bind(history);
@@ -185,6 +253,14 @@ SCRIPT = """<script>
         if (presenting() && !typing(target) && !event.altKey && !event.ctrlKey && !event.metaKey) {
             if (event.key === 'Escape') {
                 document.querySelector('#presenter-toggle')?.click();
+                return;
+            }
+            const onInside = [...document.querySelectorAll('[id^="presenter-caption-inside"]')]
+                .some((caption) => caption.offsetParent != null);
+            if (['5', '6'].includes(event.key) && onInside) {
+                const url = new URL(window.location.href);  // the other figure of the Inside tab, in the address
+                url.searchParams.set('fig', event.key);
+                history.replaceState(null, '', url);
                 return;
             }
             const direction = { ArrowLeft: -1, ArrowRight: 1 }[event.key];
@@ -234,9 +310,11 @@ THEME_LINK = (
 
 
 def caption(tab_id: str) -> None:
-    """The tab's presenter caption (hidden outside presenter view), inside the current gr.Tab."""
-    if tab_id in CAPTIONS:
-        gr.Markdown(CAPTIONS[tab_id], elem_id=f"presenter-caption-{tab_id}", elem_classes=["presenter-caption"])
+    """The tab's presenter caption(s) (hidden outside presenter view), inside the current gr.Tab: one per figure
+    the tab holds ("inside" and "inside-fig6")."""
+    for key in CAPTIONS:
+        if key == tab_id or key.startswith(f"{tab_id}-fig"):
+            gr.Markdown(CAPTIONS[key], elem_id=f"presenter-caption-{key}", elem_classes=["presenter-caption"])
 
 
 def header_controls(state: gr.State, query: gr.Textbox) -> None:

@@ -86,3 +86,49 @@ def test_prepared_links_open_on_their_tab_every_time(busy_machine, tmp_path):
                     assert_on_its_tab(page, query, tab)
         finally:
             browser.close()
+
+
+def test_each_paper_figure_of_the_inside_tab_has_its_own_presenter_screen(tmp_path):
+    """Fig. 5 and Fig. 6 shared one screen (the forgetting link buried its figure under 48 thumbnails, and its
+    number was not on it): a link now opens on its figure alone, with its number, and 5 / 6 switch."""
+    fig5_parts = ["#inside-image", "#inside-channel-guided", "#inside-channel-untrained"]
+    fig6_parts = ["#ablate-before", "#ablate-after", "#ablate-difference", "#ablate-caption"]
+    with running_app(tmp_path) as app_url, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        try:
+            page.goto(f"{app_url}?tab=inside&look=3&gl=0&forget=Shirt&noise=0&present=1")
+            wait_until_started(page)
+            page.wait_for_function("() => document.querySelector('#ablate-caption')?.innerText.includes('%')")
+            page.wait_for_function("() => document.querySelector('#ablate-after img')?.complete")
+            for part in fig6_parts:
+                assert page.locator(part).is_visible(), part
+            for part in [*fig5_parts, '[id^="inside-layer-"]']:
+                assert not page.locator(part).first.is_visible(), part
+            caption_size = page.evaluate("() => getComputedStyle(document.querySelector('#ablate-caption p')).fontSize")
+            assert float(caption_size.removesuffix("px")) >= 20  # the judge's numbers, readable from the back
+            labels = page.evaluate(
+                "() => getComputedStyle(document.querySelector('#ablate-after'), '::before').content"
+            )
+            assert "after" in labels  # a short label on the picture's top edge
+            box, image = page.locator("#ablate-after").bounding_box(), page.locator("#ablate-after img").bounding_box()
+            assert image["y"] >= box["y"] + 16  # below the label, not under it
+            assert image["y"] + image["height"] <= 720  # the whole figure on the screen
+
+            page.keyboard.press("5")  # the tab's other figure
+            page.wait_for_function(
+                "() => document.documentElement.dataset.fig === '5' && location.search.includes('fig=5')"
+            )
+            assert page.locator("#inside-image").is_visible() and not page.locator("#ablate-after").is_visible()
+
+            page.goto(f"{app_url}?tab=inside&look=3&ch=1.2&present=1")  # a Fig. 5 link: its channel, no ablation
+            wait_until_started(page)
+            page.wait_for_function("() => document.querySelector('#inside-channel-untrained img')?.complete")
+            for part in fig5_parts:
+                assert page.locator(part).is_visible(), part
+            for part in fig6_parts:
+                assert not page.locator(part).is_visible(), part
+        finally:
+            browser.close()
