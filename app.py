@@ -23,7 +23,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     hosting.add_argument("--max-upload-mb", type=float, help="largest upload (DCGAN_MAX_UPLOAD_MB, default 100)")
     hosting.add_argument(
-        "--uploads-quota-mb", type=float, help="disk for uploaded models, oldest deleted first (default 1000)"
+        "--uploads-quota-mb",
+        type=float,
+        help="disk for uploaded models, a quarter of it per address, oldest deleted first (default 1000)",
     )
     hosting.add_argument("--uploads-ttl-hours", type=float, help="uploaded models are deleted after (default 24)")
     hosting.add_argument("--job-max-steps", type=int, help="steps a visitor's training job may ask for (10000)")

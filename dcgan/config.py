@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import json
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -364,15 +365,44 @@ class TrainConfig:
                 raise DcganError(f"{name} must be in [0, 1) (paper beta1: 0.5), got {getattr(self, name)}")
 
 
+# Our config files nest 2 levels deep (a classifier's 3). A hostile one nested 200,000 deep would overflow the
+# parser's stack (a RecursionError, not a message): anything deeper than this is refused before parsing.
+MAX_JSON_DEPTH = 16
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # a JSON string, escapes included
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
 def read_json(path: str | Path) -> Any:
-    """A config file's JSON; DcganError (not a traceback) when it is missing or not JSON."""
+    """A config file's JSON; DcganError (not a traceback) when it is missing, not JSON, nested deeper than
+    MAX_JSON_DEPTH, or holds a number Python will not convert (over 4,300 digits: a ValueError)."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise DcganError(f"no {path.name} at {path.parent}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
         raise DcganError(f"{path} is not valid JSON: {error}") from None
+    if json_depth(text, stop_after=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise DcganError(f"{path} nests more than {MAX_JSON_DEPTH} levels deep; a config file nests 2 or 3")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DcganError(f"{path} is not valid JSON: {error}") from None
+    except (ValueError, RecursionError) as error:  # e.g. "Exceeds the limit (4300 digits) for integer ..."
+        reason = str(error).split(";")[0]  # without Python's advice to raise the limit
+        raise DcganError(f"{path} holds a value too large to read ({reason})") from None
+
+
+def json_depth(text: str, stop_after: int | None = None) -> int:
+    """How deep JSON `text` nests its arrays and objects (brackets inside strings do not count); counting
+    stops once past `stop_after`. Cheap: regular expressions and one pass over the brackets."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket.group() in "[{" else -1
+        deepest = max(deepest, depth)
+        if stop_after is not None and deepest > stop_after:
+            break
+    return deepest
 
 
 def write_json(path: str | Path, values: Any) -> None:

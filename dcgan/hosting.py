@@ -26,7 +26,8 @@ class HostLimits:
     """Each field is also the environment variable DCGAN_<FIELD NAME IN CAPITALS>; 0 means no limit."""
 
     max_upload_mb: float = 100.0  # the largest file a visitor may upload (Gradio refuses bigger ones)
-    uploads_quota_mb: float = 1000.0  # uploaded models on disk in all; the oldest are deleted first
+    uploads_quota_mb: float = 1000.0  # uploaded models on disk in all; each address keeps at most a quarter
+    # (uploads.OWNER_SHARE), its oldest deleted first
     uploads_ttl_hours: float = 24.0  # an uploaded model is deleted this long after its upload
     job_max_steps: int = 10_000  # a visitor's training job may ask for at most this many steps
     job_max_minutes: float = 60.0  # ... and is stopped (with a checkpoint) after this long
@@ -58,8 +59,13 @@ class HostLimits:
         return int(self.max_upload_mb * 2**20) if self.max_upload_mb > 0 else None
 
     def is_host(self, token: str | None) -> bool:
-        """Constant-time comparison: the token is the host's only credential."""
-        return bool(token) and secrets.compare_digest(str(token).strip(), self.host_token)
+        """Constant-time comparison: the token is the host's only credential. Compared as UTF-8 bytes:
+        compare_digest refuses str with non-ASCII characters (a TypeError, not False), and a request's
+        JSON may even hold a lone surrogate ("\\ud800"), which only surrogatepass encodes."""
+        if not token:
+            return False
+        typed = str(token).strip().encode("utf-8", "surrogatepass")
+        return secrets.compare_digest(typed, self.host_token.encode("utf-8", "surrogatepass"))
 
 
 def _parse(name: str, raw: str, kind: type) -> object:

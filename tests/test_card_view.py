@@ -17,9 +17,11 @@ def served(tmp_path):
     folder = tmp_path / "checkpoints" / "m"
     folder.mkdir(parents=True)
     (tmp_path / "secret.png").write_bytes(b"\x89PNG not ours")
+    # The card's images are served, and only those; one outside the served folders is not, even linked.
+    (folder / "README.md").write_text("![64 samples](../../assets/m/samples.png) ![secret](../../secret.png)")
     picker.serve_card_files(tmp_path / "checkpoints", tmp_path / "assets")
     yield folder
-    picker.CARD_FILE_ROOTS.clear()
+    picker.CARD_FILES.clear()
 
 
 def test_our_cards_images_come_from_the_app_and_tildes_stay_tildes(served):

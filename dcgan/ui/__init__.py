@@ -24,7 +24,19 @@ from starlette.routing import Route
 from ..errors import DcganError
 from ..explore import default_seed
 from ..hosting import HostLimits
-from . import arithmetic, common, fairness, housekeeping, inside, picker, presenter, projection, tabs, walk
+from . import (
+    arithmetic,
+    common,
+    fairness,
+    housekeeping,
+    inside,
+    picker,
+    presenter,
+    projection,
+    quiet_errors,
+    tabs,
+    walk,
+)
 from .model_cache import Catalog, warm
 from .session import READY_JS, UPDATE_URL_JS, VisitorState, query_string
 
@@ -159,6 +171,7 @@ def build_app(
                 example = examples[tab_id]
                 shown_tab = shown_tab.success(example.fn, example.inputs, example.outputs, api_visibility="private")
             shown_tab.then(None, query, None, js=UPDATE_URL_JS)
+    quiet_errors.install(demo)  # Gradio's own refusals of a request's values: one log line, not a traceback
     return demo
 
 

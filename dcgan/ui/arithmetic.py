@@ -17,6 +17,7 @@ from .common import (
     Refresh,
     UserError,
     animation_output,
+    bounded_int,
     current_model,
     image_output,
     named_png,
@@ -26,6 +27,7 @@ from .common import (
     seed_from,
     show_box,
     shows_user_errors,
+    whole_number_box,
 )
 from .fairness import HEAVY_SLOTS, heavy_turn
 from .session import GROUPS, MAX_PICKS, UPDATE_URL_JS, Pick, VisitorState, query_string
@@ -187,8 +189,8 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
                 elem_classes=["pixelated", "fit-gallery"],
             )
             with gr.Row():
-                sample_number = gr.Number(
-                    label="or add sample #", value=0, precision=0, minimum=0, maximum=BATCH_SIZE - 1
+                sample_number = whole_number_box(
+                    "or add sample #", 0, 0, BATCH_SIZE - 1, f"sample numbers go from 0 to {BATCH_SIZE - 1}"
                 )
                 add_button = gr.Button("add #")
                 clear_group = gr.Button("clear group")
@@ -280,9 +282,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
 
     def pick(state: VisitorState, group_name: str, index: float) -> tuple:
         model = current_model(catalog, state)
-        index = int(index)
-        if not 0 <= index < BATCH_SIZE:
-            raise UserError(f"sample numbers go from 0 to {BATCH_SIZE - 1}")
+        index = bounded_int(index, 0, BATCH_SIZE - 1, "a sample number")  # the box lets an empty one through
         z = batch_z(model, state.batch_seed)[index].tolist()
         ref = f"{state.batch_seed}.{index}"  # how a link names this sample
         note = add_pick(model, state, group_name, Pick(f"batch {state.batch_seed}, #{index}", z, ref=ref))

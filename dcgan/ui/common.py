@@ -8,6 +8,7 @@ import math
 import random
 import re
 import tempfile
+import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -53,14 +54,34 @@ def public_message(message: object) -> str:
     return text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + " ..."
 
 
+# CommonMark's escapable characters (all ASCII punctuation): each, after a backslash, is shown as itself.
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def as_text(value: object, max_chars: int = 120) -> str:
+    """A string from a model file or a visitor (a config's train.data, a model's name) for a line of Markdown,
+    shown as the text it is: every ASCII punctuation character escaped (no HTML, links, images, emphasis or
+    code), on one line (no headings, lists or blocks), without control or invisible formatting characters
+    (no right-to-left override reordering what follows), and not overly long."""
+    text = "".join(" " if unicodedata.category(char).startswith("C") else char for char in str(value))
+    text = " ".join(text.split())
+    if len(text) > max_chars:
+        text = text[:max_chars] + "…"
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+
+
 class UserError(gr.Error):
     """What a visitor did wrong or can fix: shown in the page (server paths removed), logged as one line
-    rather than Gradio's full traceback (expected errors are not the server's failures)."""
+    rather than Gradio's full traceback (expected errors are not the server's failures).
+
+    Gradio renders a gr.Error's message as HTML in the page's toast, and a message may quote a model file (a
+    config.json's unknown keys) or a link's values: its "<" is sent as "&lt;", so no tag can start and the
+    toast shows the message as the text it is."""
 
     def __init__(self, message: object, **options) -> None:
         text = public_message(message)
         LOG.info("user error: %s", text)
-        super().__init__(text, print_exception=False, **options)
+        super().__init__(text.replace("<", "&lt;"), print_exception=False, **options)
 
 
 def seed_from(value: float | int | None) -> int:
@@ -72,30 +93,61 @@ def seed_from(value: float | int | None) -> int:
 
 
 def seed_box(label: str, value: int = 0, **options) -> gr.Number:
-    """A number box for a seed, with the range every seed in the app has. Its out-of-range refusal is a
-    UserError: Gradio's own logs a traceback per request. (Patched on the instance: a gr.Number subclass
-    makes Gradio write a .pyi stub beside this file.)"""
-    box = gr.Number(label=label, value=value, precision=0, minimum=0, maximum=MAX_SEED, **options)
+    """A number box for a seed, with the range every seed in the app has."""
+    refusal = f"a seed is a whole number from 0 to {MAX_SEED:,}"
+    return whole_number_box(label, value, 0, MAX_SEED, refusal, **options)
+
+
+def whole_number_box(label: str, value: int, low: int, high: int, refusal: str, **options) -> gr.Number:
+    """A number box for a whole number from `low` to `high`. What a request can send that the box cannot
+    hold ("abc", NaN, 1e400, out of range) is refused with `refusal` and the value, as a UserError: Gradio's
+    own refusals are a bare "Error" (NaN, text) or log a traceback per request (out of range). Empty (None)
+    passes, as Gradio's does. (Patched on the instance: a gr.Number subclass makes Gradio write a .pyi stub
+    beside this file; the box must never be an event's output with new bounds, which would replace it.)"""
+    box = gr.Number(label=label, value=value, precision=0, minimum=low, maximum=high, **options)
     checked = box.preprocess
 
-    def preprocess(payload: float | None) -> float | int | None:
+    def preprocess(payload: object) -> float | int | None:
+        if payload is None:
+            return None
+        whole = isinstance(payload, int) or (isinstance(payload, float) and math.isfinite(payload))
+        if isinstance(payload, bool) or not whole:
+            raise UserError(f"{refusal}; {shown_value(payload)} is not")
         try:
             return checked(payload)
         except gr.Error:
-            raise UserError(f"a seed is a whole number from 0 to {MAX_SEED:,}; {payload!r} is not") from None
+            raise UserError(f"{refusal}; {shown_value(payload)} is not") from None
 
     box.preprocess = preprocess
     return box
+
+
+def shown_value(value: object, max_chars: int = 60) -> str:
+    """A value a request sent, for a message: its repr, cut short (it may be a megabyte of text)."""
+    text = repr(value)
+    return text if len(text) <= max_chars else text[:max_chars] + "..."
+
+
+def number_from(value: object, name: str) -> float:
+    """A number as a request sent it, for an event wired with preprocess=False (its handler gets the raw
+    JSON): a UserError for text, null or true. NaN and inf pass, and a huge integer becomes inf: the caller
+    says which range it takes."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{name} must be a number, not {shown_value(value)}")
+    try:
+        return float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return math.copysign(math.inf, value)
 
 
 def bounded_int(value: float | int | None, low: int, high: int, name: str) -> int:
     """A whole number from a box or slider, within [low, high]; a UserError for NaN, inf or a fraction."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         number = math.nan
     if not (math.isfinite(number) and number == int(number) and low <= number <= high):
-        raise UserError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+        raise UserError(f"{name} must be a whole number from {low} to {high}, not {shown_value(value)}")
     return int(number)
 
 

@@ -16,9 +16,9 @@ from ..errors import DcganError
 from ..explore import Explorer, default_seed
 from ..limits import DENSE_ACTIVATIONS
 from ..registry import import_upload
-from ..uploads import check_upload_fits, prune_uploads
-from .common import UserError, public_message
-from .fairness import HEAVY_SLOTS, heavy_turn
+from ..uploads import check_upload_fits, owner_key, prune_uploads, record_owner
+from .common import UserError, as_text, public_message
+from .fairness import HEAVY_SLOTS, heavy_turn, visitor_of
 from .model_cache import Catalog, check_budget, get_model
 from .session import VisitorState, apply_query
 
@@ -36,19 +36,22 @@ DCGAN Explorer found no model in `{checkpoints}` or `{runs}`. Any of these fixes
 
 
 def facts_markdown(model: Explorer) -> str:
+    """The facts line. Its strings come from the model's config.json (a visitor's file, for an upload or a
+    Hub model) and its name from a file name or a link: each is shown as text (common.as_text), or a
+    train.data of "<form ...>" would put a live form in every viewer's page."""
     facts = model.facts
     parts = [
-        f"**{model.name}**",
-        f"data: {facts['data']}",
-        f"image {facts['image']}",
-        f"nz {facts['nz']} ({facts['noise']})",
-        str(facts["widths"]),
+        f"**{as_text(model.name)}**",
+        f"data: {as_text(facts['data'])}",
+        f"image {as_text(facts['image'])}",
+        f"nz {as_text(facts['nz'])} ({as_text(facts['noise'])})",
+        as_text(facts["widths"]),
         f"{int(facts['generator_parameters']) / 1e6:.2f} M generator parameters",
     ]
     if "training_steps" in facts:
         parts.append(f"{int(facts['training_steps']):,} training steps")
     if facts.get("family") != "paper":
-        parts.append(f"family: {facts['family']}")
+        parts.append(f"family: {as_text(facts['family'])}")
     return " · ".join(parts)
 
 
@@ -84,27 +87,41 @@ def _approximately(text: str) -> str:
 
 
 def _served_images(text: str, folder: str | Path | None) -> str:
-    """Relative image links (a card's samples, ../../assets/...) as Gradio file URLs, for files inside the
-    folders the app serves (CARD_FILE_ROOTS, see serve_card_files); anything else becomes its alt text."""
+    """Relative image links (a card's samples, ../../assets/...) as Gradio file URLs, for the files the app
+    serves (CARD_FILES, see serve_card_files); anything else becomes its alt text."""
 
     def served(match: re.Match) -> str:
         alt, target = match.groups()
         path = (Path(folder) / target).resolve() if folder is not None and "://" not in target else None
-        if path is None or not path.is_file() or not any(path.is_relative_to(root) for root in CARD_FILE_ROOTS):
+        if path is None or path not in CARD_FILES:
             return f"_{alt}_"
         return f"![{alt}](/gradio_api/file={quote(str(path))})"
 
     return CARD_IMAGE.sub(served, text)
 
 
-# Folders whose files our own cards may show: the shipped checkpoints and the repository's assets.
-CARD_FILE_ROOTS: list[Path] = []
+# The image files our shipped cards show, resolved: the only files of the checkpoints and assets folders
+# the app serves (serve_card_files).
+CARD_FILES: set[Path] = set()
+CARD_IMAGE_SUFFIXES = (".png", ".gif", ".jpg", ".jpeg", ".webp")
 
 
-def serve_card_files(*roots: Path) -> None:
-    """Let the page load our cards' images from `roots` (Gradio serves only the folders it is told of)."""
-    CARD_FILE_ROOTS[:] = [Path(root).resolve() for root in roots]
-    gr.set_static_paths(CARD_FILE_ROOTS)
+def serve_card_files(checkpoints_dir: Path, *roots: Path) -> None:
+    """Let the page load the images that the cards of the models in `checkpoints_dir` show (their sample
+    grids and GIFs), when they lie in `checkpoints_dir` or under one of `roots` (the repository's assets).
+    Gradio is told of each file, not of folders: a folder would serve every file in it, weights and configs
+    too."""
+    resolved_roots = [Path(root).resolve() for root in (checkpoints_dir, *roots)]
+    files = set()
+    for card in sorted(Path(checkpoints_dir).glob("*/README.md")):
+        for _alt, target in CARD_IMAGE.findall(card.read_text(errors="replace")):
+            path = (card.parent / target).resolve()
+            inside = any(path.is_relative_to(root) for root in resolved_roots)
+            if "://" not in target and path.suffix.lower() in CARD_IMAGE_SUFFIXES and inside and path.is_file():
+                files.add(path)
+    # Added to, as Gradio adds to its one process-wide list of static paths (a test may build several apps)
+    CARD_FILES.update(files)
+    gr.set_static_paths(sorted(files))
 
 
 def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list, list, gr.Markdown]:
@@ -127,7 +144,8 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
             elem_id="model-choice",
         )
         reload_list = gr.Button("↻ list", scale=0, min_width=60, size="sm")
-        facts = gr.Markdown(elem_id="model-facts", container=False, scale=3)
+        # No LaTeX: "$$...$$" in a model's data string would be typeset, not shown as the text it is.
+        facts = gr.Markdown(elem_id="model-facts", container=False, scale=3, latex_delimiters=[])
         with gr.Column(scale=1, min_width=260, elem_id="picker-more"):
             with gr.Accordion("other models (Hub, upload) · card", open=default is None):
                 hub_id = gr.Textbox(label="a Hugging Face Hub id", placeholder="owner/name")
@@ -192,15 +210,17 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
         # Preparing a visitor's model is heavy work (up to the host's --max-model-seconds): one at a time
         # per visitor, within their share, so that uploads in a loop cannot hold the upload slots.
         with heavy_turn(request, "preparing an uploaded model"):
-            return _upload(state, path, layers, dense_activation, activation, noise, image_size)
+            owner = owner_key(visitor_of(request).address)  # uploads.py: each address keeps its share
+            return _upload(state, path, layers, dense_activation, activation, noise, image_size, owner)
 
-    def _upload(state, path, layers, dense_activation, activation, noise, image_size) -> tuple:
+    def _upload(state, path, layers, dense_activation, activation, noise, image_size, owner: str) -> tuple:
         try:
             check_upload_fits(Path(path).stat().st_size, catalog.limits)
             options = _import_options(layers, dense_activation, activation, noise, image_size)
             # The host's per-model budget, checked before the upload's networks are even built.
             accept = functools.partial(check_budget, limits=catalog.limits)
             folder = import_upload(path, catalog.uploads_dir, options, accept=accept)
+            record_owner(folder, owner)
             prune_uploads(catalog.uploads_dir, catalog.limits)  # the newest goes last, and only if it can't fit
             name = catalog.label_for(folder)
         except ImportNeedsOptions as error:

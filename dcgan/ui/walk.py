@@ -27,9 +27,11 @@ from ..explore import (
 from .common import (
     Refresh,
     UserError,
+    as_text,
     current_model,
     export_png_and_gif,
     image_output,
+    number_from,
     picture,
     random_seed,
     render,
@@ -132,7 +134,8 @@ def preview_png(catalog: Catalog, params: dict[str, str]) -> tuple[bytes, str]:
 
 def describe_start(walk: WalkState, model: Explorer | None = None) -> str:
     if walk.base is not None:
-        return f"Walking from **{walk.base_label or 'a projected image'}** (type a seed to go back to seeds)."
+        label = as_text(walk.base_label or "a projected image")  # an uploaded image's file name: text
+        return f"Walking from **{label}** (type a seed to go back to seeds)."
     seed, rule = default_seed(model) if model is not None else (None, "")
     why = f" (the model's default: {rule})" if walk.seed == seed else ""
     return f"Walking from **seed {walk.seed}**{why}."
@@ -240,10 +243,10 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         return draw(state)
 
     def slider_moved(kind: str, slot: int):
-        def handler(state: VisitorState, value: float) -> tuple:
+        def handler(state: VisitorState, value: object) -> tuple:
             model = current_model(catalog, state)
             try:
-                moved = move_slider(model, state.walk, kind, slot, value)
+                moved = move_slider(model, state.walk, kind, slot, number_from(value, "a slider value"))
             except DcganError as error:
                 raise UserError(error) from None
             if not moved:
@@ -274,6 +277,10 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     # ---- wiring: cheap handlers skip the queue (a few ms each; the queue adds ~30 ms a request).
     # "always_last": a release while the previous one is still drawing is kept (Gradio's default drops it).
     fast = {"queue": False, "show_progress": "hidden", "trigger_mode": "always_last"}
+    # A slider's release gets its value as sent (preprocess=False): Gradio's own check fails on "abc" or
+    # null with a bare "Error", and refuses values beyond the ends that the preview route clamps. The
+    # handler refuses what is not a number (common.number_from) and move_slider clamps the rest.
+    raw_value = {"preprocess": False}
     seed.submit(on_seed, [state, seed], draw_outputs, api_name="walk_seed").then(None, query, None, js=UPDATE_URL_JS)
     random_button.click(on_random, state, draw_outputs, api_name="walk_random").then(
         None, query, None, js=UPDATE_URL_JS
@@ -291,6 +298,7 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
                 api_name=f"walk_{kind}_{slot}",
                 api_visibility="public" if slot == 0 else "undocumented",
                 **fast,
+                **raw_value,
             )
             moved.then(None, query, None, js=UPDATE_URL_JS)
             moved.then(redraw_strip, state, [state, strip, strip_caption], api_visibility="private", **fast)
