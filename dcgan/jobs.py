@@ -9,7 +9,9 @@ On a shared server the job has an owner and a budget. The owner is whoever holds
 the job was started with (a visitor's browser); only they, or the host, may pause, resume or
 stop it. The budget (`JobBudget`, from the host's `HostLimits`) caps the steps a job may ask for,
 and a watchdog thread stops a job that has held the server's slot too long or sat paused too
-long, so no visitor's page needs to be open for the limits to hold.
+long, so no visitor's page needs to be open for the limits to hold. And a job's starter (its key, or
+its address) may not take the slot back the moment their job ends when another visitor asked for it
+meanwhile: they wait as long as their job ran, so the slot cannot be held for hours by restarting.
 """
 
 from __future__ import annotations
@@ -61,11 +63,12 @@ def new_owner_key() -> str:
     return secrets.token_urlsafe(24)
 
 
-def _key_digest(key: object) -> str | None:
-    """What the job keeps of its owner's key: a hash, so the key itself is never stored or shown."""
+def _key_digest(key: object) -> bytes | None:
+    """What the job keeps of its owner's key: a hash, so the key itself is never stored or shown. Of the
+    key's UTF-8 bytes, lone surrogates (JSON allows "\\ud800") kept as they are: any string is a key."""
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_CHARS:
         return None
-    return hashlib.sha256(key.strip().encode()).hexdigest()
+    return hashlib.sha256(key.strip().encode("utf-8", "surrogatepass")).digest()
 
 
 @dataclass(frozen=True)
@@ -129,9 +132,12 @@ class TrainingJob:
     progress_gif: str | None = None
     best_diversity: float = 0.0
     data_diversity: float | None = None  # of as many training images as the fixed grid holds; read once
-    owner_digest: str | None = field(default=None, init=False)  # None: only the host may control the job
+    owner_digest: bytes | None = field(default=None, init=False)  # None: only the host may control the job
+    owner_address: str | None = None  # where the start came from (the app's per-client key), for the cooldown
+    wanted_by_others: bool = False  # another visitor asked for the slot while this job held it
     stop_reason: str = ""  # why the watchdog stopped it, put before the trainer's own message
     started_at: float = 0.0
+    ended_at: float | None = None
     paused_at: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -158,6 +164,7 @@ class TrainingJob:
             with self._lock:
                 self.status, self.message = "failed", f"training stopped with an error: {error}"
         finally:
+            self.ended_at = self.clock()
             self._ended.set()
 
     # ---- the budget ----
@@ -261,10 +268,25 @@ class TrainingJob:
     # ---- control ----
 
     def owned_by(self, key: object) -> bool:
-        """Whether `key` is the one this job was started with (constant-time comparison)."""
+        """Whether `key` is the one this job was started with (constant-time comparison, of bytes: a str
+        with non-ASCII characters raises in compare_digest)."""
         digest = _key_digest(key)
         owner = self.owner_digest
         return digest is not None and owner is not None and secrets.compare_digest(digest, owner)
+
+    def started_by(self, key: object, address: str | None) -> bool:
+        """Whether a request with this key, or from this address, is the job's starter's."""
+        return self.owned_by(key) or (address is not None and address == self.owner_address)
+
+    def cooldown_left_s(self) -> float:
+        """Seconds until its starter may start another job: as long as it held the slot, counted from its
+        end, when another visitor asked for the slot meanwhile and the host limits a job's time (0 means no
+        limit: the host did not ask to share the slot out); else 0."""
+        if not (self.finished and self.wanted_by_others and self.budget.max_minutes):
+            return 0.0
+        now = self.clock()
+        ended = self.ended_at if self.ended_at is not None else now  # the thread is just ending
+        return max(0.0, ended + (ended - self.started_at) - now)
 
     def control(self, action: str, key: object = None, as_host: bool = False) -> None:
         """pause | resume | stop, for the owner or the host; DcganError for anyone else."""
@@ -328,21 +350,41 @@ class TrainingJob:
 
 
 class JobManager:
-    """Holds the server's one training job (the latest, finished or not)."""
+    """Holds the server's one training job (the latest, finished or not), and the ended jobs whose starters
+    must let others have a turn first (TrainingJob.cooldown_left_s)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.job: TrainingJob | None = None
+        self._cooling: list[TrainingJob] = []  # ended jobs others waited for, while their cooldown lasts
 
-    def check_free(self) -> None:
-        """DcganError if a job is running: ask this before any costly preparation (unpacking data)."""
+    def check_free(self, owner_key: object = None, address: str | None = None) -> None:
+        """DcganError if a job is running, or if the visitor asking (their key and address; none given: the
+        server itself) must let others have the slot first. Ask this before any costly preparation."""
         job = self.job
         if job is not None and not job.finished:
+            if (owner_key is not None or address is not None) and not job.started_by(owner_key, address):
+                job.wanted_by_others = True  # so its starter cannot take the slot straight back
             snapshot = job.snapshot()
             raise DcganError(
                 f"a training job is already running on this server ({snapshot.name}, step {snapshot.step} of "
                 f"{snapshot.total_steps}); one job at a time: watch it here, or wait until it ends"
             )
+        self._check_turn(owner_key, address)
+
+    def _check_turn(self, owner_key: object, address: str | None) -> None:
+        """DcganError while a job this visitor started is cooling down (see TrainingJob.cooldown_left_s)."""
+        ended = [*self._cooling, *([self.job] if self.job is not None else [])]
+        self._cooling = [job for job in self._cooling if job.cooldown_left_s() > 0]
+        for job in ended:
+            left = job.cooldown_left_s()
+            if left > 0 and job.started_by(owner_key, address):
+                held = _duration((job.ended_at or job.clock()) - job.started_at)
+                raise DcganError(
+                    f"your last training job held this server's one slot for {held} while another visitor "
+                    f"waited for it; so that others get a turn, you can start the next one in {_duration(left)} "
+                    "(anyone else can start one now)"
+                )
 
     def start(
         self,
@@ -354,13 +396,15 @@ class JobManager:
         """Build the trainer (may raise DcganError: bad data, bad settings) and start it, unless a job runs.
 
         `budget` is checked again on the built trainer's own step count; job_options go to TrainingJob
-        (owner_key, classify, class_names, clock, ...)."""
+        (owner_key, owner_address, classify, class_names, clock, ...)."""
         budget = budget or JobBudget()
         with self._lock:
-            self.check_free()
+            self.check_free(job_options.get("owner_key"), job_options.get("owner_address"))
             trainer = make_trainer()
             budget.check_steps(trainer.total_steps)
             job = TrainingJob(trainer, name, budget=budget, **job_options)
+            if self.job is not None and self.job.cooldown_left_s() > 0:
+                self._cooling.append(self.job)
             self.job = job
             job.start()
             return job
@@ -416,6 +460,11 @@ def _thinned_rows(path: Path, max_rows: int) -> list[dict[str, float]]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     keep = rows[:: max(1, -(-len(rows) // max_rows))]
     return keep + rows[-1:] if rows and keep[-1] is not rows[-1] else keep
+
+
+def _duration(seconds: float) -> str:
+    """Seconds in words for a message, rounded up: "45 min", "50 s"."""
+    return f"{-(-seconds // 60):.0f} min" if seconds >= 60 else f"{max(1, -(-seconds // 1)):.0f} s"
 
 
 def _minutes(minutes: float) -> str:

@@ -14,7 +14,16 @@ from PIL import Image
 pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
-from dcgan.ui.fairness import FairShare, HeavyWork, RateLimiter, Refused, Visitor, client_address  # noqa: E402
+from dcgan.ui.fairness import (  # noqa: E402
+    FairShare,
+    HeavyWork,
+    ProxyTrust,
+    RateLimiter,
+    Refused,
+    Visitor,
+    client_address,
+    trusted_proxies,
+)
 
 
 class FakeClock:
@@ -55,30 +64,32 @@ def test_idle_buckets_are_forgotten_rather_than_grow_without_bound():
     assert len(limiter._buckets) <= 10
 
 
-# ---- whose address -----------------------------------------------------------------------------------------
+# ---- whose address (more in tests/test_fair_hosting.py: which proxies are trusted, IPv6) ---------------------
+
+SPACE = trusted_proxies({"SPACE_ID": "someone/dcgan"})  # on a Space: any private peer is its proxy
 
 
 def test_a_public_peer_is_the_client_whatever_it_claims():
-    assert client_address("93.184.216.34", "1.2.3.4") == "93.184.216.34"
-    assert client_address("93.184.216.34") == "93.184.216.34"
-    assert client_address(None) == "unknown"
+    assert client_address("93.184.216.34", "1.2.3.4", SPACE) == "93.184.216.34"
+    assert client_address("93.184.216.34", trust=ProxyTrust()) == "93.184.216.34"
+    assert client_address(None, trust=ProxyTrust()) == "unknown"
 
 
 def test_behind_a_private_proxy_the_forwarded_client_counts():
-    assert client_address("10.0.0.5", "151.101.1.9") == "151.101.1.9"
-    assert client_address("127.0.0.1", "151.101.1.9, 10.0.0.2") == "151.101.1.9"  # an internal hop after it
-    assert client_address("127.0.0.1", None) == "127.0.0.1"  # no proxy: loopback is the client
+    assert client_address("10.0.0.5", "151.101.1.9", SPACE) == "151.101.1.9"
+    assert client_address("127.0.0.1", "151.101.1.9, 10.0.0.2", SPACE) == "151.101.1.9"  # an internal hop after it
+    assert client_address("127.0.0.1", None, SPACE) == "127.0.0.1"  # no proxy: loopback is the client
 
 
 def test_entries_a_client_wrote_itself_are_not_trusted():
     # a flood writing a fresh first entry per request still lands in the bucket of its real address
-    assert client_address("10.0.0.5", "6.6.6.1, 151.101.1.9") == "151.101.1.9"
-    assert client_address("10.0.0.5", "6.6.6.2, 151.101.1.9") == "151.101.1.9"
-    assert client_address("10.0.0.5", "not-an-ip, 151.101.1.9") == "151.101.1.9"
+    assert client_address("10.0.0.5", "6.6.6.1, 151.101.1.9", SPACE) == "151.101.1.9"
+    assert client_address("10.0.0.5", "6.6.6.2, 151.101.1.9", SPACE) == "151.101.1.9"
+    assert client_address("10.0.0.5", "not-an-ip, 151.101.1.9", SPACE) == "151.101.1.9"
 
 
 def test_a_lan_behind_a_local_proxy_keys_on_the_first_entry():
-    assert client_address("127.0.0.1", "192.168.1.20, 10.0.0.1") == "192.168.1.20"
+    assert client_address("127.0.0.1", "192.168.1.20, 10.0.0.1", SPACE) == "192.168.1.20"
 
 
 # ---- heavy work --------------------------------------------------------------------------------------------
@@ -106,9 +117,9 @@ def test_a_second_heavy_request_is_refused_while_the_first_is_running():
 def test_many_sessions_from_one_address_are_bounded_too():
     heavy = work(FakeClock(), address_in_flight=2)
     heavy.start(ALICE, "projection")
-    heavy.start(ALICE_TAB2, "projection")
+    heavy.start(ALICE_TAB2, "look inside D")  # one of each kind (tests/test_fair_hosting.py)
     with pytest.raises(Refused, match="2 heavy requests from your network are already running"):
-        heavy.start(Visitor("alice-3", ALICE.address), "projection")
+        heavy.start(Visitor("alice-3", ALICE.address), "ablation")
     heavy.start(BOB, "projection")
 
 
@@ -211,10 +222,18 @@ def test_a_preview_flood_gets_429s_while_other_visitors_are_served(app_url):
     assert set(codes) <= {200, 429, 503}
 
 
-def test_a_second_heavy_request_is_refused_at_once_and_another_visitor_is_served(app_url, tmp_path):
+def test_a_second_heavy_request_is_refused_at_once_and_another_visitor_is_served(app_url, tmp_path, monkeypatch):
+    from dcgan.ui import fairness
+
     Image.new("L", (64, 64), 200).save(tmp_path / "light.png")
     image = gradio_client.handle_file(str(tmp_path / "light.png"))
-    alice, bob = (gradio_client.Client(app_url, verbose=False) for _ in range(2))
+    # Alice and Bob from two networks, behind the host's proxy (here 127.0.0.1): one network has one
+    # projection running at a time (tests/test_fair_hosting.py)
+    monkeypatch.setattr(fairness, "TRUSTED_PROXIES", trusted_proxies({"DCGAN_TRUSTED_PROXIES": "127.0.0.1"}))
+    alice, bob = (
+        gradio_client.Client(app_url, verbose=False, headers={"X-Forwarded-For": address})
+        for address in ("151.101.1.1", "151.101.1.2")
+    )
     long_one = alice.submit(image, False, 600, api_name="/project")
     deadline = time.time() + 30
     while long_one.status().code.name not in ("PROCESSING", "ITERATING") and time.time() < deadline:

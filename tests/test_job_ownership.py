@@ -1,9 +1,13 @@
 """Who may control the server's training job, through the app's API as visitors (gradio_client) see it.
 
 The browser that starts a job owns it (a key it keeps); other visitors only watch; the host's token
-stops anyone's job; the host's step budget refuses a long job before any data is read. One app
+stops anyone's job; the host's step budget refuses a long job before any data is read; a starter others
+waited for cannot take the slot straight back; a form number that is not one is refused by name. One app
 (tiny model, a folder of blob images under DCGAN_DATA_ROOTS) serves the module; each client is a visitor.
 """
+
+import json
+from urllib.request import Request, urlopen
 
 import pytest
 from PIL import Image
@@ -154,3 +158,64 @@ def test_a_job_over_the_step_budget_is_refused_before_anything_is_read(app_url, 
     with pytest.raises(Exception, match="at most 3,000 steps"):  # Fashion-MNIST's 60,000 images, never opened
         client.predict("fashion-mnist", None, None, *job_settings(2), api_name="/train_start")
     assert training.MANAGER.job is job_before and set((app_root / "runs").glob("*")) == runs_before
+
+
+FORM_START = 3  # /train_start's parameters: data kind, server folder, zip, then the form (training.FORM)
+
+
+def raw_call(app_url: str, api_name: str, data: list) -> str:
+    """Call an endpoint as a script would, with JSON gradio_client refuses to write (NaN, Infinity);
+    returns the event stream's text (an "event: error" carries the message the page would show)."""
+    body = json.dumps({"data": data}).encode()  # json writes NaN and Infinity, as JavaScript's parsers accept
+    call = Request(f"{app_url}gradio_api/call/{api_name}", body, {"Content-Type": "application/json"})
+    with urlopen(call, timeout=30) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urlopen(f"{app_url}gradio_api/call/{api_name}/{event_id}", timeout=60) as response:
+        return response.read().decode()
+
+
+@pytest.mark.parametrize("knob", ["lr_g", "epochs", "ngf", "label_smoothing"])
+def test_a_number_that_is_not_one_is_refused_with_the_knobs_name(app_url, blobs_folder, knob):
+    """Raw API values a page never sends (NaN, inf, "abc", null) get a message, not Gradio's bare error."""
+    from dcgan.ui.training import FORM, MANAGER, form_knob
+
+    job_before = MANAGER.job
+    for bad in (float("nan"), float("inf"), "abc", None):
+        arguments = ["server folder", str(blobs_folder), None, *job_settings(2), None]
+        arguments[FORM_START + FORM.index(knob)] = bad
+        answer = raw_call(app_url, "train_start", arguments)
+        assert "event: error" in answer and f"{form_knob(knob).label} must be a number" in answer, (bad, answer)
+        assert "Traceback" not in answer
+    assert MANAGER.job is job_before
+
+
+def test_a_starter_others_waited_for_cannot_take_the_slot_straight_back(app_url, blobs_folder, monkeypatch):
+    """The issue's script restarted its job the moment the time limit stopped it, and kept the slot for hours
+    while a visitor pressing Start got nothing. Two visitors behind the host's proxy (127.0.0.1 here, named in
+    DCGAN_TRUSTED_PROXIES), each with their own address in X-Forwarded-For."""
+    from dcgan.ui import fairness
+    from dcgan.ui.training import MANAGER
+
+    proxy = fairness.trusted_proxies({"DCGAN_TRUSTED_PROXIES": "127.0.0.1"})
+    monkeypatch.setattr(fairness, "TRUSTED_PROXIES", proxy)
+
+    def behind_proxy(address: str):
+        return gradio_client.Client(app_url, verbose=False, headers={"X-Forwarded-For": address})
+
+    script, bob = behind_proxy("151.101.1.1"), behind_proxy("151.101.1.2")
+    try:
+        _, key = start(script, blobs_folder)
+        job = MANAGER.job
+        with pytest.raises(Exception, match="already running"):
+            start(bob, blobs_folder)  # Bob asks for the slot while the script's job holds it
+        job.started_at -= 60 * 60  # an hour on: the watchdog stops it at the time limit
+        assert job.wait(timeout=60) and "60 min, this server's time limit" in job.snapshot().message
+        for again in (key, None):  # its browser's key, or a fresh one from the same address
+            with pytest.raises(Exception, match=r"another visitor waited for it.*next one in 6[01] min") as refused:
+                start(script, blobs_folder, key=again)
+            assert "Traceback" not in str(refused.value)
+        assert MANAGER.job is job
+        status, _ = start(bob, blobs_folder)  # anyone else: at once
+        assert "You started this job" in status
+    finally:
+        stop_whatever_runs()

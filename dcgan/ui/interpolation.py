@@ -144,7 +144,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         lerp_image = image_output("lerp: the straight line", elem_id="interp-lerp")
         slerp_image = image_output("slerp: along the sphere", elem_id="interp-slerp")
     with gr.Row(equal_height=False):
-        plot = gr.Plot(label="norm of z along the path", scale=3)
+        plot = gr.Plot(label="norm of z along the path", scale=3, elem_id="interp-norms")
         with gr.Column(scale=1, min_width=180):
             export_button = gr.Button("export (PNG strips + GIFs)")
             export_files = gr.File(label="exports", file_count="multiple", interactive=False, height=140, visible=False)

@@ -60,8 +60,8 @@ CAPTIONS = {
 
 # The figure of each tab: the components (elem_ids) presenter view keeps; everything else in a tab is hidden.
 KEEP = {
-    "walk": ["walk-image", "walk-strip"],
-    "interpolation": ["interp-caption", "interp-lerp", "interp-slerp"],
+    "walk": ["walk-image", "walk-strip-caption", "walk-strip"],
+    "interpolation": ["interp-caption", "interp-lerp", "interp-slerp", "interp-norms"],
     "arithmetic": [
         *(f"arith-{group}-{part}" for group in "ABC" for part in ("picks", "mean")),
         "arith-averaged",
@@ -86,7 +86,7 @@ UNTIL_DRAWN = {
 
 DRAWN = "img, canvas, .js-plotly-plot"  # what a drawn figure contains (an empty gr.Image holds an icon)
 # Kept words (the contrast table, the run's status, the figures' numbers), not pictures.
-TEXTS = {"interp-caption", "train-status", "inside-channel-title", "ablate-caption"}
+TEXTS = {"interp-caption", "train-status", "inside-channel-title", "ablate-caption", "walk-strip-caption"}
 
 # The Inside tab holds two of the paper's figures; presenter view shows one of them at a time, chosen by the
 # link: fig=5 or fig=6, else Fig. 6 for a link that forgets a class or zeroes filters and names no channel
@@ -137,8 +137,8 @@ def _css() -> str:
         others = [other for key, group in FIGURE_SCREENS.items() if key != figure for other in group]
         screens.append(f'{on}[data-fig="{figure}"] :is({", ".join(others)}) {{ display: none !important; }}')
     screens = "\n".join(screens)
-    labels = "\n".join(
-        f"{on} #{elem_id}::before {{ content: {json.dumps(text)}; }}" for elem_id, text in LABELS.items()
+    labels = "\n".join(  # ensure_ascii=False: CSS reads "\u2212" as "u2212", not as the minus sign
+        f"{on} #{key}::before {{ content: {json.dumps(text, ensure_ascii=False)}; }}" for key, text in LABELS.items()
     )
     labelled = ", ".join(f"{on} #{elem_id}::before" for elem_id in LABELS)
     third = "calc((100vh - 200px) / 3)"  # three rows of pictures under the caption
@@ -179,11 +179,17 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 {on} .tabitem .block {{ border: none !important; box-shadow: none !important; background: transparent !important; }}
 {on} .tabitem img {{ object-fit: contain; }}
 /* sizes for a 1280x720 projector (and larger): the main picture takes what the rest leaves */
-{on} #walk-image {{ height: calc(100vh - 280px) !important; }}
+{on} #walk-image {{ height: calc(100vh - 310px) !important; }}
+{on} #walk-strip-caption {{ text-align: center; font-size: 1.15em; }}
 {on} #walk-strip img {{ width: 100%; height: auto; max-height: 170px; }}
-{on} #interp-lerp img, {on} #interp-slerp img {{ max-height: calc(100vh - 340px); }}
-{on} #interp-caption {{ font-size: var(--text-sm); }}
-{on} :is({", ".join(f"#{i}" for i in KEEP["arithmetic"] if i not in TEXTS)}) {{ height: {third} !important; }}
+{on} #interp-lerp img, {on} #interp-slerp img {{ max-height: calc(100vh - 520px); }}
+/* the number (the middle frames' contrast), not the table of every frame: the norm plot shows the why */
+{on} #interp-caption table {{ display: none; }}
+{on} #interp-caption :is(p, strong) {{ font-size: 1.2rem !important; }}
+{on} #interp-norms {{ max-width: 900px; margin: 0 auto; }}
+{on} :is({", ".join(f"#{i}" for i in KEEP["arithmetic"])}) {{ height: auto !important; }}
+{on} :is({", ".join(f"#{i}" for i in KEEP["arithmetic"])}) img {{ width: 100%; height: auto;
+    max-height: calc({third} - 2em); object-fit: contain; }}
 /* the Inside tab: one figure per screen (FIGURE_SCREENS), its number in large type */
 {screens}
 {on} :is(#inside-channel-title, #ablate-caption) :is(.prose, p, strong, em) {{ font-size: 1.35rem !important;

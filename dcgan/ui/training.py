@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import math
 import re
 import shutil
 import time
@@ -39,8 +40,8 @@ from ..jobs import JobBudget, JobManager, JobSnapshot, finished_run_snapshot, la
 from ..speed import describe as describe_speed
 from ..speed import measure
 from ..train import Trainer
-from .common import UserError, animation_output, shows_user_errors
-from .fairness import heavy_turn
+from .common import UserError, animation_output, number_from, shown_value, shows_user_errors
+from .fairness import heavy_turn, visitor_of
 from .model_cache import shared_judge
 
 MANAGER = JobManager()  # the server's one job
@@ -95,7 +96,30 @@ def widget_spec(name: str) -> tuple[str, dict]:
 
 def knob_widget(name: str) -> gr.components.Component:
     kind, spec = widget_spec(name)
-    return COMPONENTS[kind](**spec)
+    widget = COMPONENTS[kind](**spec)
+    return checked_number(widget, spec["label"]) if kind in ("number", "slider") else widget
+
+
+def checked_number(box: gr.Number | gr.Slider, label: str) -> gr.Number | gr.Slider:
+    """A number box or slider that refuses what is not a number with a message naming it. A page sends
+    numbers, but the API takes any JSON: Gradio's own checks compare and round whatever comes (NaN passes
+    the bounds, then fails to round with a message-less error; "abc" fails to compare), and its bound error
+    logs a traceback. (Patched on the instance, as in common.whole_number_box: a subclass makes Gradio write
+    a stub.)"""
+    gradio_checks = box.preprocess
+
+    def preprocess(payload: object) -> float | int | None:
+        if not math.isfinite(number_from(payload, label)):  # text, null, true: refused there
+            raise UserError(f"{label} must be a number, not {shown_value(payload)}")
+        try:
+            return gradio_checks(payload)
+        except gr.Error:  # out of range
+            raise UserError(
+                f"{label} must be from {box.minimum:g} to {box.maximum:g}, not {shown_value(payload)}"
+            ) from None
+
+    box.preprocess = preprocess
+    return box
 
 
 # The form's layout: knobs side by side in a row (the recipe radio comes before the training rows).
@@ -204,11 +228,13 @@ def start_job(
     owner_key: str | None = None,
     budget: JobBudget | None = None,
     unpacked: Path | None = None,
+    owner_address: str | None = None,
 ) -> str:
     """Start the server's job from the form's settings; returns its name. DcganError if it can't.
 
     `owner_key` is the browser's key that may control the job (None: only the host); `unpacked`, a
-    folder this request unpacked, is deleted as soon as its images are in memory, or on any error."""
+    folder this request unpacked, is deleted as soon as its images are in memory, or on any error;
+    `owner_address`, the starter's client address (fairness.client_address), for the slot's cooldown."""
     import dataclasses
 
     model, train = configs(settings)
@@ -236,6 +262,7 @@ def start_job(
             name,
             budget=budget,
             owner_key=owner_key,
+            owner_address=owner_address,
             classify=judge,
             class_names=list(judge.config.class_names) if judge is not None else None,
         )
@@ -466,14 +493,15 @@ def build(catalog, state: gr.State) -> gr.Timer:
     def on_start(
         kind, folder_choice, zip_file, family, image_size, ngf, ndf, upsample, g_batchnorm, d_batchnorm, noise,
         g_loss, label_smoothing, lr_g, lr_d, beta1, batch_size, epochs, augment, ema, d_augment,
-        r1, owner_key=None,
+        r1, owner_key=None, request: gr.Request | None = None,
     ):  # fmt: skip
         arguments = locals()
         settings = {name: arguments[name] for name in FORM}
         key = owner_key if isinstance(owner_key, str) and owner_key.strip() else new_owner_key()
+        address = visitor_of(request).address  # with the key: who must let others have a turn (jobs.py)
         budget = JobBudget.from_limits(catalog.limits)
         try:
-            MANAGER.check_free()  # before any data is read or unpacked
+            MANAGER.check_free(key, address)  # before any data is read or unpacked
             unpacked = None
             if kind == "server folder":
                 settings["data"] = resolve_server_folder(folder_choice)
@@ -490,7 +518,9 @@ def build(catalog, state: gr.State) -> gr.Timer:
                     raise DcganError(f"pick the data: {', '.join(app_datasets())}, a server folder or a .zip")
                 settings["data"] = spec.name
                 check_budget_before_data(settings, spec.train_images, budget)
-            name = start_job(settings, catalog.runs_dir, owner_key=key, budget=budget, unpacked=unpacked)
+            name = start_job(
+                settings, catalog.runs_dir, owner_key=key, budget=budget, unpacked=unpacked, owner_address=address
+            )
         except DcganError as error:
             raise UserError(error) from None
         gr.Info(f"training {name} started")
@@ -554,9 +584,16 @@ def build(catalog, state: gr.State) -> gr.Timer:
     start.click(on_start, [data_kind, folder, archive, *form, owner_key], [*outputs, owner_key], api_name="train_start")
     estimate.click(on_estimate, [data_kind, *form], estimate_text, api_name="train_estimate")
     controllers = [owner_key, host_token]
-    pause.click(control("pause"), controllers, outputs, api_name="train_pause")
-    resume.click(control("resume"), controllers, outputs, api_name="train_resume")
-    stop.click(control("stop"), controllers, outputs, api_name="train_stop")
+    # Gradio 6 keeps a run history of every public event's inputs in the browser's localStorage (the page's
+    # "runs" link): the host token typed here would stay there, in plain text, for the next person at that
+    # machine. So the buttons' events are private, which Gradio does not record, and the API's /train_pause,
+    # /train_resume and /train_stop (the same handlers, inputs and outputs, for scripts and gradio_client)
+    # hang on a trigger no page shows.
+    api_only = gr.Button(visible=False)  # never clicked: it only carries the API's endpoints
+    for action, button in (("pause", pause), ("resume", resume), ("stop", stop)):
+        handler = control(action)
+        api_only.click(handler, controllers, outputs, api_name=f"train_{action}")
+        button.click(handler, controllers, outputs, api_visibility="private", api_name=f"train_{action}_button")
     film_position.release(
         lambda p: (refresh(p, following=False)[4], False),
         film_position,

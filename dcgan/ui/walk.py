@@ -178,7 +178,7 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             image = image_output("the image", height=320, elem_id="walk-image")
             start_text = gr.Markdown()
             strip = image_output("walking in the latent space", elem_id="walk-strip")
-            strip_caption = gr.Markdown()
+            strip_caption = gr.Markdown(elem_id="walk-strip-caption")  # what the strip walks along (presenter too)
             with gr.Row(equal_height=False):
                 strip_choice = gr.Dropdown(label="walk 9 steps along", scale=2, min_width=160)
                 export_button = gr.Button("export strip (PNG + GIF)", scale=1, min_width=120)
