@@ -11,6 +11,8 @@ from helpers import blob_images
 
 pytest.importorskip("gradio")
 
+from test_fairness import FakeClock  # noqa: E402
+
 from dcgan.config import ModelConfig, TrainConfig  # noqa: E402
 from dcgan.data import ImageDataset  # noqa: E402
 from dcgan.errors import DcganError  # noqa: E402
@@ -28,15 +30,6 @@ from dcgan.ui.fairness import (  # noqa: E402
     client_address,
     trusted_proxies,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
 
 # ---- one address, many sessions ------------------------------------------------------------------------------
 
