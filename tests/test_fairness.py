@@ -1,10 +1,13 @@
-"""Fair shares for anonymous visitors (dcgan/ui/fairness.py): the limiter with a fake clock, then the app
+"""Fair shares for anonymous visitors (dcgan/ui/fairness.py): the limiter with a fake clock (one address with many
+sessions, IPv6 clients keyed on their /64, X-Forwarded-For only from trusted proxies, a ledger that forgets
+one-off visitors), then the app
 launched in-process: a flood of walk-preview GETs is refused while other visitors are served, and a
 visitor's second heavy request is refused at once while another visitor's is served."""
 
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from urllib.error import HTTPError
 from urllib.request import urlopen
 
@@ -14,7 +17,9 @@ from PIL import Image
 pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
+from dcgan.ui import fairness  # noqa: E402
 from dcgan.ui.fairness import (  # noqa: E402
+    HEAVY_SLOTS,
     FairShare,
     HeavyWork,
     ProxyTrust,
@@ -64,7 +69,7 @@ def test_idle_buckets_are_forgotten_rather_than_grow_without_bound():
     assert len(limiter._buckets) <= 10
 
 
-# ---- whose address (more in tests/test_fair_hosting.py: which proxies are trusted, IPv6) ---------------------
+# ---- whose address (more below: which proxies are trusted, IPv6) -------------------------------------------
 
 SPACE = trusted_proxies({"SPACE_ID": "someone/dcgan"})  # on a Space: any private peer is its proxy
 
@@ -117,7 +122,7 @@ def test_a_second_heavy_request_is_refused_while_the_first_is_running():
 def test_many_sessions_from_one_address_are_bounded_too():
     heavy = work(FakeClock(), address_in_flight=2)
     heavy.start(ALICE, "projection")
-    heavy.start(ALICE_TAB2, "look inside D")  # one of each kind (tests/test_fair_hosting.py)
+    heavy.start(ALICE_TAB2, "look inside D")  # one of each kind (below)
     with pytest.raises(Refused, match="2 heavy requests from your network are already running"):
         heavy.start(Visitor("alice-3", ALICE.address), "ablation")
     heavy.start(BOB, "projection")
@@ -175,6 +180,128 @@ def test_a_handler_that_never_returned_stops_blocking_its_visitor():
     heavy.start(ALICE, "projection")
 
 
+# ---- one address, many sessions ------------------------------------------------------------------------------
+
+
+def test_one_address_never_holds_every_slot_of_a_heavy_event():
+    """Eight sessions of one address queue eight projections: the event has HEAVY_SLOTS slots, and the address
+    may hold only one of them, so its surplus is refused as it is dequeued and the other slot serves others."""
+    heavy = HeavyWork(clock=FakeClock())  # the server's defaults
+    script = [Visitor(f"tab-{i}", "151.101.1.66") for i in range(8)]
+    first = heavy.start(script[0], "projection")
+    refused = 0
+    for tab in script[1:]:
+        with pytest.raises(Refused, match="another projection from your network is running; wait for it"):
+            heavy.start(tab, "projection")
+        refused += 1
+    assert refused == 7 and HEAVY_SLOTS > 1
+    heavy.finish(heavy.start(Visitor("bob", "151.101.1.2"), "projection"))  # another address: served at once
+    heavy.finish(heavy.start(script[1], "look inside D"))  # other kinds of work have their own slots
+    heavy.finish(first)
+    heavy.finish(heavy.start(script[2], "projection"))  # its turn again once the first one ended
+
+
+def test_a_class_behind_one_address_still_sees_the_worked_examples_together():
+    """Each page's start draws its tab's example (usually milliseconds, from a cache): not one at a time."""
+    examples = HeavyWork(fairness.EXAMPLE_WORK.share, clock=FakeClock())
+    for student in range(FairShare().address_in_flight):
+        examples.start(Visitor(f"student-{student}", "151.101.1.66"), "worked example")
+
+
+# ---- IPv6: an address per client is a /64 per client ----------------------------------------------------------
+
+
+def test_ipv6_clients_are_keyed_on_their_64_and_ipv4_on_the_address():
+    none = ProxyTrust()
+    assert client_address("2001:db8:1:2::1", trust=none) == client_address("2001:db8:1:2:ffff:0:0:9", trust=none)
+    assert client_address("2001:db8:1:2::1", trust=none) == "2001:db8:1:2::/64"
+    assert client_address("2001:db8:1:3::1", trust=none) != client_address("2001:db8:1:2::1", trust=none)
+    assert client_address("151.101.1.1", trust=none) != client_address("151.101.1.2", trust=none)
+    assert client_address("::ffff:151.101.1.1", trust=none) == "151.101.1.1"  # IPv4 written as IPv6
+    assert client_address("[2001:db8:1:2::7]", trust=none) == "2001:db8:1:2::/64"
+
+
+def test_a_64_is_one_client_for_the_preview_bucket_and_for_heavy_work():
+    limiter = RateLimiter(burst=2, per_second=1.0, clock=FakeClock())
+    hosts = [f"2001:db8:1:2::{i:x}" for i in range(1, 10)]
+    waits = [limiter.wait_time(client_address(host, trust=ProxyTrust())) for host in hosts]
+    assert waits[:2] == [0.0, 0.0] and all(wait > 0 for wait in waits[2:])  # a fresh address per request: no help
+    heavy = HeavyWork(clock=FakeClock())
+    heavy.start(Visitor("a", client_address(hosts[0], trust=ProxyTrust())), "projection")
+    with pytest.raises(Refused, match="from your network"):
+        heavy.start(Visitor("b", client_address(hosts[1], trust=ProxyTrust())), "projection")
+
+
+# ---- X-Forwarded-For only from the proxies the host named -----------------------------------------------------
+
+
+def test_without_configured_proxies_forwarded_for_is_ignored():
+    """A LAN or classroom deployment (--host 0.0.0.0): every visitor's peer is private, and none is a proxy."""
+    lan = trusted_proxies({})
+    assert client_address("192.168.1.5", "151.101.1.9", trust=lan) == "192.168.1.5"
+    assert client_address("192.168.1.5", "6.6.6.1", trust=lan) == client_address("192.168.1.5", "6.6.6.2", trust=lan)
+    assert client_address("127.0.0.1", "151.101.1.9", trust=lan) == "127.0.0.1"
+
+
+def test_configured_proxies_are_trusted_and_no_one_else():
+    trust = trusted_proxies({"DCGAN_TRUSTED_PROXIES": "10.0.0.5, 192.168.7.0/24 ,fd00::/8"})
+    assert client_address("10.0.0.5", "151.101.1.9", trust=trust) == "151.101.1.9"
+    assert client_address("10.0.0.5", "6.6.6.1, 151.101.1.9", trust=trust) == "151.101.1.9"  # a client's own entry
+    assert client_address("10.0.0.5", "151.101.1.9, 192.168.7.3", trust=trust) == "151.101.1.9"  # a chain of ours
+    assert client_address("fd00::1", "151.101.1.9", trust=trust) == "151.101.1.9"
+    assert client_address("10.0.0.5", "192.168.1.20", trust=trust) == "192.168.1.20"  # a LAN client of the proxy
+    assert client_address("10.0.0.6", "151.101.1.9", trust=trust) == "10.0.0.6"  # private, but not a proxy of ours
+    assert client_address("93.184.216.34", "151.101.1.9", trust=trust) == "93.184.216.34"
+    assert client_address("10.0.0.5", "garbage", trust=trust) == "10.0.0.5"  # nothing to key on but the peer
+
+
+def test_on_a_space_its_private_proxies_are_trusted_as_before():
+    space = trusted_proxies({"SPACE_ID": "someone/dcgan-explorer"})
+    assert client_address("10.0.0.5", "6.6.6.1, 151.101.1.9, 10.0.0.2", trust=space) == "151.101.1.9"
+    assert client_address("93.184.216.34", "151.101.1.9", trust=space) == "93.184.216.34"
+    assert client_address("127.0.0.1", "192.168.1.20, 10.0.0.1", trust=space) == "192.168.1.20"
+    named = trusted_proxies({"SPACE_ID": "someone/dcgan-explorer", "DCGAN_TRUSTED_PROXIES": "10.0.0.5"})
+    assert client_address("10.0.0.6", "151.101.1.9", trust=named) == "10.0.0.6"  # the host's list wins
+    private = trusted_proxies({"DCGAN_TRUSTED_PROXIES": "private"})
+    assert client_address("10.9.9.9", "151.101.1.9", trust=private) == "151.101.1.9"
+
+
+def test_a_bad_proxy_list_is_refused_with_the_variable_named():
+    with pytest.raises(ValueError, match=r"DCGAN_TRUSTED_PROXIES.*'10\.0\.0\.300'"):
+        trusted_proxies({"DCGAN_TRUSTED_PROXIES": "10.0.0.5,10.0.0.300"})
+
+
+def test_a_visitor_is_keyed_with_the_servers_trusted_proxies(monkeypatch):
+    request = SimpleNamespace(
+        session_hash="s1", client=SimpleNamespace(host="192.168.1.5"), headers={"x-forwarded-for": "151.101.1.9"}
+    )
+    monkeypatch.setattr(fairness, "TRUSTED_PROXIES", trusted_proxies({}))
+    assert fairness.visitor_of(request) == Visitor("s1", "192.168.1.5")
+    monkeypatch.setattr(fairness, "TRUSTED_PROXIES", trusted_proxies({"DCGAN_TRUSTED_PROXIES": "192.168.1.5"}))
+    assert fairness.visitor_of(request) == Visitor("s1", "151.101.1.9")
+
+
+# ---- the ledger forgets one-off visitors ---------------------------------------------------------------------------
+
+
+def test_one_off_visitors_leave_the_heavy_work_ledger_bounded():
+    clock = FakeClock()
+    heavy = HeavyWork(FairShare(window=60), clock=clock)
+    for i in range(5000):  # one visitor a second, each with one heavy request, never seen again
+        with heavy.turn(Visitor(f"once-{i}", f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"), "projection"):
+            clock.now += 0.5
+        clock.now += 0.5
+    assert len(heavy._usage) <= 2 * 2 * 60  # session and address of about two windows' visitors, not 10,000
+    heavy.start(Visitor("x", "151.101.1.1"), "projection")
+    with pytest.raises(Refused, match="your previous projection"):  # the rules still hold
+        heavy.start(Visitor("x", "151.101.1.1"), "look inside D")
+    clock.now += 61
+    with heavy.turn(Visitor("y", "151.101.1.3"), "projection"):
+        clock.now += 40
+    with pytest.raises(Refused, match="this minute's share"):
+        heavy.start(Visitor("y", "151.101.1.3"), "projection")  # recent use is remembered
+
+
 # ---- against the app ---------------------------------------------------------------------------------------
 
 
@@ -228,7 +355,7 @@ def test_a_second_heavy_request_is_refused_at_once_and_another_visitor_is_served
     Image.new("L", (64, 64), 200).save(tmp_path / "light.png")
     image = gradio_client.handle_file(str(tmp_path / "light.png"))
     # Alice and Bob from two networks, behind the host's proxy (here 127.0.0.1): one network has one
-    # projection running at a time (tests/test_fair_hosting.py)
+    # projection running at a time (below)
     monkeypatch.setattr(fairness, "TRUSTED_PROXIES", trusted_proxies({"DCGAN_TRUSTED_PROXIES": "127.0.0.1"}))
     alice, bob = (
         gradio_client.Client(app_url, verbose=False, headers={"X-Forwarded-For": address})

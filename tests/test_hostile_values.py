@@ -16,15 +16,14 @@ import pytest
 
 pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
-from browser.app_server import free_port, tiny_model_folder  # noqa: E402
+from browser.app_server import tiny_model_folder  # noqa: E402
 from markdown_it import MarkdownIt  # noqa: E402  (a gradio dependency)
-from test_hosting_safely import model_zip, raw_call, upload, visitor  # noqa: E402
+from test_hosting_safely import hosted_app, model_zip, raw_call, upload, visitor  # noqa: E402
 
 from dcgan.checkpoints import CONFIG_FILE  # noqa: E402
 from dcgan.config import MAX_JSON_DEPTH, RunConfig, read_json  # noqa: E402
 from dcgan.errors import DcganError  # noqa: E402
 from dcgan.hosting import HostLimits  # noqa: E402
-from dcgan.ui import quiet_errors  # noqa: E402
 from dcgan.ui.common import as_text  # noqa: E402
 from dcgan.uploads import OWNER_SHARE, owner_key, owners_of, prune_uploads, record_owner  # noqa: E402
 
@@ -35,20 +34,12 @@ CARD = "# tiny\n\n![64 samples, seed 0](samples.png)\n"
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """The app with a tiny model whose card shows samples.png; yields (url, demo, root)."""
-    from dcgan.ui import build_app, launch
-
     root = tmp_path_factory.mktemp("hostile")
     folder = tiny_model_folder(root / "checkpoints" / "tiny-fashion")
     (folder / "README.md").write_text(CARD)
     (folder / "samples.png").write_bytes(b"\x89PNG\r\n\x1a\n not really, but served")
-    demo = build_app(root / "checkpoints", root / "runs", root / "uploads", warm_default=False, limits=LIMITS)
-    quiet_errors.install(demo)  # what build_app does too (see test_the_app_installs_quiet_errors)
-    port = free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/", demo, root
-    finally:
-        demo.close()
+    with hosted_app(root, LIMITS) as served:  # build_app installs quiet_errors (test_the_app_installs_quiet_errors)
+        yield served
 
 
 def rendered(markdown: str) -> str:

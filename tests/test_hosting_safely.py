@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.error import HTTPError
@@ -39,20 +40,27 @@ ROOT = Path(__file__).resolve().parents[1]
 LIMITS = HostLimits(max_upload_mb=1, host_token="host-secret")
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    """The app with a tiny model and a 1 MB upload limit; yields (url, demo, root)."""
+@contextmanager
+def hosted_app(root: Path, limits: HostLimits):
+    """The app serving the models under root/checkpoints with `limits`; yields (url, demo, root)."""
     from dcgan.ui import build_app, launch
 
-    root = tmp_path_factory.mktemp("hosted")
-    tiny_model_folder(root / "checkpoints" / "tiny-fashion")
-    demo = build_app(root / "checkpoints", root / "runs", root / "uploads", warm_default=False, limits=LIMITS)
+    demo = build_app(root / "checkpoints", root / "runs", root / "uploads", warm_default=False, limits=limits)
     port = free_port()
     launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/", demo, root
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The app with a tiny model and a 1 MB upload limit; yields (url, demo, root)."""
+    root = tmp_path_factory.mktemp("hosted")
+    tiny_model_folder(root / "checkpoints" / "tiny-fashion")
+    with hosted_app(root, LIMITS) as served:
+        yield served
 
 
 def visitor(app) -> gradio_client.Client:

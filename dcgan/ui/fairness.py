@@ -16,7 +16,7 @@ A client's address is the peer of the connection, or, when that peer is one of t
 (DCGAN_TRUSTED_PROXIES; on a Hugging Face Space any private address), what X-Forwarded-For says; an IPv6
 client is its /64, the block one subscriber gets.
 
-The logic is plain Python with an injectable clock (tests/test_fairness.py, tests/test_fair_hosting.py); the
+The logic is plain Python with an injectable clock (tests/test_fairness.py); the
 Gradio glue is the two functions at the bottom.
 """
 
