@@ -48,7 +48,7 @@ def test_every_component_presenter_view_names_exists_in_the_app(tmp_path):
     demo = build_app(tmp_path / "checkpoints", tmp_path / "runs", tmp_path / "uploads", warm_default=False)
     elem_ids = {block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)}
     named = [elem_id for ids in presenter.KEEP.values() for elem_id in ids] + list(presenter.UNTIL_DRAWN)
-    named += ["presenter-toggle", "theme-link", "app-intro", "picker-row", "picker-more"]
+    named += ["presenter-toggle", "theme-link", "app-intro", "picker-row", "picker-more", "model-card-box"]
     assert [elem_id for elem_id in named if elem_id not in elem_ids] == []
     for selector in (s for selectors in presenter.UNTIL_DRAWN.values() for s in selectors):
         exact, prefix = re.fullmatch(r'#([\w-]+)|\[id\^="([\w-]+)"\]', selector).groups()

@@ -53,8 +53,22 @@ CSS = """
 /* Galleries fit their column: Gradio's columns are at least 100 px wide, which cut off the last ones */
 .fit-gallery .grid-container { grid-template-columns: repeat(var(--grid-cols), minmax(0, 1fr)) !important; }
 .fit-gallery .grid-wrap { min-height: 0 !important; max-height: none !important; height: auto !important; }
-/* A picture's label above it, never over its pixels (it hid a strip's first frames, a 3x3 grid's top row) */
-.block > label.float[data-testid="block-label"] { position: static !important; margin-bottom: 4px; }
+/* A picture's label above it, never over its pixels (it hid a strip's first frames, a 3x3 grid's top row),
+   leaving the row's right end to the picture's icons (download, fullscreen), which sat on the pixels */
+.block > label.float[data-testid="block-label"] { position: static !important; margin-bottom: 4px;
+  max-width: calc(100% - 64px); }
+.block:has(> label.float[data-testid="block-label"]) :is(.image-container, .grid-wrap)
+  > .icon-button-wrapper.top-panel { top: -31px !important; }
+/* A fixed-height picture block (gr.Image(height=...): Gradio writes the height first in its style) stacks its
+   label and its picture, and the picture gets the height the label leaves: a two-line label pushed the
+   picture down and the block's overflow cut off its bottom rows (a 3x3 grid showed 2) */
+.block[style^="height:"]:has(> .image-container) { display: flex !important; flex-direction: column; }
+.block[style^="height:"] > .image-container { flex: 1 1 0; min-height: 0; }
+/* A gallery's captions (#7, ch 22) under their thumbnails, not on them */
+.fit-gallery .thumbnail-item { flex-direction: column; height: auto !important; }
+.fit-gallery .thumbnail-item img { height: auto !important; aspect-ratio: 1; }
+.fit-gallery .caption-label { position: static !important; transform: none !important; margin: 0 auto;
+  max-width: 100% !important; padding: 0 2px !important; background: none !important; }
 """
 
 

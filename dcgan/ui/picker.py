@@ -147,7 +147,7 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
         # No LaTeX: "$$...$$" in a model's data string would be typeset, not shown as the text it is.
         facts = gr.Markdown(elem_id="model-facts", container=False, scale=3, latex_delimiters=[])
         with gr.Column(scale=1, min_width=260, elem_id="picker-more"):
-            with gr.Accordion("other models (Hub, upload) · card", open=default is None):
+            with gr.Accordion("other models (Hub, upload)", open=default is None):
                 hub_id = gr.Textbox(label="a Hugging Face Hub id", placeholder="owner/name")
                 hub_button = gr.Button("load from the Hub")
                 upload = gr.File(
@@ -159,7 +159,10 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
                 with gr.Accordion("import options for a .pth (what its weights cannot say)", open=False):
                     options = _import_options_form()
                     reimport = gr.Button("import the uploaded .pth again with these options", size="sm")
-                card = gr.Markdown()
+    # The card's tables and pictures need the page's width (in the picker's column its settings table wrapped
+    # letter by letter, 14,000 px tall): its own fold under the picker.
+    with gr.Accordion("the model's card", open=False, elem_id="model-card-box"):
+        card = gr.Markdown(elem_id="model-card")
 
     def show(state: VisitorState, name: str) -> tuple:
         """Load `name` (and what the walk needs from it) for this visitor; everything a visitor can get

@@ -142,6 +142,8 @@ def _css() -> str:
     )
     labelled = ", ".join(f"{on} #{elem_id}::before" for elem_id in LABELS)
     third = "calc((100vh - 200px) / 3)"  # three rows of pictures under the caption
+    sized_by_width = [*KEEP["arithmetic"], "ablate-before", "ablate-after", "ablate-difference"]
+    auto_height = ", ".join(f"#{elem_id}" for elem_id in sized_by_width)
     return f"""
 /* the header: one line (title, intro, theme link, presenter toggle) */
 #app-header {{ align-items: center; gap: 8px; }}
@@ -160,7 +162,8 @@ body.dark #theme-link .to-dark, body:not(.dark) #theme-link .to-light {{ display
 html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 
 /* presenter view: the figure, its caption, the tab bar; no header, picker, controls or labels */
-{on} #app-intro, {on} #picker-row, {on} #picker-more, {on} #no-model, {on} footer {{ display: none !important; }}
+{on} #app-intro, {on} #picker-row, {on} #picker-more, {on} #model-card-box, {on} #no-model, {on} footer {{
+    display: none !important; }}
 {on} #app-header {{ position: fixed; top: 4px; right: 12px; left: auto; z-index: 100; width: max-content; }}
 {on} #app-header > * {{ min-width: max-content !important; }}
 {on} #presenter-toggle {{ font-size: 0; }}
@@ -188,7 +191,10 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 {on} #interp-caption table {{ display: none; }}
 {on} #interp-caption :is(p, strong) {{ font-size: 1.2rem !important; }}
 {on} #interp-norms {{ max-width: 900px; margin: 0 auto; }}
-{on} :is({", ".join(f"#{i}" for i in KEEP["arithmetic"])}) {{ height: auto !important; }}
+/* pictures sized by their width here (height: auto), so the page's fixed-height stacking (CSS in __init__.py)
+   must not share out a height of 0 */
+{on} :is({auto_height}) {{ height: auto !important; }}
+{on} :is({auto_height}) > .image-container {{ flex: 0 0 auto !important; }}
 {on} :is({", ".join(f"#{i}" for i in KEEP["arithmetic"])}) img {{ width: 100%; height: auto;
     max-height: calc({third} - 2em); object-fit: contain; }}
 /* the Inside tab: one figure per screen (FIGURE_SCREENS), its number in large type */
@@ -197,7 +203,6 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
     line-height: 1.4 !important; }}
 {on} :is(#inside-image, #inside-channel, #inside-channel-guided, #inside-channel-untrained) {{
     height: calc((100vh - 250px) / 2) !important; }}
-{on} :is(#ablate-before, #ablate-after, #ablate-difference) {{ height: auto !important; }}
 {on} .row:has(> .column #ablate-caption) {{ flex-wrap: wrap; }}  /* the number above the pictures, full width */
 {on} .column:has(#ablate-caption) {{ flex: 1 1 100% !important; min-width: 100% !important; }}
 {on} :is(#ablate-before, #ablate-after, #ablate-difference) img {{ width: 100%; height: auto;
@@ -205,7 +210,11 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 /* short labels on the pictures' top edge (LABELS), above the pixels, never over them */
 {labels}
 {labelled} {{ display: block; text-align: center; font-weight: 600; font-size: 1.15em; line-height: 1.5em; }}
-{on} #train-grid {{ height: calc(100vh - 240px) !important; }}  /* status lines above it: the whole grid shows */
+/* Train: the run's status across the top, then the grid and the curves side by side on one screen */
+{on} .column:has(> #train-grid) {{ display: grid !important; grid-template-columns: minmax(0, 1fr) minmax(0, 1.3fr);
+    align-items: center; gap: 12px; }}
+{on} .column:has(> #train-grid) > #train-status {{ grid-column: 1 / -1; }}
+{on} #train-grid {{ height: calc(100vh - 240px) !important; }}
 """
 
 
