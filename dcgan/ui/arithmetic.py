@@ -211,7 +211,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
                     elem_classes=["pixelated"],
                     buttons=["download"],
                 )
-                class_caption = gr.Markdown()
+                class_caption = gr.Markdown(elem_id="arith-class-caption")
                 class_gif = animation_output(
                     "the strip as a GIF (it plays)", height=140, visible=False, elem_id="arith-class-gif"
                 )
