@@ -67,6 +67,8 @@ KEEP = {
         "arith-averaged",
         "arith-single",
         "arith-neighbourhood",
+        "arith-class-strip",  # the class vector (person → smiley on emoji): a row under the results, once drawn
+        "arith-class-caption",
     ],
     "project": ["project-original", "project-reconstruction"],
     "inside": ["inside-image", "inside-channel-title", "inside-channel", "inside-channel-guided"]
@@ -87,6 +89,7 @@ UNTIL_DRAWN = {
 DRAWN = "img, canvas, .js-plotly-plot"  # what a drawn figure contains (an empty gr.Image holds an icon)
 # Kept words (the contrast table, the run's status, the figures' numbers), not pictures.
 TEXTS = {"interp-caption", "train-status", "inside-channel-title", "ablate-caption", "walk-strip-caption"}
+TEXTS |= {"arith-class-caption"}
 
 # The Inside tab holds two of the paper's figures; presenter view shows one of them at a time, chosen by the
 # link: fig=5 or fig=6, else Fig. 6 for a link that forgets a class or zeroes filters and names no channel
@@ -115,6 +118,7 @@ LABELS = {
     "arith-averaged": "A − B + C on the averages",
     "arith-single": "on single exemplars",
     "arith-neighbourhood": "around the result",
+    "arith-class-strip": "a seed + t × (mean z of one class − mean z of another)",
 }
 
 
@@ -142,8 +146,10 @@ def _css() -> str:
     )
     labelled = ", ".join(f"{on} #{elem_id}::before" for elem_id in LABELS)
     third = "calc((100vh - 200px) / 3)"  # three rows of pictures under the caption
-    sized_by_width = [*KEEP["arithmetic"], "ablate-before", "ablate-after", "ablate-difference"]
+    arithmetic = [elem_id for elem_id in KEEP["arithmetic"] if not elem_id.startswith("arith-class")]
+    sized_by_width = [*arithmetic, "ablate-before", "ablate-after", "ablate-difference"]
     auto_height = ", ".join(f"#{elem_id}" for elem_id in sized_by_width)
+    results = ", ".join(f"#{elem_id}" for elem_id in arithmetic)
     return f"""
 /* the header: one line (title, intro, theme link, presenter toggle) */
 #app-header {{ align-items: center; gap: 8px; }}
@@ -195,8 +201,19 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
    must not share out a height of 0 */
 {on} :is({auto_height}) {{ height: auto !important; }}
 {on} :is({auto_height}) > .image-container {{ flex: 0 0 auto !important; }}
-{on} :is({", ".join(f"#{i}" for i in KEEP["arithmetic"])}) img {{ width: 100%; height: auto;
+{on} :is({results}) img {{ width: 100%; height: auto;
     max-height: calc({third} - 2em); object-fit: contain; }}
+/* the class vector's strip: a fourth row under the results (its column, left in the page, goes below them),
+   the three rows of pictures above shrink to leave it room */
+{on} .tabitem .block.gr-accordion:has(#arith-class-strip img) {{ display: block !important; }}
+{on} .gr-accordion:has(#arith-class-strip) > :is(button, .label-wrap) {{ display: none !important; }}
+{on} .row:has(> .column #arith-class-strip) {{ flex-wrap: wrap; }}
+{on} .column:has(#arith-class-strip) {{ order: 2; flex: 1 1 100% !important; min-width: 100% !important; }}
+{on} #arith-class-strip {{ height: auto !important; }}
+{on} #arith-class-strip > .image-container {{ flex: 0 0 auto !important; }}
+{on} #arith-class-strip img {{ width: 100%; height: auto; max-height: 90px; object-fit: contain; }}
+{on} #arith-class-caption :is(p, strong) {{ font-size: var(--text-sm); margin: 0; text-align: center; }}
+{on} .tabitem:has(#arith-class-strip img) :is({results}) img {{ max-height: calc({third} - 2em - 55px); }}
 /* the Inside tab: one figure per screen (FIGURE_SCREENS), its number in large type */
 {screens}
 {on} :is(#inside-channel-title, #ablate-caption) :is(.prose, p, strong, em) {{ font-size: 1.35rem !important;
