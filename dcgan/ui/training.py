@@ -308,14 +308,15 @@ def moving_average(values: list[float], window: int) -> list[float]:
 
 
 def curves(snapshot: JobSnapshot | None) -> go.Figure:
-    """Losses, D's outputs and throughput against steps: each a smoothed line over its raw values, drawn faint
-    (a GAN's per-step values jump so much that the raw lines alone are a solid band). Thinned to ~600 points."""
-    figure = make_subplots(rows=1, cols=3, subplot_titles=("losses", "D(x) and D(G(z))", "images / s"))
+    """Losses and D's outputs against steps: each a smoothed line over its raw values, drawn faint (a GAN's
+    per-step values jump so much that the raw lines alone are a solid band). Thinned to ~600 points. The speed
+    is in the status line, not a curve: on a projector the two curves are the tug of war a class should see."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("losses", "D(x) and D(G(z))"))
     rows = snapshot.metrics if snapshot else []
     window = max(1, min(100, len(rows) // 30))  # smoothing: ~1/30 of the run, at most 100 steps
     keep = slice(None, None, max(1, len(rows) // 600))
     steps = [row["step"] for row in rows][keep]
-    for column, keys in ((1, ("loss_d", "loss_g")), (2, ("d_real", "d_fake")), (3, ("images_per_s",))):
+    for column, keys in ((1, ("loss_d", "loss_g")), (2, ("d_real", "d_fake"))):
         for key in keys:
             raw = [row[key] for row in rows]
             colour = CURVE_COLOURS.get(key, "#666666")
@@ -569,6 +570,9 @@ def build(catalog, state: gr.State) -> gr.Timer:
         last = len(grids) - 1
         index = last if following or position is None or not 0 <= int(position) <= last else int(position)
         warning_text = "\n".join(f"⚠️ {w}" for w in snapshot.warnings[-5:]) if snapshot else ""
+        # While someone else's job runs, Start could only answer "wait": the status says whose job it is instead
+        watching = example is None and snapshot is not None and snapshot.status in ("running", "paused")
+        watching = watching and not snapshot.yours
         return (
             describe_example(example) if example else describe(snapshot),
             warning_text,
@@ -577,9 +581,10 @@ def build(catalog, state: gr.State) -> gr.Timer:
             grids[index][1] if grids else None,
             curves(snapshot),
             snapshot.progress_gif if snapshot and snapshot.progress_gif else None,
+            gr.update(visible=not watching),
         )
 
-    outputs = [status, warnings, latest, film_position, film, plot, gif]
+    outputs = [status, warnings, latest, film_position, film, plot, gif, start]
     form = [widgets[name] for name in FORM]
     start.click(on_start, [data_kind, folder, archive, *form, owner_key], [*outputs, owner_key], api_name="train_start")
     estimate.click(on_estimate, [data_kind, *form], estimate_text, api_name="train_estimate")

@@ -269,6 +269,7 @@ def test_train_tab_shows_the_servers_job_to_a_visitor(page, tmp_path):
             linked.close()
         # Not this page's job: it may watch, not stop (the page's own job: test_train_tab_owner_...).
         assert "you can watch it" in page.locator("#train-status").inner_text()
+        assert not page.locator("#train-start").is_visible()  # Start could only say "wait" (issue 25)
         page.locator("#train-stop").click()
         page.locator(".toast-body").first.wait_for()
         assert "you can watch it" in page.locator(".toast-body").first.inner_text()
@@ -276,6 +277,7 @@ def test_train_tab_shows_the_servers_job_to_a_visitor(page, tmp_path):
         MANAGER.job.stop()
         assert wait_until(lambda: MANAGER.job.finished, timeout=60)
         page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('stopped')")
+        page.locator("#train-start").wait_for(state="visible")  # the server is free again: Start is back
     finally:
         MANAGER.job.stop()
         MANAGER.job.wait(60)
