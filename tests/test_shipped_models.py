@@ -47,3 +47,24 @@ def test_card_states_the_default_seed_the_rule_gives(folder):
     card = (folder / "README.md").read_text()
     assert f"the app opens this model at seed {seed}, by a stated rule" in card
     assert "whose sample the" in card and "is surest about" in card
+
+
+def test_the_arithmetic_caption_ends_with_the_judges_reading_of_its_result():
+    """Fig. 7's number on its screen (issue 25): what the judge calls the result on the averages, on single
+    exemplars, and the three averages, read from the very images the tab draws."""
+    from dcgan.explore import Explorer, arithmetic_images, gallery_z, judge_readout
+    from dcgan.ui import arithmetic
+    from dcgan.ui.session import Pick, VisitorState
+
+    model = Explorer.load(CHECKPOINTS / "fashion-mnist-32")
+    state = VisitorState(model=model.name)
+    for n, group in enumerate("ABC"):  # three samples each of batch 0: a sum the judge can read
+        for index in range(3 * n, 3 * n + 3):
+            state.picks[group].append(Pick(f"#{index}", gallery_z(model, 0)[index].tolist()))
+    reading = arithmetic.results(model, state)["reading"]
+    groups = {group: torch.tensor([pick.z for pick in state.picks[group]]) for group in "ABC"}
+    images = arithmetic_images(model, groups)
+    (averaged, _), (single, _) = judge_readout(model, torch.cat([images["averaged"], images["single"][:1]]))
+    assert f"on the averages as **{averaged}**" in reading and f"on single exemplars as **{single}**" in reading
+    means = [name for name, _ in judge_readout(model, torch.cat([images[f"{g} mean"] for g in "ABC"]))]
+    assert reading.endswith(f"the averages of A, B and C as {', '.join(means)}.")

@@ -89,7 +89,21 @@ def results(model: Explorer, state: VisitorState) -> dict[str, object]:
             out[name] = picture(model, group_images, nrow=nrow or len(group_images), scale=scale)
         if name in RESULTS:  # the figures a lecturer downloads: named PNGs that say what they add up
             out[name] = named_png(out[name], f"arithmetic-{model.name}-{name}", arithmetic_metadata(model, state, name))
+    if "averaged" in images and model.judge() is not None:
+        out["reading"] = judge_reading(model, images)
     return out
+
+
+def judge_reading(model: Explorer, images: dict[str, torch.Tensor]) -> str:
+    """The figure's number: what the judge calls the result on the averages and on single exemplars, and the
+    three averages (so a result that is just C shows as such)."""
+    named = ["averaged", "single", *(f"{group} mean" for group in GROUPS)]
+    read = explore.judge_readout(model, torch.cat([images[name][:1] for name in named]))
+    (averaged, p_averaged), (single, p_single), *means = read
+    return (
+        f"The judge reads A − B + C on the averages as **{averaged}** ({p_averaged:.0%}), on single exemplars as "
+        f"**{single}** ({p_single:.0%}); the averages of A, B and C as {', '.join(name for name, _ in means)}."
+    )
 
 
 RESULTS = ("averaged", "single", "neighbourhood")
@@ -233,7 +247,8 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
     def show(model: Explorer | None, state: VisitorState) -> list:
         pictures = results(model, state) if model else {}
         names = [f"{g} {kind}" for g in GROUPS for kind in ("picks", "mean")] + ["averaged", "single", "neighbourhood"]
-        return [describe(state), *[pictures.get(name) for name in names]]
+        caption = describe(state) + (f"\n\n{pictures['reading']}" if "reading" in pictures else "")
+        return [caption, *[pictures.get(name) for name in names]]
 
     def class_controls(model: Explorer | None) -> list:
         found = model.class_means() if model else None

@@ -67,6 +67,7 @@ KEEP = {
         "arith-averaged",
         "arith-single",
         "arith-neighbourhood",
+        "arith-caption",  # its last line: the judge's reading of the result (the figure's number)
         "arith-class-strip",  # the class vector (person → smiley on emoji): a row under the results, once drawn
         "arith-class-caption",
     ],
@@ -89,7 +90,7 @@ UNTIL_DRAWN = {
 DRAWN = "img, canvas, .js-plotly-plot"  # what a drawn figure contains (an empty gr.Image holds an icon)
 # Kept words (the contrast table, the run's status, the figures' numbers), not pictures.
 TEXTS = {"interp-caption", "train-status", "inside-channel-title", "ablate-caption", "walk-strip-caption"}
-TEXTS |= {"arith-class-caption"}
+TEXTS |= {"arith-class-caption", "arith-caption"}
 
 # The Inside tab holds two of the paper's figures; presenter view shows one of them at a time, chosen by the
 # link: fig=5 or fig=6, else Fig. 6 for a link that forgets a class or zeroes filters and names no channel
@@ -145,8 +146,9 @@ def _css() -> str:
         f"{on} #{key}::before {{ content: {json.dumps(text, ensure_ascii=False)}; }}" for key, text in LABELS.items()
     )
     labelled = ", ".join(f"{on} #{elem_id}::before" for elem_id in LABELS)
-    third = "calc((100vh - 200px) / 3)"  # three rows of pictures under the caption
-    arithmetic = [elem_id for elem_id in KEEP["arithmetic"] if not elem_id.startswith("arith-class")]
+    third = "calc((100vh - 240px) / 3)"  # three rows of pictures under the captions
+    arithmetic = [elem_id for elem_id in KEEP["arithmetic"] if elem_id.startswith(("arith-A", "arith-B", "arith-C"))]
+    arithmetic += ["arith-averaged", "arith-single", "arith-neighbourhood"]
     sized_by_width = [*arithmetic, "ablate-before", "ablate-after", "ablate-difference"]
     auto_height = ", ".join(f"#{elem_id}" for elem_id in sized_by_width)
     results = ", ".join(f"#{elem_id}" for elem_id in arithmetic)
@@ -203,6 +205,9 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 {on} :is({auto_height}) > .image-container {{ flex: 0 0 auto !important; }}
 {on} :is({results}) img {{ width: 100%; height: auto;
     max-height: calc({third} - 2em); object-fit: contain; }}
+/* the caption's last paragraph only: the judge's reading of the result, in large type */
+{on} #arith-caption p:not(:last-child) {{ display: none; }}
+{on} #arith-caption p:last-child {{ font-size: 1.1rem; margin: 0; }}
 /* the class vector's strip: a fourth row under the results (its column, left in the page, goes below them),
    the three rows of pictures above shrink to leave it room */
 {on} .tabitem .block.gr-accordion:has(#arith-class-strip img) {{ display: block !important; }}
@@ -211,9 +216,9 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 {on} .column:has(#arith-class-strip) {{ order: 2; flex: 1 1 100% !important; min-width: 100% !important; }}
 {on} #arith-class-strip {{ height: auto !important; }}
 {on} #arith-class-strip > .image-container {{ flex: 0 0 auto !important; }}
-{on} #arith-class-strip img {{ width: 100%; height: auto; max-height: 90px; object-fit: contain; }}
+{on} #arith-class-strip img {{ width: 100%; height: auto; max-height: 70px; object-fit: contain; }}
 {on} #arith-class-caption :is(p, strong) {{ font-size: var(--text-sm); margin: 0; text-align: center; }}
-{on} .tabitem:has(#arith-class-strip img) :is({results}) img {{ max-height: calc({third} - 2em - 55px); }}
+{on} .tabitem:has(#arith-class-strip img) :is({results}) img {{ max-height: calc({third} - 2em - 50px); }}
 /* the Inside tab: one figure per screen (FIGURE_SCREENS), its number in large type */
 {screens}
 {on} :is(#inside-channel-title, #ablate-caption) :is(.prose, p, strong, em) {{ font-size: 1.35rem !important;
