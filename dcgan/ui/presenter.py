@@ -190,10 +190,10 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 {on} .tabitem .block {{ border: none !important; box-shadow: none !important; background: transparent !important; }}
 {on} .tabitem img {{ object-fit: contain; }}
 /* sizes for a 1280x720 projector (and larger): the main picture takes what the rest leaves */
-{on} #walk-image {{ height: calc(100vh - 305px) !important; }}
+{on} #walk-image {{ height: calc(100vh - 285px) !important; }}
 {on} #walk-strip-caption {{ text-align: center; font-size: 1.15em; }}
 {on} #walk-strip-caption p {{ margin: 0; }}
-{on} #walk-strip img {{ width: 100%; height: auto; max-height: 140px; }}
+{on} #walk-strip img {{ width: 100%; height: auto; max-height: 90px; object-fit: contain; }}
 {on} #interp-lerp img, {on} #interp-slerp img {{ max-height: calc(100vh - 520px); }}
 /* the number (the middle frames' contrast), not the table of every frame: the norm plot shows the why */
 {on} #interp-caption table {{ display: none; }}
