@@ -78,7 +78,7 @@ def save_gif(
     frames = list(frames)
     if bounce and len(frames) > 2:
         frames = frames + frames[-2:0:-1]
-    comment = "; ".join(f"{key}={value}" for key, value in (metadata or {}).items())
+    comment = gif_comment(metadata)
     path = Path(path)
     atomic_write(
         path,
@@ -87,6 +87,24 @@ def save_gif(
         ),
     )
     return path
+
+
+def gif_comment(metadata: dict[str, object] | None) -> str:
+    """A GIF's comment text for `metadata`: "key=value; key=value"."""
+    return "; ".join(f"{key}={value}" for key, value in (metadata or {}).items())
+
+
+def gif_with_comment(gif: bytes, metadata: dict[str, object]) -> bytes:
+    """The GIF `gif` (its bytes) with `metadata` as a comment block, frames untouched: no re-encoding, so
+    this costs a copy. The comment goes where readers look for it, before the first frame: right after the
+    header, the screen descriptor and its global colour table."""
+    if gif[:6] not in (b"GIF87a", b"GIF89a"):
+        raise ValueError("not a GIF file")
+    flags = gif[10]
+    start = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # a colour table of 2^(n+1) RGB entries
+    text = gif_comment(metadata).encode("utf-8")
+    blocks = b"".join(bytes([len(part)]) + part for part in (text[i : i + 255] for i in range(0, len(text), 255)))
+    return b"GIF89a" + gif[6:start] + b"\x21\xfe" + blocks + b"\x00" + gif[start:]  # comments need GIF89a
 
 
 def upscaled(pixels: np.ndarray, size: int) -> Image.Image:

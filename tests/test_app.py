@@ -275,7 +275,9 @@ def test_fashion_models_get_class_labels_and_class_vectors(app_root, client):
 
     images, library_caption = class_vector_strip(model, drawn[0], drawn[1], 3)
     assert caption == library_caption
-    assert Path(strip).name.startswith("class-vector-tiny-fashion-") and Path(strip).name.endswith("-seed3.png")
+    first_seed = caption.split()[1]  # "seed 4 (the first seed from 3 on ...": the strip's first image
+    assert Path(strip).name.startswith("class-vector-tiny-fashion-")
+    assert Path(strip).name.endswith(f"-seed{first_seed}.png")
     assert Image.open(strip).text["from"] == drawn[0] and Image.open(strip).text["to"] == drawn[1]
     readout = judge_readout(model, images)
     assert len(readout) == 5 and readout[0][0] == drawn[0]  # the strip starts on a seed of the source class

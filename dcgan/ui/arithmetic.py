@@ -3,6 +3,7 @@ and C, and see A - B + C on the group averages beside the same sum on single exe
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -27,6 +28,7 @@ from .common import (
     seed_from,
     show_box,
     shows_user_errors,
+    slug,
     whole_number_box,
 )
 from .fairness import HEAVY_SLOTS, heavy_turn
@@ -87,8 +89,11 @@ def results(model: Explorer, state: VisitorState) -> dict[str, object]:
             nrow = 3 if name == "neighbourhood" else None
             scale = max(1, (64 if name.endswith("picks") else 128) // model.image_size)
             out[name] = picture(model, group_images, nrow=nrow or len(group_images), scale=scale)
-        if name in RESULTS:  # the figures a lecturer downloads: named PNGs that say what they add up
-            out[name] = named_png(out[name], f"arithmetic-{model.name}-{name}", arithmetic_metadata(model, state, name))
+        # Every panel downloads as a named PNG saying what it adds up: the picks in the name, so two examples'
+        # figures never share one, and the model and exemplars inside.
+        picks = picks_stem(state, GROUPS if name in RESULTS else name[0])  # "A mean": group A's picks only
+        stem = f"arithmetic-{model.name}-{picks}-{name.split()[-1]}"  # ...-A3.0+3.1-mean
+        out[name] = named_png(out[name], stem, arithmetic_metadata(model, state, name))
     if "averaged" in images and model.judge() is not None:
         out["reading"] = judge_reading(model, images)
     return out
@@ -107,19 +112,32 @@ def judge_reading(model: Explorer, images: dict[str, torch.Tensor]) -> str:
 
 
 RESULTS = ("averaged", "single", "neighbourhood")
+FIGURES = {
+    "averaged": "A - B + C on the group averages",
+    "single": "A - B + C on single exemplars",
+    "neighbourhood": "3x3 neighbourhood of A - B + C on the averages (top left) with small moves",
+    "picks": "group {group}'s exemplars",
+    "mean": "the average of group {group}'s exemplars",
+}
+
+
+def picks_stem(state: VisitorState, groups: str | tuple[str, ...]) -> str:
+    """The picks of `groups` for a file name, as the sum reads: "A3.0+3.1-B3.2+C3.3" (batch.sample, as a link
+    names them; a projected image by its name)."""
+    signs = {"A": "", "B": "-", "C": "+"} if len(groups) > 1 else {groups[0]: ""}
+    return "".join(
+        f"{signs[group]}{group}" + ("+".join(pick.ref or slug(pick.label) for pick in state.picks[group]) or "none")
+        for group in groups
+    )
 
 
 def arithmetic_metadata(model: Explorer, state: VisitorState, name: str) -> dict[str, object]:
-    """What a downloaded result carries: the model, each group's exemplars and the sum."""
+    """What a downloaded panel carries: the model, what it shows, the exemplars behind it (and the sum)."""
     counts = {group: len(state.picks[group]) for group in GROUPS}
-    return {
-        "model": model.name,
-        "figure": {"averaged": "A - B + C on the group averages", "single": "A - B + C on single exemplars"}.get(
-            name, "3x3 neighbourhood of A - B + C on the averages (top left) with small moves"
-        ),
-        **{group: "; ".join(pick.label for pick in state.picks[group]) for group in GROUPS},
-        "sum": describe_arithmetic(counts),
-    }
+    groups = GROUPS if name in RESULTS else name[0]  # "A picks", "A mean": group A only
+    metadata = {"model": model.name, "figure": FIGURES[name.split()[-1]].format(group=name[0])}
+    metadata |= {group: "; ".join(pick.label for pick in state.picks[group]) for group in groups}
+    return metadata | ({"sum": describe_arithmetic(counts)} if name in RESULTS else {})
 
 
 # The library's strip, its refusals (a class never drawn, no judge) shown to the visitor.
@@ -152,14 +170,25 @@ def describe(state: VisitorState) -> str:
 def strip_files(
     model: Explorer, images: torch.Tensor, caption: str, source: str, target: str, start: int
 ) -> tuple[str, str, str]:
-    """A class-vector strip as the tab shows it: (named PNG, caption, the same as a GIF), with its metadata."""
+    """A class-vector strip as the tab shows it: (named PNG, caption, the same as a GIF), with its metadata.
+    The seed named is the strip's first image's, as the caption says: the first seed from `start` on that
+    draws the source class (explore.class_vector_strip), not `start` itself."""
     strip = picture(model, images, nrow=CLASS_STEPS, scale=max(1, 96 // model.image_size))
-    metadata = {"model": model.name, "from": source, "to": target, "seed": start, "caption": caption}
-    png = named_png(strip, f"class-vector-{model.name}-{source}-to-{target}-seed{start}", metadata)
+    seed = strip_seed(caption, start)
+    metadata = {"model": model.name, "from": source, "to": target, "seed": seed, "searched from seed": start}
+    metadata["caption"] = caption
+    png = named_png(strip, f"class-vector-{model.name}-{source}-to-{target}-seed{seed}", metadata)
     frames = [picture(model, image[None], scale=max(1, 128 // model.image_size)) for image in images]
     text = {key: str(value) for key, value in metadata.items()}
     gif = save_gif(frames, Path(png).with_suffix(".gif"), frame_ms=300, metadata=text, bounce=True)
     return png, caption, str(gif)
+
+
+def strip_seed(caption: str, start: int) -> int:
+    """The seed a class-vector caption starts from ("seed 4 (the first seed from 0 on ...")"; `start` if it
+    names none."""
+    found = re.match(r"seed (\d+) ", caption)
+    return int(found.group(1)) if found else start
 
 
 def example_work(model: Explorer) -> tuple[tuple, tuple | None]:

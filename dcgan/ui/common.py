@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import math
 import random
@@ -248,12 +249,34 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")[:60] or "model"
 
 
+MAX_STEM_CHARS = 100
+_STEM_HEAD, _STEM_TAIL = 50, 40
+
+
+def export_stem(stem: str) -> str:
+    """A file name (without extension) for an export: `stem` made file-name-safe ("+" kept: a walk's
+    "z5+0.50" is not its "z5-0.50"). A stem over MAX_STEM_CHARS keeps its head (the figure, the model) and
+    its tail (what tells sibling figures apart, e.g. "-guided-backprop-untrained-D") around a short hash of
+    the whole, so two long stems never share a name, as they did when cut at 60 characters."""
+    safe = re.sub(r"[^A-Za-z0-9.+]+", "-", stem).strip("-.") or "export"
+    if len(safe) <= MAX_STEM_CHARS:
+        return safe
+    digest = hashlib.sha256(safe.encode("utf-8")).hexdigest()[:8]
+    return f"{safe[:_STEM_HEAD].rstrip('-.')}-{digest}-{safe[-_STEM_TAIL:].lstrip('-.')}"
+
+
+def signed(value: float) -> str:
+    """A setting's value for a file name: 2.5 -> '+2.50', -0.5 -> '-0.50'."""
+    return f"{value:+.2f}"
+
+
 def named_png(image: Image.Image, stem: str, metadata: dict[str, object]) -> str:
-    """`image` as a file named `stem`.png carrying `metadata` (model, seeds, settings) in its text chunks.
-    Returned to a gr.Image, its download button then saves that file, name and metadata included
-    (Gradio keeps a file's name; a PIL image it would save as image.png with nothing in it). A display file
-    like Gradio's own: no fsync, and the exports' sweep deletes it after an hour."""
-    path = export_folder() / f"{slug(stem)}.png"
+    """`image` as a file named after `stem` (export_stem) carrying `metadata` (model, seeds, settings) in
+    its PNG text chunks. Returned to a gr.Image, its download button then saves that file, name and metadata
+    included (Gradio keeps a file's name; a PIL image it would save as image.png with nothing in it). The
+    pixels are the image's own (PNG), so the page shows what a PIL image showed. A display file like Gradio's
+    own: no fsync, and the exports' sweep deletes it after an hour."""
+    path = export_folder() / f"{export_stem(stem)}.png"
     image.save(path, format="PNG", pnginfo=png_info(metadata))
     return str(path)
 
@@ -263,7 +286,7 @@ def export_png_and_gif(
 ) -> list[str]:
     """Write `stem`.png (the still) and `stem`.gif (the frames, played forward and back), both carrying
     `metadata` (seeds, model, method): PNG text chunks and the GIF comment."""
-    folder = export_folder()
+    folder, stem = export_folder(), export_stem(stem)
     text = {key: str(value) for key, value in metadata.items()}
     png = save_png(still, folder / f"{stem}.png", metadata=text)
     gif = save_gif(frames, folder / f"{stem}.gif", frame_ms=frame_ms, metadata=text, bounce=True)

@@ -282,7 +282,8 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, Refresh
         else:
             result = example if example is not None else explore.ablate(model, layer, channels_from(text), seed_number)
             caption, metadata = explore.describe_ablation(model, result), explore.ablation_metadata(model, result)
-            stem = f"ablation-{model.name}-layer{layer}-seed{seed_number}"
+            zeroed = "+".join(map(str, result.channels))  # two ablations of one layer differ in their channels
+            stem = f"ablation-{model.name}-layer{layer}-ch{zeroed}-seed{seed_number}"
         settings = state.inside_settings
         settings.layer, settings.channels, settings.forget, settings.noise_seed = layer, text, class_name, seed_number
         scale = max(1, 64 // model.image_size)

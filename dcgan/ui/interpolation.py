@@ -30,13 +30,14 @@ from .common import (
     bounded_int,
     current_model,
     export_png_and_gif,
+    export_stem,
     image_output,
+    named_png,
     picture,
     random_seed,
     seed_box,
     seed_from,
     show_box,
-    slug,
 )
 from .session import UPDATE_URL_JS, InterpolationState, VisitorState, query_string
 
@@ -125,6 +126,23 @@ def grid(model: Explorer, images: torch.Tensor, scale: int = 1) -> object:
     return picture(model, images.reshape(rows * steps, *images.shape[2:]), nrow=steps, scale=scale)
 
 
+def strip_stem(model: Explorer, settings: InterpolationState) -> str:
+    """The file name of the strips (shown and exported) for these settings; the method is added after it."""
+    seeds = f"seeds{settings.seed_a}-{settings.seed_b}-rows{settings.rows}-steps{settings.steps}"
+    ends = "" if settings.start == settings.end == "seed" else f"-from-{settings.start}-to-{settings.end}"
+    return f"interpolation-{model.name}-{seeds}{ends}"
+
+
+def shown_strips(model: Explorer, state: VisitorState, images: dict[str, torch.Tensor]) -> list[str]:
+    """The lerp and slerp strips as the tab shows them (1x), as named PNGs with their settings inside."""
+    stem, settings = strip_stem(model, state.interpolation), interpolation(state)
+    files = []
+    for method in INTERPOLATION_METHODS:
+        metadata = interpolation_metadata(model, settings, method)
+        files.append(named_png(grid(model, images[method]), f"{stem}-{method}", metadata))
+    return files
+
+
 # ---- the tab -----------------------------------------------------------------------------------------------
 
 
@@ -156,7 +174,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             return (state, settings.seed_a, settings.seed_b, "", None, None, query_string(state))
         model = current_model(catalog, state)
         images = interpolation_images(model, paths(model, state))
-        lerp_grid, slerp_grid = grid(model, images["lerp"]), grid(model, images["slerp"])
+        lerp_grid, slerp_grid = shown_strips(model, state, images)
         text = describe_interpolation(interpolation(state)) + "\n\n" + describe_contrast(path_contrast(images))
         return (state, settings.seed_a, settings.seed_b, text, lerp_grid, slerp_grid, query_string(state))
 
@@ -205,9 +223,8 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         settings = state.interpolation
         method_paths = paths(model, state)
         images = interpolation_images(model, method_paths)
-        seeds = f"seeds{settings.seed_a}-{settings.seed_b}"
         files = []
-        stem = f"interpolation-{slug(model.name)}-{seeds}-rows{settings.rows}-steps{settings.steps}"
+        stem = strip_stem(model, settings)
         contrast = path_contrast(images)
         for method in INTERPOLATION_METHODS:
             rows_images = images[method]  # (rows, steps, nc, S, S)
@@ -217,13 +234,13 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             metadata["contrast"] = " ".join(f"{value:.3f}" for value in contrast[method].tolist())
             still = grid(model, rows_images, interpolation_export_scale(model))
             files += export_png_and_gif(still, frames, f"{stem}-{method}", metadata)
-        table = norms_csv(method_paths, contrast, Path(files[0]).with_name(f"{stem}-norms.csv"))
+        table = norms_csv(method_paths, contrast, Path(files[0]).with_name(f"{export_stem(stem + '-norms')}.csv"))
         norms = {method: values.tolist() for method, values in path_norms(method_paths).items()}  # (rows, steps)
         t = torch.linspace(0, 1, settings.steps).tolist()
         chart = line_chart(t, norms, "||z|| along each path (t from 0 to 1)", (typical_norm(model), "typical ||z||"))
         metadata = interpolation_metadata(model, interpolation(state), "lerp and slerp")
         metadata = {key: str(value) for key, value in metadata.items()} | {"figure": "||z|| along the paths"}
-        plot_png = save_png(chart, Path(files[0]).with_name(f"{stem}-norms.png"), metadata)
+        plot_png = save_png(chart, Path(files[0]).with_name(f"{export_stem(stem + '-norms')}.png"), metadata)
         return [*files, table, str(plot_png)]
 
     inputs = [state, seed_a, seed_b, start, end, steps, rows]

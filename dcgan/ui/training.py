@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import json
 import math
 import re
 import shutil
@@ -22,6 +23,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 from plotly.subplots import make_subplots
 
 from ..config import Knob, ModelConfig, TrainConfig, help_text, knobs
@@ -36,11 +38,21 @@ from ..data import (
 )
 from ..errors import DcganError
 from ..hosting import HostLimits, data_roots, inside_data_roots
+from ..images import gif_with_comment
 from ..jobs import JobBudget, JobManager, JobSnapshot, finished_run_snapshot, last_finished_run, new_owner_key
 from ..speed import describe as describe_speed
 from ..speed import measure
 from ..train import Trainer
-from .common import UserError, animation_output, number_from, shown_value, shows_user_errors
+from .common import (
+    UserError,
+    animation_output,
+    export_folder,
+    export_stem,
+    named_png,
+    number_from,
+    shown_value,
+    shows_user_errors,
+)
 from .fairness import heavy_turn, visitor_of
 from .model_cache import shared_judge
 
@@ -403,6 +415,59 @@ def time_left(snapshot: JobSnapshot) -> str:
     return f" The server's time limit stops it in {minutes}."
 
 
+# ---- downloads: a run's grids and GIF under names that say what they are ---------------------------------------
+
+_NAMED_COPIES: dict[tuple[str, int], str] = {}  # (a run's file, its mtime_ns) -> its named copy
+MAX_NAMED_COPIES = 256
+
+
+def run_metadata(snapshot: JobSnapshot) -> tuple[dict[str, str], str]:
+    """What a run's downloaded picture carries besides its own: the model as the picker names it, and the
+    run's model and training settings (its config.json, which rebuild it); and the model's shape for the
+    file name ("-paper-32px")."""
+    metadata = {"model": f"run: {snapshot.name}", "run": snapshot.name}
+    try:
+        config = json.loads((Path(snapshot.run_dir) / "config.json").read_text())
+        model, train = config.get("model") or {}, config.get("train") or {}
+    except (OSError, ValueError, AttributeError):
+        return metadata, ""
+    metadata |= {"model config": json.dumps(model), "train config": json.dumps(train)}
+    return metadata, f"-{model.get('family')}-{model.get('image_size')}px" if model else ""
+
+
+def named_run_file(snapshot: JobSnapshot, source: str | None, figure: str, step: int) -> str | None:
+    """A copy of one of the run's pictures (a step grid's PNG, progress.gif) named after the run, its model
+    and the step ("train-blobs-20261201-101010-paper-32px-step400-grid.png"), with run_metadata added (PNG
+    text chunks, the GIF's comment): Gradio's download button then saves that name, not "progress.gif".
+    Made once per version of the file: the tab's timer asks every 2 s, and the GIF is copied, never
+    re-encoded. The run's own file when it cannot be read (it is still shown)."""
+    if not source:
+        return None
+    try:
+        key = (source, Path(source).stat().st_mtime_ns)
+    except OSError:
+        return source
+    made = _NAMED_COPIES.get(key)
+    if made and Path(made).is_file():  # the exports' sweep deletes copies after an hour: then make it again
+        return made
+    metadata, shape = run_metadata(snapshot)
+    stem = f"train-{snapshot.name}{shape}-step{step}-{figure}"
+    try:
+        if source.endswith(".gif"):
+            path = export_folder() / f"{export_stem(stem)}.gif"
+            path.write_bytes(gif_with_comment(Path(source).read_bytes(), metadata | {"step": step}))
+            made = str(path)
+        else:
+            with Image.open(source) as image:  # the grid's own text chunks (run, data, step) kept over ours
+                made = named_png(image, stem, metadata | image.text)
+    except (OSError, ValueError):
+        return source
+    if len(_NAMED_COPIES) >= MAX_NAMED_COPIES:
+        _NAMED_COPIES.clear()
+    _NAMED_COPIES[key] = made
+    return made
+
+
 def app_datasets() -> dict[str, DatasetSpec]:
     """The registered datasets this tab offers by name (the server has their files), name -> spec."""
     return {spec.name: spec for spec in registered_datasets() if spec.in_app}
@@ -576,11 +641,11 @@ def build(catalog, state: gr.State) -> gr.Timer:
         return (
             describe_example(example) if example else describe(snapshot),
             warning_text,
-            grids[-1][1] if grids else None,
+            named_run_file(snapshot, grids[-1][1], "grid", grids[-1][0]) if grids else None,
             gr.update(maximum=max(last, 1), value=max(index, 0), label=f"film strip: {len(grids)} grids, scrub back"),
-            grids[index][1] if grids else None,
+            named_run_file(snapshot, grids[index][1], "grid", grids[index][0]) if grids else None,
             curves(snapshot),
-            snapshot.progress_gif if snapshot and snapshot.progress_gif else None,
+            named_run_file(snapshot, snapshot.progress_gif, "progress", snapshot.step) if snapshot else None,
             gr.update(visible=not watching),
         )
 

@@ -31,6 +31,7 @@ from .common import (
     current_model,
     export_png_and_gif,
     image_output,
+    named_png,
     number_from,
     picture,
     random_seed,
@@ -38,7 +39,7 @@ from .common import (
     seed_box,
     seed_from,
     show_box,
-    slug,
+    signed,
 )
 from .model_cache import Catalog, prepared_model
 from .session import UPDATE_URL_JS, VisitorState, WalkState, apply_query, query_string
@@ -141,6 +142,39 @@ def describe_start(walk: WalkState, model: Explorer | None = None) -> str:
     return f"Walking from **seed {walk.seed}**{why}."
 
 
+# ---- downloads: the file names and metadata of the tab's pictures ----------------------------------------------
+
+
+def walk_stem(model: Explorer, walk: WalkState) -> str:
+    """What draws the walk's image, for a file name: the model, the start, and every slider moved
+    ("walk-fashion-mnist-32-seed5-z66+1.25-d0-0.50"); the dimension sliders shown do not change it."""
+    start = f"seed{walk.seed}" if walk.base is None else f"from-{walk.base_label or 'projected'}"
+    edits = "".join(f"-z{dim}{signed(value)}" for dim, value in sorted(walk.edits.items()))
+    offsets = "".join(f"-d{k}{signed(value)}" for k, value in sorted(walk.offsets.items()))
+    return f"walk-{model.name}-{start}{edits}{offsets}"
+
+
+def walk_image(model: Explorer, walk: WalkState) -> str:
+    """The walk's image as a named PNG that says how to draw it again (model, start, slider values)."""
+    labels = model.direction_labels()
+    metadata = {
+        "model": model.name,
+        "seed": walk.seed if walk.base is None else walk.base_label,
+        "edits": walk.edits,  # {z dimension: its value}
+        "offsets": walk.offsets,  # {direction k: the amount along it}
+        "directions": "; ".join(labels[k] for k in sorted(walk.offsets) if k < len(labels)),
+        "figure": "the latent walk's image",
+    }
+    return named_png(render(model, walk_z(model, walk)), walk_stem(model, walk), metadata)
+
+
+def strip_picture(model: Explorer, walk: WalkState) -> tuple[str, str]:
+    """The strip as the tab shows it, as a named PNG, and its caption."""
+    images, caption = strip_images(model, walk)
+    shown = picture(model, images, nrow=STRIP_LENGTH, scale=max(1, 96 // model.image_size))
+    return named_png(shown, f"{walk_stem(model, walk)}-{walk.strip}", strip_metadata(model, walk, caption)), caption
+
+
 # ---- handlers ----------------------------------------------------------------------------------------------
 
 
@@ -208,17 +242,15 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         dims_update = gr.update(choices=[(f"z[{d}]", d) for d in ranked], value=walk.dims)
         choices = strip_choices(model, walk)
         walk.strip = walk.strip if walk.strip in choices else "direction 0"
-        images, caption = strip_images(model, walk)
         return (
             state,
             walk.seed,
-            render(model, walk_z(model, walk)),
+            walk_image(model, walk),
             describe_start(walk, model),
             *_slider_updates(model, walk),
             dims_update,
             gr.update(choices=choices, value=walk.strip),
-            picture(model, images, nrow=STRIP_LENGTH, scale=max(1, 96 // model.image_size)),
-            caption,
+            *strip_picture(model, walk),
             query_string(state),
         )
 
@@ -251,7 +283,7 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
                 raise UserError(error) from None
             if not moved:
                 return state, gr.update(), query_string(state)
-            return state, render(model, walk_z(model, state.walk)), query_string(state)
+            return state, walk_image(model, state.walk), query_string(state)
 
         handler.__name__ = f"move_{kind}_{slot}"
         return handler
@@ -260,15 +292,13 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         model = current_model(catalog, state)
         if choice:
             state.walk.strip = choice
-        images, caption = strip_images(model, state.walk)
-        return state, picture(model, images, nrow=STRIP_LENGTH, scale=max(1, 96 // model.image_size)), caption
+        return state, *strip_picture(model, state.walk)
 
     def export_strip(state: VisitorState) -> list[str]:
         model = current_model(catalog, state)
         walk = state.walk
         images, caption = strip_images(model, walk)
-        start = f"seed{walk.seed}" if walk.base is None else "projected"
-        stem = f"walk-{slug(model.name)}-{start}-{slug(walk.strip)}"
+        stem = f"{walk_stem(model, walk)}-{walk.strip}"  # the strip shown on the tab has the same name
         metadata = strip_metadata(model, walk, caption)
         frames = [picture(model, images[i : i + 1]) for i in range(len(images))]
         still = picture(model, images, nrow=STRIP_LENGTH, scale=max(1, 128 // model.image_size))
