@@ -554,7 +554,6 @@ register_dataset(
         class_names=tuple(FASHION_MNIST_CLASSES),
         judge=True,
         classifier="fashion-mnist-judge",
-        example_classes=("Sneaker", "Sandal", "Ankle boot"),
         in_app=True,
         aliases=("fashionmnist",),
         **_IDX_DEFAULTS,
@@ -569,7 +568,6 @@ for _name in emoji.EMOJI_DATASETS:  # "emoji" (or "noto-emoji") and "emoji-no-sk
             image_size=64,
             class_names=tuple(emoji.CATEGORIES),
             classifier="emoji-judge",
-            example_classes=("face", "person/hand", "animal"),
         )
     )
 

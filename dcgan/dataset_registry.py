@@ -47,9 +47,6 @@ class DatasetSpec:
     train_images: int | None = None  # the train split's size, known before loading (the app's budget check)
     in_app: bool = False  # offered by the Train tab (the server must have its files)
     aliases: tuple[str, ...] = ()  # other names that mean it (canonical form)
-    # The app's worked examples (with its classifier): A − B + C on samples of these three classes, and
-    # the class vector from the second to the first. Pick classes whose result reads as something.
-    example_classes: tuple[str, str, str] | None = None
 
 
 _DATASETS: dict[str, DatasetSpec] = {}  # name -> spec, in registration order

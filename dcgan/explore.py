@@ -22,7 +22,7 @@ import torch
 
 from .checkpoints import load_discriminator, load_generator
 from .classifier import JudgeClassifier, classifier_for, shared_classifier
-from .data import find_dataset, load_image
+from .data import load_image
 from .errors import DcganError
 from .features import (
     ablation_images,
@@ -575,36 +575,197 @@ def gallery_z(explorer: Explorer, batch_seed: int) -> torch.Tensor:
     return sample_noise(GALLERY_SIZE, explorer.nz, explorer.noise, seed=batch_seed)
 
 
+# ---- the worked arithmetic example, chosen by a measured rule (issue 25) --------------------------------------
+#
+# The paper's smiling woman − neutral woman + neutral man = smiling man is a parallelogram: the result is C
+# changed the way A differs from B, and A changed the way C differs from B. With a judge, every triple of
+# classes the model draws is tried and the one whose result closes that parallelogram best, in the judge's
+# feature space, is the example: a measured choice, not a hand-picked one ("sneakers − sandals + boots" gave a
+# boot, C alone).
+
+CONFIDENT = 0.5  # a gallery sample counts as its class when the judge gives that class at least this
+RECOGNISABLE = 0.5  # the result must be something: the judge's top probability on it at least this
+MIN_CLOSURE = 0.1  # a worked example moves at least 10% of the way along both sides of the parallelogram
+TRIPLE_CLASSES = 10  # classes tried at most (those with the most confident samples): <= 360 distinct results
+WORKED_ARITHMETIC_RULE = (
+    "Chosen by a measured rule: every triple of classes the model draws was tried (the {per} gallery samples "
+    "of batches 0-{last} the judge is surest are each class, averaged); the example is the one whose result moves, "
+    "in the judge's feature space, furthest from C in the direction of A − B and from A in the direction of "
+    "C − B (the smaller of the two shares of the way, 1 = the whole side of the parallelogram), among those "
+    "whose averages read as their classes and whose result reads as something (>= {recognisable:.0%})."
+)
+
+
+@dataclass(frozen=True)
+class RankedTriple:
+    """One A − B + C of class averages, scored by how well it closes the parallelogram (see parallelogram_score)."""
+
+    classes: tuple[str, str, str]  # A, B, C; a result that reads as A's or C's class reads as C's (the paper's order)
+    score: float  # min(along_ab, along_cb)
+    along_ab: float  # share of f(A) − f(B) that f(result) − f(C) covers (1: all of it)
+    along_cb: float  # share of f(C) − f(B) that f(result) − f(A) covers
+    result_class: str  # what the judge calls the result
+    result_confidence: float  # and how sure it is
+
+
+@dataclass(frozen=True)
+class WorkedArithmetic:
+    """The arithmetic tab's worked example: per group, (batch seed, index) of its gallery samples, their classes,
+    and the measured score (None for the mechanics only: no judge, or no triple closes the parallelogram)."""
+
+    picks: dict[str, list[tuple[int, int]]]
+    classes: tuple[str, str, str] | None
+    score: float | None
+    ranking: list[RankedTriple]  # every eligible triple, best first (empty without a judge)
+    rule: str  # the rule in words (markdown), with this model's number when there is one
+
+
+def parallelogram_score(
+    f_a: torch.Tensor, f_b: torch.Tensor, f_c: torch.Tensor, f_result: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(score, along_ab, along_cb), each (N,), for features (N, D) of A, B, C and the result of A − B + C.
+
+    along_ab = (f(r) − f(c))·(f(a) − f(b)) / |f(a) − f(b)|²: how far the result went from C the way A differs
+    from B (0: it is just C); along_cb the same from A along C − B (0: it is just A). score = the smaller: a
+    result has to be both at once, so either trivial case scores about 0 however large the other share is."""
+    ab, cb = f_a - f_b, f_c - f_b
+    tiny = torch.finfo(ab.dtype).tiny  # equal features: no side to move along (the share is 0, not NaN)
+    along_ab = ((f_result - f_c) * ab).sum(1) / ab.pow(2).sum(1).clamp(min=tiny)
+    along_cb = ((f_result - f_a) * cb).sum(1) / cb.pow(2).sum(1).clamp(min=tiny)
+    return torch.minimum(along_ab, along_cb), along_ab, along_cb
+
+
+def class_exemplars(
+    explorer: Explorer, batches: int = EXAMPLE_BATCHES, per_class: int = 3
+) -> dict[str, list[tuple[int, int]]]:
+    """{class: (batch seed, index) of its `per_class` samples in gallery batches 0 .. batches-1 that the judge is
+    surest are that class (at least CONFIDENT), in gallery order} for each class with that many, in the judge's
+    class order; {} without a judge. One generator and one judge forward."""
+    return {name: picks for name, (picks, _) in _exemplars_and_counts(explorer, batches, per_class).items()}
+
+
+def _exemplars_and_counts(
+    explorer: Explorer, batches: int, per_class: int
+) -> dict[str, tuple[list[tuple[int, int]], int]]:
+    """class_exemplars, with each class's number of confident samples."""
+    judge = explorer.judge()
+    if judge is None:
+        return {}
+    images = generate(explorer.generator, torch.cat([gallery_z(explorer, seed) for seed in range(batches)]))
+    with torch.inference_mode():
+        # log-probabilities: softmax rounds many sure samples to exactly 1.0, its log keeps them apart
+        sureness, called = judge(images).log_softmax(1).max(1)
+    found = {}
+    for index, name in enumerate(judge.config.class_names):
+        confident = ((called == index) & (sureness >= math.log(CONFIDENT))).nonzero().flatten()
+        if len(confident) >= per_class:
+            surest = confident[torch.argsort(sureness[confident], descending=True, stable=True)][:per_class]
+            found[name] = ([divmod(int(i), GALLERY_SIZE) for i in sorted(surest.tolist())], len(confident))
+    return found
+
+
+def picks_z(explorer: Explorer, picks: list[tuple[int, int]]) -> torch.Tensor:
+    """(len(picks), nz): the z of gallery samples named (batch seed, index), in that order."""
+    return torch.stack([gallery_z(explorer, batch)[index] for batch, index in picks])
+
+
+def rank_class_triples(explorer: Explorer, batches: int = EXAMPLE_BATCHES, per_class: int = 3) -> list[RankedTriple]:
+    """Every A − B + C of three distinct classes' averages (class_exemplars), scored by parallelogram_score on
+    the judge's features of the four images the tab draws (G of the averages, G of A − B + C); best first,
+    only those whose averages the judge reads as their classes and whose result it reads as something
+    (RECOGNISABLE). [] without a judge. A − B + C = C − B + A, so each result is drawn once: one generator
+    and one judge forward of at most 10 + 360 images (TRIPLE_CLASSES)."""
+    return _ranked_triples(explorer, batches, per_class)[0]
+
+
+def _ranked_triples(
+    explorer: Explorer, batches: int, per_class: int
+) -> tuple[list[RankedTriple], dict[str, list[tuple[int, int]]]]:
+    """rank_class_triples, and class_exemplars it ranked."""
+    judge = explorer.judge()
+    found = _exemplars_and_counts(explorer, batches, per_class)
+    exemplars = {name: picks for name, (picks, _) in found.items()}
+    if judge is None or len(found) < 3:
+        return [], exemplars
+    names = list(judge.config.class_names)
+    # The shipped sets' classes all fit; of a bigger label set, those the model draws most often (stable sort:
+    # ties keep the class order), kept in the class order.
+    most_drawn = sorted(found, key=lambda name: -found[name][1])[:TRIPLE_CLASSES]
+    kept = [name for name in found if name in most_drawn]
+    if len(kept) < 3:
+        return [], exemplars
+    groups = {name: picks_z(explorer, found[name][0]) for name in kept}
+    # (a, b, c) with a < c: the result is symmetric in A and C
+    triples = [(a, b, c) for b in kept for a in kept for c in kept if kept.index(a) < kept.index(c) and b not in (a, c)]
+    means = torch.stack([group_mean(groups[name]) for name in kept])
+    results = torch.stack([arithmetic(groups[a], groups[b], groups[c]) for a, b, c in triples])
+    images = generate(explorer.generator, torch.cat([means, results]))
+    with torch.inference_mode():
+        features, logits = judge.features_and_logits(images)
+    probabilities = logits.softmax(1)
+    mean_features, result_features = features[: len(kept)], features[len(kept) :]
+    reads_as_itself = [names[int(probabilities[k].argmax())] == name for k, name in enumerate(kept)]
+    row = {name: k for k, name in enumerate(kept)}
+    a_rows, b_rows, c_rows = (torch.tensor([row[t[i]] for t in triples]) for i in range(3))
+    score, along_ab, along_cb = parallelogram_score(
+        mean_features[a_rows], mean_features[b_rows], mean_features[c_rows], result_features
+    )
+    confidence, called = probabilities[len(kept) :].max(1)
+    ranked = []
+    for t, (a, b, c) in enumerate(triples):
+        if not all(reads_as_itself[row[name]] for name in (a, b, c)) or float(confidence[t]) < RECOGNISABLE:
+            continue
+        shares = (float(along_ab[t]), float(along_cb[t]))
+        result_class = names[int(called[t])]
+        if result_class == a:  # the paper's order: C, changed the way A differs from B
+            a, c, shares = c, a, shares[::-1]
+        ranked.append(RankedTriple((a, b, c), float(score[t]), *shares, result_class, float(confidence[t])))
+    # stable: equal scores keep the class order
+    return sorted(ranked, key=lambda triple: -triple.score), exemplars
+
+
+def worked_arithmetic(explorer: Explorer, batches: int = EXAMPLE_BATCHES, per_group: int = 3) -> WorkedArithmetic:
+    """The worked A − B + C: the best of rank_class_triples when it scores at least MIN_CLOSURE, with its
+    gallery picks; else the mechanics only (the first samples of batch 0 in turn, classes None). Computed once
+    per model with the defaults (Explorer.example; the app warms it at start)."""
+
+    def choose() -> WorkedArithmetic:
+        mechanics = {
+            group: [(0, per_group * g + i) for i in range(per_group)] for g, group in enumerate(ARITHMETIC_GROUPS)
+        }
+        rule = WORKED_ARITHMETIC_RULE.format(per=per_group, last=batches - 1, recognisable=RECOGNISABLE)
+        ranking, exemplars = _ranked_triples(explorer, batches, per_group)
+        if not ranking or ranking[0].score < MIN_CLOSURE:
+            best = f" The best scores {ranking[0].score:.2f}" if ranking else " No triple is eligible"
+            rule += f"{best}, under {MIN_CLOSURE}: no worked example, only the mechanics."
+            return WorkedArithmetic(mechanics, None, None, ranking, rule if explorer.judge() else "")
+        best = ranking[0]
+        picks = {group: exemplars[name] for group, name in zip(ARITHMETIC_GROUPS, best.classes, strict=True)}
+        a, b, c = best.classes
+        rule += (
+            f" Here: {a} − {b} + {c}, of {len(ranking)} eligible triples; the result (a {best.result_class}, "
+            f"{best.result_confidence:.0%}) went {best.along_ab:.2f} of the way from {c} along {a} − {b} and "
+            f"{best.along_cb:.2f} from {a} along {c} − {b}: **score {best.score:.2f}**."
+        )
+        return WorkedArithmetic(picks, best.classes, best.score, ranking, rule)
+
+    if (batches, per_group) != (EXAMPLE_BATCHES, 3):
+        return choose()
+    return explorer.example("worked arithmetic", choose)
+
+
 def example_classes(explorer: Explorer) -> tuple[str, str, str] | None:
-    """The dataset's classes for worked examples (DatasetSpec.example_classes), when its classifier reads
-    this model; else None."""
-    spec = find_dataset(str(explorer.facts.get("data") or ""))
-    return spec.example_classes if spec is not None and explorer.judge() is not None else None
+    """The worked arithmetic's classes (A, B, C: worked_arithmetic's measured choice), or None without one."""
+    return worked_arithmetic(explorer).classes
 
 
 def prepared_picks(
     explorer: Explorer, batches: int = EXAMPLE_BATCHES, per_group: int = 3
 ) -> tuple[dict[str, list[tuple[int, int]]], tuple[str, str, str] | None]:
-    """A worked arithmetic: per group, (batch seed, index) of `per_group` gallery samples, and the classes they
-    are of. With example classes, the samples of the first `batches` batches the classifier is surest are A's,
-    B's and C's class; without them, or when the model never draws one of them, the first samples of batch 0
-    in turn (classes None): the mechanics only."""
-    mechanics = {group: [(0, per_group * g + i) for i in range(per_group)] for g, group in enumerate(ARITHMETIC_GROUPS)}
-    classes = example_classes(explorer)
-    if classes is None:
-        return mechanics, None
-    images = generate(explorer.generator, torch.cat([gallery_z(explorer, seed) for seed in range(batches)]))
-    with torch.inference_mode():
-        probabilities = explorer.judge()(images).softmax(1)
-    names = list(explorer.judge().config.class_names)
-    picks = {}
-    for group, name in zip(ARITHMETIC_GROUPS, classes, strict=True):
-        called = (probabilities.argmax(1) == names.index(name)).nonzero().flatten()
-        if len(called) == 0:
-            return mechanics, None
-        best = called[torch.argsort(probabilities[called, names.index(name)], descending=True)][:per_group]
-        picks[group] = [divmod(int(i), GALLERY_SIZE) for i in sorted(best.tolist())]
-    return picks, classes
+    """A worked arithmetic (worked_arithmetic): per group, (batch seed, index) of `per_group` gallery samples,
+    and the classes they are of (None: the mechanics only, the first samples of batch 0 in turn)."""
+    worked = worked_arithmetic(explorer, batches, per_group)
+    return worked.picks, worked.classes
 
 
 def arithmetic_images(explorer: Explorer, groups: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -775,6 +936,73 @@ def look_at_channel(explorer: Explorer, image: torch.Tensor, layer: int, channel
         top_samples=probe_pixels[top].float() / 127.5 - 1,
         maximised=maximise_channel(discriminator, layer, channel),
     )
+
+
+FAIR_ACTIVITY = 0.5  # the untrained channel must fire on at least this share of the positions the trained one does
+
+
+@dataclass(frozen=True)
+class ChannelContrast:
+    """One D channel on one image: how unlike its trained and untrained guided-backprop maps are, and where each
+    fires (the share of the layer's positions with a positive activation)."""
+
+    channel: int
+    distinctness: float  # 1 − |cos| of the two maps, flattened with their means removed (0 when one is flat)
+    trained_active: float
+    untrained_active: float
+
+    @property
+    def fair(self) -> bool:
+        """Whether the untrained channel fires enough on the image for its map to be a baseline: one that barely
+        fires shows a scrap of the image, unlike anything, and says nothing about what training added."""
+        return self.untrained_active >= FAIR_ACTIVITY * self.trained_active
+
+
+def channel_contrasts(
+    explorer: Explorer, image: torch.Tensor, layer: int, candidates: list[int]
+) -> list[ChannelContrast]:
+    """For each candidate channel of D layer `layer` on one image (nc, S, S), in the candidates' order: the trained
+    D's guided-backprop map (SmoothGrad, as look_at_channel draws it) against the untrained D's map of the same
+    channel (Explorer.untrained_discriminator). Guided backprop of an untrained network already shows the
+    image's edges (Adebayo et al. 2018); what differs from that is what training added. Two saliencies per
+    candidate: ~1-1.5 s for 16 on the shipped models (2 cores)."""
+    discriminator, untrained = explorer.discriminator(), explorer.untrained_discriminator()
+    _, trained_maps = d_verdict_and_maps(discriminator, image[None])
+    _, untrained_maps = d_verdict_and_maps(untrained, image[None])
+    layers = min(len(trained_maps), INSIDE_LAYERS)
+    if not 0 <= layer < layers:
+        raise DcganError(f"D's layers are 0-{layers - 1}, not {layer}")
+    width = trained_maps[layer].shape[1]
+    if not candidates or not all(0 <= c < width for c in candidates):
+        raise DcganError(f"layer {layer} of D has channels 0-{width - 1}; got {list(candidates) or 'none'}")
+    contrasts = []
+    for channel in candidates:
+        maps = [
+            saliency(network, image, layer, channel, guided=True, smooth=SMOOTHING).flatten().double()
+            for network in (discriminator, untrained)
+        ]
+        trained, baseline = (m - m.mean() for m in maps)
+        norms = float(trained.norm() * baseline.norm())
+        cosine = float(trained @ baseline) / norms if norms > 0 else 1.0
+        active = [
+            float((layer_maps[layer][0, channel] > 0).float().mean()) for layer_maps in (trained_maps, untrained_maps)
+        ]
+        contrasts.append(ChannelContrast(int(channel), 1.0 - abs(cosine), *active))
+    return contrasts
+
+
+def most_distinct_channel(
+    explorer: Explorer, image: torch.Tensor, layer: int, candidates: list[int]
+) -> tuple[int, float]:
+    """Of the candidate channels (e.g. the look's most active ones, `look.layers[layer]`), the one whose trained
+    guided-backprop map differs most from the untrained D's map of the same channel (channel_contrasts), and
+    that distinctness: the paper's Figure 5 point, trained features beside random ones, by a measured rule.
+    Only channels whose untrained twin fires fairly on the image compete (ChannelContrast.fair; all of them
+    when none does). Ties: the earlier candidate."""
+    contrasts = channel_contrasts(explorer, image, layer, candidates)
+    fair = [contrast for contrast in contrasts if contrast.fair] or contrasts
+    best = max(fair, key=lambda contrast: contrast.distinctness)
+    return best.channel, best.distinctness
 
 
 def inside_metadata(explorer: Explorer, look: InsideLook) -> dict[str, object]:

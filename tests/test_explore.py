@@ -433,20 +433,23 @@ def test_the_default_seed_follows_its_stated_rule(tmp_path):
 
 
 def test_a_prepared_arithmetic_picks_what_the_classifier_is_surest_of():
-    """The arithmetic tab's worked example on the shipped fashion-mnist-32: three samples of each example class,
-    as its classifier reads them; a model without a classifier gets the mechanics (the first nine samples)."""
-    from dcgan.explore import GALLERY_SIZE, example_classes, gallery_z, prepared_picks
+    """The arithmetic tab's worked example on the shipped fashion-mnist-32: three samples of each class of the
+    measured choice (tests/test_worked_examples.py), as its classifier reads them; a model without a classifier
+    gets the mechanics (the first nine samples)."""
+    from dcgan.explore import GALLERY_SIZE, example_classes, gallery_z, prepared_picks, worked_arithmetic
 
     explorer = Explorer.load(Path(__file__).resolve().parents[1] / "checkpoints" / "fashion-mnist-32")
     picks, classes = prepared_picks(explorer, batches=8)
     names = list(explorer.judge().config.class_names)
-    assert classes == example_classes(explorer) == ("Sneaker", "Sandal", "Ankle boot")
+    assert classes == example_classes(explorer) == worked_arithmetic(explorer).classes
+    assert classes != ("Sneaker", "Sandal", "Ankle boot")  # the hand-picked triple whose result was just C
     for group, name in zip("ABC", classes, strict=True):
         z = torch.stack([gallery_z(explorer, batch)[index] for batch, index in picks[group]])
         with torch.inference_mode():
             called = explorer.judge()(generate(explorer.generator, z)).argmax(1)
         assert [names[int(c)] for c in called] == [name] * 3
         assert all(0 <= index < GALLERY_SIZE and 0 <= batch < 8 for batch, index in picks[group])
+    explorer = Explorer.load(explorer.key)  # a fresh one: the choice is kept per model (Explorer.example)
     explorer.facts["data"] = "a-folder-of-my-own"  # no classifier: the mechanics only
     assert prepared_picks(explorer) == (
         {"A": [(0, 0), (0, 1), (0, 2)], "B": [(0, 3), (0, 4), (0, 5)], "C": [(0, 6), (0, 7), (0, 8)]},
