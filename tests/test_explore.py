@@ -244,7 +244,8 @@ def test_the_library_arithmetic_is_the_apps(tmp_path):
         expected = arithmetic_pixels(images[name], scale, nrow=3 if name == "neighbourhood" else None)
         assert np.array_equal(np.asarray(Image.open(app_picture)), expected), name
     averaged = Image.open(app_pictures[names.index("averaged")])  # a result downloads as a named PNG
-    assert Path(averaged.filename).name == "arithmetic-tiny-fashion-averaged.png"
+    # the picks are in the name, so two worked examples never download under one name
+    assert Path(averaged.filename).name == "arithmetic-tiny-fashion-A3.0+3.1-B3.2+C3.3-averaged.png"
     assert averaged.text["sum"] == "(mean of 2 A) − B + C" and averaged.text["model"] == "tiny-fashion"
     assert averaged.text["A"] == "batch 3, #0; batch 3, #1" and averaged.text["C"] == "batch 3, #3"
 
@@ -311,7 +312,7 @@ def test_the_library_inside_look_and_ablation_are_the_apps(tmp_path):
     assert ablation.channels == [0, 3] and caption == describe_ablation(explorer, ablation)
     for app_picture, images in zip(ablated, ablation.intact_ablated_difference(), strict=True):  # before, after, diff
         assert np.array_equal(np.asarray(Image.open(app_picture)), np.asarray(grid_image(images, nrow=4, scale=2)))
-    assert Path(ablated[1]).name == "ablation-tiny-fashion-layer1-seed2-after.png"
+    assert Path(ablated[1]).name == "ablation-tiny-fashion-layer1-ch0+3-seed2-after.png"  # channels: a unique name
     assert Image.open(ablated[1]).text["channels"] == "0,3" and Image.open(ablated[1]).text["figure"] == "after"
 
 
