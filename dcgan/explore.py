@@ -60,12 +60,14 @@ from .workload import (
     EXAMPLE_BATCHES,
     FORGET_SCORED,
     GALLERY_SIZE,
+    INSIDE_CHANNELS,
     LABEL_SAMPLES,
     N_DIRECTIONS,
     PROBE_SAMPLES,
     PROBE_SIZE,
     RANDOM_SETS,
     SMOOTHING,
+    TRIPLE_CLASSES,
     generator_batch,
     sensitivity_samples,
 )
@@ -80,7 +82,6 @@ NEIGHBOURHOOD_SCALE = 0.25  # the paper's 3x3 grids: the result plus small noise
 A_CLASSIFIER = "a classifier for this model's data (Fashion-MNIST and the emoji sets have one)"
 CLASS_STEPS = 5  # images from the start to start + class vector
 INSIDE_LAYERS = 4  # D layers an inside look reports (the paper's D has 4 blocks)
-INSIDE_CHANNELS = 16  # most active channels reported per D layer
 TOP_SAMPLES = 9  # probe samples that excite a channel most (a 3x3 grid)
 FORGET_SHOWN = 8  # samples of the class shown before and after
 # The sizes of the bulk work (2,000 probe samples, ...) live in dcgan/workload.py, beside the estimate of
@@ -286,6 +287,11 @@ class Explorer:
         result = compute()
         with self._lock:
             return self._examples.setdefault(name, result)
+
+    def computed_example(self, name: str) -> object | None:
+        """example(name)'s result if it was computed already, else None (costs nothing)."""
+        with self._lock:
+            return self._examples.get(name)
 
 
 def default_seed(explorer: Explorer) -> tuple[int, str]:
@@ -586,7 +592,6 @@ def gallery_z(explorer: Explorer, batch_seed: int) -> torch.Tensor:
 CONFIDENT = 0.5  # a gallery sample counts as its class when the judge gives that class at least this
 RECOGNISABLE = 0.5  # the result must be something: the judge's top probability on it at least this
 MIN_CLOSURE = 0.1  # a worked example moves at least 10% of the way along both sides of the parallelogram
-TRIPLE_CLASSES = 10  # classes tried at most (those with the most confident samples): <= 360 distinct results
 WORKED_ARITHMETIC_RULE = (
     "Chosen by a measured rule: every triple of classes the model draws was tried (the {per} gallery samples "
     "of batches 0-{last} the judge is surest are each class, averaged); the example is the one whose result moves, "

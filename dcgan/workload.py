@@ -37,6 +37,9 @@ PROBE_SIZE = 2000  # generated images D's channel scores are looked up on
 DEFAULT_SEED_POOL = 100  # seeds 0..99 compete to be a model's default (default_seed)
 GALLERY_SIZE = 24  # samples per batch of the arithmetic tab's gallery
 EXAMPLE_BATCHES = 8  # gallery batches the worked arithmetic example picks from
+TRIPLE_CLASSES = 10  # classes the worked example tries at most (those with the most confident samples)
+TRIPLE_RESULTS = TRIPLE_CLASSES * (TRIPLE_CLASSES - 1) * (TRIPLE_CLASSES - 2) // 2  # A − B + C = C − B + A: 360
+INSIDE_CHANNELS = 16  # most active channels reported per D layer (the Inside tab's worked example tries each)
 CLASS_MEAN_SAMPLES = 2000  # samples the judge sorts into classes for class vectors
 SMOOTHING = 16  # noisy copies averaged per saliency map (SmoothGrad): one gradient at 32-64 px is speckle
 MAXIMISE_STEPS = 150  # gradient steps of the input optimised to excite one D channel
@@ -161,6 +164,13 @@ def model_jobs(config: ModelConfig, judged: bool) -> list[Job]:
         ),
         Job("an interpolation", g_forwards=MAX_INTERPOLATION_IMAGES, held_bytes=MAX_INTERPOLATION_IMAGES * image_bytes),
         Job("a look inside D", d_backwards=2 * SMOOTHING, backward_batch=SMOOTHING),
+        # The Inside tab's worked example: each reported channel's map by the trained and the untrained D.
+        Job(
+            "the Inside tab's worked example",
+            d_backwards=2 * INSIDE_CHANNELS * SMOOTHING,
+            backward_batch=SMOOTHING,
+            prepares=True,
+        ),
         Job("a look at one D channel", d_backwards=3 * SMOOTHING + MAXIMISE_STEPS, backward_batch=SMOOTHING),
         Job("an ablation", g_forwards=2 * ABLATION_SAMPLES),
         Job(
@@ -180,8 +190,10 @@ def model_jobs(config: ModelConfig, judged: bool) -> list[Job]:
             Job("the class means", g_forwards=CLASS_MEAN_SAMPLES, prepares=True),
             Job(
                 "the worked arithmetic example",
-                g_forwards=EXAMPLE_BATCHES * GALLERY_SIZE,
-                held_bytes=EXAMPLE_BATCHES * GALLERY_SIZE * image_bytes,
+                # the gallery batches, then the class averages and every triple's result (judge forwards not
+                # counted: the judge is small and fixed)
+                g_forwards=EXAMPLE_BATCHES * GALLERY_SIZE + TRIPLE_CLASSES + TRIPLE_RESULTS,
+                held_bytes=(EXAMPLE_BATCHES * GALLERY_SIZE + TRIPLE_CLASSES + TRIPLE_RESULTS) * image_bytes,
                 prepares=True,
             ),
             Job(

@@ -229,3 +229,22 @@ def test_training_grids_and_progress_gif_download_named_with_metadata(app, monke
     assert (again[2], again[6]) == (latest, gif)  # the timer's next tick: the same copies, nothing made
     writer.finish()  # the run's GIF written again (a resumed run): a new copy
     assert handlers["train_status"](0, True, None)[6] != gif
+
+
+def test_projection_target_and_reconstruction_are_named_with_z_inside(app, tmp_path):
+    from dcgan.ui.common import render
+
+    handlers, root = app
+    state = VisitorState(model=LONG_NAME)
+    upload = tmp_path / "my photo.png"
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(upload)
+    *_, last = handlers["project"](state, str(upload), False, 20, None)
+    _, target, reconstruction, _, _ = last
+    check_named([target, reconstruction])
+    assert Path(target).name == f"projection-{LONG_NAME}-my-photo-1-target.png"
+    assert Path(reconstruction).name == f"projection-{LONG_NAME}-my-photo-1-step20.png"
+    assert text_of(reconstruction)["step"] == "20/20" and text_of(target)["image"] == "my photo #1"
+    # the z inside draws the downloaded picture again
+    z = torch.tensor([float(value) for value in text_of(reconstruction)["z"].split(",")])
+    redrawn = np.asarray(render(loaded(root, LONG_NAME), z[None])).astype(int)
+    assert np.abs(redrawn - np.asarray(Image.open(reconstruction)).astype(int)).max() <= 1

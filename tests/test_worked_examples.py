@@ -226,6 +226,25 @@ def test_without_a_judge_or_a_closing_triple_the_example_is_the_mechanics(judged
     assert prepared_picks(judged()) == (mechanics, None) and rank_class_triples(judged()) == []
 
 
+def test_the_caption_states_the_rule_exactly_while_the_picks_are_the_worked_examples(judged):
+    """The arithmetic tab's caption (first open, or a link to the example) names the classes and the rule; any
+    other picks get neither. A redraw of the same picks keeps them (a second redraw once dropped them)."""
+    pytest.importorskip("gradio")
+    from dcgan.ui.arithmetic import example_work, worked_example_words
+    from dcgan.ui.session import Pick, VisitorState
+
+    explorer, state = judged(), VisitorState()
+    assert worked_example_words(explorer, state) == ("", "")  # nothing computed yet: no model work here
+    (picks, classes), _ = example_work(explorer)
+    for group, chosen in picks.items():
+        state.picks[group] = [Pick(f"batch {b}, #{i}", [0.0], ref=f"{b}.{i}") for b, i in chosen]
+    introduction, rule = worked_example_words(explorer, state)
+    assert rule == worked_arithmetic(explorer).rule and rule.startswith("Chosen by a measured rule")
+    assert all(f"**{name}**" in introduction for name in classes)
+    state.picks["C"].pop()
+    assert worked_example_words(explorer, state) == ("", "")
+
+
 # ---- Fig. 5: the channel whose trained map differs most from the untrained one -----------------------------
 
 

@@ -274,9 +274,14 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
     result_outputs = [caption, *group_images, averaged, single, around]
 
     def show(model: Explorer | None, state: VisitorState) -> list:
+        """The caption and pictures. The caption's last paragraph is the judge's reading (presenter view shows it
+        large); when the picks are the worked example's (its first open, or a link to it), it says so and gives
+        the rule that chose it."""
         pictures = results(model, state) if model else {}
         names = [f"{g} {kind}" for g in GROUPS for kind in ("picks", "mean")] + ["averaged", "single", "neighbourhood"]
-        caption = describe(state) + (f"\n\n{pictures['reading']}" if "reading" in pictures else "")
+        introduction, rule = worked_example_words(model, state) if model else ("", "")
+        paragraphs = [introduction + describe(state), rule, pictures.get("reading", "")]
+        caption = "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
         return [caption, *[pictures.get(name) for name in names]]
 
     def class_controls(model: Explorer | None) -> list:
@@ -372,15 +377,13 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
         """The tab's first open, where no link or click picked anything: example_work's picks and strip."""
         model = current_model(catalog, state)
         drawn = [gr.update()] * len(example_outputs)
-        (prepared, classes), strip = example_work(model)
+        (prepared, _), strip = example_work(model)
         if not any(state.picks.values()):
             for group_name, picks in prepared.items():
                 for batch, index in picks:
                     z = batch_z(model, batch)[index].tolist()
                     state.picks[group_name].append(Pick(f"batch {batch}, #{index}", z, ref=f"{batch}.{index}"))
-            results_drawn = [state, *show(model, state), query_string(state)]
-            results_drawn[1] = worked_example_caption(classes) + results_drawn[1]
-            drawn[: len(with_results)] = results_drawn
+            drawn[: len(with_results)] = [state, *show(model, state), query_string(state)]
         if strip is not None:
             images, caption, source, target = strip
             drawn[len(with_results) : len(with_results) + 2] = [source, target]
@@ -393,6 +396,20 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
         return tuple(drawn)
 
     return Refresh(draw, [state], draw_outputs), Refresh(example, [state], example_outputs), group
+
+
+def worked_example_words(model: Explorer, state: VisitorState) -> tuple[str, str]:
+    """(the caption's introduction, the rule that chose the example) when the state's picks are exactly the worked
+    example's, already computed (no model work here); ("", "") otherwise."""
+    found = model.computed_example("arithmetic")
+    worked = model.computed_example("worked arithmetic")
+    if found is None or worked is None:
+        return "", ""
+    (picks, classes), _ = found
+    prepared = {group: [f"{batch}.{index}" for batch, index in picks[group]] for group in GROUPS}
+    if prepared != {group: [pick.ref for pick in state.picks[group]] for group in GROUPS}:
+        return "", ""
+    return worked_example_caption(classes), worked.rule
 
 
 def worked_example_caption(classes: tuple[str, str, str] | None) -> str:

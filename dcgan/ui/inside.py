@@ -70,7 +70,8 @@ class ExampleLook:
 
 def example_look(model: Explorer) -> ExampleLook:
     """Test image 0 of the model's data (generated seed 0 for a model without shared data) looked inside, and
-    the strongest channel of D's layer 2 (the paper's "second highest") clicked. The model work is done once
+    the channel of D's layer 2 (the paper's "second highest") that training changed most clicked
+    (explore.most_distinct_channel among the layer's most active ones). The model work is done once
     per model (Explorer.example; the app warms it at start); the image's PNG is written per call, for the
     channel view of a later click to read."""
     try:
@@ -84,7 +85,10 @@ def example_look(model: Explorer) -> ExampleLook:
     def compute() -> tuple[InsideLook, int, ChannelLook]:
         look = explore.look_inside(model, image, caption)
         layer = min(2, len(look.layers) - 1)
-        return look, layer, explore.look_at_channel(model, image, layer, look.layers[layer][0][0])
+        # Fig. 5's point by a measured rule: of the layer's most active channels, the one whose trained map
+        # differs most from the untrained D's
+        channel, _ = explore.most_distinct_channel(model, image, layer, [c for c, _ in look.layers[layer]])
+        return look, layer, explore.look_at_channel(model, image, layer, channel)
 
     look, layer, channel = model.example(f"inside: {caption}", compute)
     return ExampleLook(source, path, look, layer, channel)

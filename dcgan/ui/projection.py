@@ -26,6 +26,7 @@ from .common import (
     export_folder,
     image_output,
     image_upload,
+    named_png,
     picture,
     shows_user_errors,
 )
@@ -97,6 +98,26 @@ def claim_example(state: VisitorState, model: Explorer) -> tuple[str, torch.Tens
     return name, target, found
 
 
+def target_file(model: Explorer, name: str, target: torch.Tensor) -> str:
+    """What a projection is asked to draw (1, nc, S, S), as a PNG named after the model and the image."""
+    metadata = {"model": model.name, "image": name, "figure": "target"}
+    return named_png(picture(model, target), f"projection-{model.name}-{name}-target", metadata)
+
+
+def reconstruction_file(model: Explorer, name: str, found: ProjectionStep, total: int) -> str:
+    """G(z) of a projection's step as a PNG named after the model, the image and the step, carrying the pixel
+    error and z itself: a downloaded reconstruction can be drawn again."""
+    metadata = {
+        "model": model.name,
+        "image": name,
+        "figure": "G(z)",
+        "step": f"{found.step}/{total}",
+        "mse": f"{found.loss:.5f}",
+        "z": ",".join(f"{value:.6g}" for value in found.z.flatten().tolist()),
+    }
+    return named_png(picture(model, found.image[None]), f"projection-{model.name}-{name}-step{found.step}", metadata)
+
+
 # ---- the tab -----------------------------------------------------------------------------------------------
 
 
@@ -149,14 +170,14 @@ def build(
         except DcganError as error:
             raise UserError(error) from None
         name = f"{Path(path).stem[:24]} #{len(state.projected) + 1}"
-        shown_target = picture(model, target)
+        shown_target = target_file(model, name, target)
         total = bounded_int(n_steps, 1, MAX_PROJECTION_STEPS, "optimisation steps")
         for step in project_image(model.generator, target, steps=total, report_every=10):
             state.add_projected(name, step.z.tolist())  # every report: a Stop keeps the best z so far
             yield (
                 state,
                 shown_target,
-                picture(model, step.image[None]),
+                reconstruction_file(model, name, step, total),
                 f"step {step.step}/{total}: pixel error (MSE, images in [-1, 1]) **{step.loss:.4f}**",
                 gr.update(choices=list(state.projected), value=name),
             )
@@ -227,8 +248,8 @@ def build(
         )
         return (
             state,
-            picture(model, target[None]),
-            picture(model, found.image[None]),
+            target_file(model, name, target[None]),
+            reconstruction_file(model, name, found, EXAMPLE_STEPS),
             status_text,
             gr.update(choices=list(state.projected), value=name),
         )
