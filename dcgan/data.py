@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from . import emoji
+from . import emoji, faces
 from .dataset_registry import DatasetRequest, find_dataset, names_help, register_dataset, require_dataset
 
 # The registry's API, re-exported: importing it from here guarantees the built-in datasets are registered.
@@ -517,6 +517,11 @@ def _load_emoji(request: DatasetRequest) -> ImageDataset:
     )
 
 
+def _load_faces(request: DatasetRequest) -> ImageDataset:
+    # rendered at the requested size by node, only when not cached (dcgan/faces.py); `path` is unused
+    return faces.load_faces(request.image_size, channels=request.channels, limit=request.limit)
+
+
 def _load_path(request: DatasetRequest) -> ImageDataset:
     """A folder of IDX files (its `split`) or a folder of images."""
     folder = Path(request.name).expanduser()
@@ -570,6 +575,17 @@ for _name in emoji.EMOJI_DATASETS:  # "emoji" (or "noto-emoji") and "emoji-no-sk
             classifier="emoji-judge",
         )
     )
+register_dataset(
+    DatasetSpec(
+        "faces",
+        _load_faces,
+        image_size=64,
+        channels=3,
+        class_names=tuple(faces.FACE_CLASSES),
+        classifier="faces-judge",
+        train_images=faces.FACES_COUNT,
+    )
+)
 
 
 # ----------------------------------------------------------------------------- augmentation

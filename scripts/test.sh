@@ -16,5 +16,12 @@ if ((${#need[@]})); then
   fi
 fi
 
+# The faces dataset's renderer (node packages pinned in scripts/faces/package-lock.json).
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  [[ -d scripts/faces/node_modules ]] || npm ci --prefix scripts/faces --no-audit --no-fund
+else
+  echo "note: install Node.js >= 18 and npm for the faces dataset's tests; they skip otherwise" >&2
+fi
+
 python -m pip install -q -r requirements-dev.txt
 python -m pytest "$@"
