@@ -365,12 +365,13 @@ def test_a_second_heavy_request_is_refused_at_once_and_another_visitor_is_served
     deadline = time.time() + 30
     while long_one.status().code.name not in ("PROCESSING", "ITERATING") and time.time() < deadline:
         time.sleep(0.05)
-    started = time.perf_counter()
+    # Refused at once, not queued behind the projection: each refusal comes back while it still runs
+    # (a wall-clock bound here failed on a loaded CI machine; this holds however busy the CPU is)
     with pytest.raises(Exception, match="your previous projection is still running; wait for it"):
         alice.predict(image, False, 50, api_name="/project")
+    assert not long_one.done()
     with pytest.raises(Exception, match="your previous projection is still running"):
         alice.predict("generated", 3, None, api_name="/inside_look")  # any heavy work counts
-    assert time.perf_counter() - started < 1.0  # refused at once, not after the projection
     assert not long_one.done()
     verdict = bob.predict("generated", 3, None, api_name="/inside_look")[0]
     assert "% real" in verdict
