@@ -42,6 +42,7 @@ from .config import _from_dict, read_json, write_json
 from .data import FASHION_MNIST_CLASSES, augment, classifier_name, has_test_split, load_dataset, require_dataset
 from .device import set_threads
 from .errors import DcganError
+from .faces import FACE_CLASS_ATTRIBUTES
 from .image_dataset import ImageDataset
 from .latent import cpu_generator
 
@@ -73,6 +74,12 @@ class ClassifierConfig:
     balance: bool = False  # weight the loss by inverse class frequency (for skewed sets such as emoji)
     holdout: float = 0.2  # share held out to measure (seeded) when the data has no test split
     seed: int = 0
+    # Binary attributes the judge reads besides its classes (faces: woman, glasses, smile, beard, hat).
+    # An attribute in `attribute_classes` is read off the class probabilities (the summed probability of
+    # the classes that have it); one in `head_attributes` has its own sigmoid output, trained on the
+    # dataset's `attributes` (an attribute no class name carries, such as a beard).
+    attribute_classes: dict[str, list[int]] = field(default_factory=dict)
+    head_attributes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if len(self.widths) != 3 or min(self.widths) < 1:
@@ -83,6 +90,16 @@ class ClassifierConfig:
             raise DcganError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.channels not in (1, 3) or not 0.0 < self.holdout < 1.0:
             raise DcganError(f"channels must be 1 or 3 and holdout in (0, 1), got {self.channels}, {self.holdout}")
+        classes = range(len(self.class_names))
+        if any(not members or not set(members) <= set(classes) for members in self.attribute_classes.values()):
+            raise DcganError(f"attribute_classes must name classes 0-{len(self.class_names) - 1}")
+        if set(self.attribute_classes) & set(self.head_attributes):
+            raise DcganError("an attribute is read either from the classes or from its own output, not both")
+
+    @property
+    def attributes(self) -> list[str]:
+        """Every binary attribute the judge reads: the class-derived ones, then its own outputs'."""
+        return [*self.attribute_classes, *self.head_attributes]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,6 +147,8 @@ class JudgeClassifier(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.head = nn.Sequential(nn.Dropout(drop), nn.Linear(self.config.feature_dim, len(self.config.class_names)))
+        if self.config.head_attributes:  # absent otherwise: the judges shipped before it load unchanged
+            self.attribute_head = nn.Linear(self.config.feature_dim, len(self.config.head_attributes))
 
     def accepts(self, channels: int) -> bool:
         """Whether images with `channels` channels can be read: a grey judge reads both, a colour one RGB only
@@ -160,6 +179,24 @@ class JudgeClassifier(nn.Module):
     def features_and_logits(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.features(images)
         return features, self.head(features)
+
+
+@torch.inference_mode()
+def attribute_probabilities(judge: JudgeClassifier, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """(N, len(judge.config.attributes)) float: the probability of each binary attribute the judge reads
+    (columns in `config.attributes`' order); (N, 0) for a judge that reads none."""
+    judge.eval()
+    config = judge.config
+    device = next(judge.parameters()).device
+    columns = []
+    for part in images.split(batch_size):
+        features, logits = judge.features_and_logits(part.to(device))
+        probabilities = logits.softmax(1)
+        read = [probabilities[:, members].sum(1) for members in config.attribute_classes.values()]
+        if config.head_attributes:
+            read += list(torch.sigmoid(judge.attribute_head(features)).unbind(1))
+        columns.append(torch.stack(read, 1).cpu() if read else torch.zeros(len(part), 0))
+    return torch.cat(columns) if columns else torch.zeros(0, len(config.attributes))
 
 
 def load_judge(path: str | Path = JUDGE_DIR, device: str | torch.device = "cpu") -> JudgeClassifier:
@@ -209,12 +246,23 @@ def predict(judge: JudgeClassifier, images: torch.Tensor, batch_size: int = 1000
     return torch.cat([judge(part.to(device)).argmax(1).cpu() for part in images.split(batch_size)])
 
 
-def accuracy_report(judge: JudgeClassifier, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
-    """Overall and per-class accuracy of `judge` on labelled images."""
+def accuracy_report(
+    judge: JudgeClassifier, images: torch.Tensor, labels: torch.Tensor, attributes: torch.Tensor | None = None
+) -> dict[str, Any]:
+    """Overall and per-class accuracy of `judge` on labelled images; with `attributes` ((N, k) 0/1 in
+    `config.attributes`' order), each attribute's accuracy and share of positives too."""
     predicted = predict(judge, images)
     names = judge.config.class_names
     per_class = {name: float((predicted[labels == index] == index).float().mean()) for index, name in enumerate(names)}
-    return {"accuracy": float((predicted == labels).float().mean()), "per_class": per_class, "n": len(labels)}
+    report = {"accuracy": float((predicted == labels).float().mean()), "per_class": per_class, "n": len(labels)}
+    if attributes is not None and judge.config.attributes:
+        read = attribute_probabilities(judge, images) > 0.5
+        report["per_attribute"] = {
+            name: {"accuracy": float((read[:, k] == attributes[:, k].bool()).float().mean()),
+                   "positive_share": float(attributes[:, k].float().mean())}
+            for k, name in enumerate(judge.config.attributes)
+        }  # fmt: skip
+    return report
 
 
 ROUND_TRIP_SIZES = (24, 32, 64)
@@ -256,11 +304,29 @@ def holdout_mask(dataset: ImageDataset, fraction: float, seed: int) -> torch.Ten
 def holdout_split(dataset: ImageDataset, fraction: float, seed: int) -> tuple[ImageDataset, ImageDataset]:
     """(train, held out), split by `holdout_mask`."""
     held = holdout_mask(dataset, fraction, seed)
-    images, labels, names = dataset.images, dataset.labels, dataset.class_names
-    return (
-        ImageDataset(images[~held], labels[~held], names, dataset.name),
-        ImageDataset(images[held], labels[held], names, dataset.name),
-    )
+    return _subset(dataset, ~held), _subset(dataset, held)
+
+
+def _subset(dataset: ImageDataset, chosen: torch.Tensor) -> ImageDataset:
+    """The images `chosen` (a bool mask) selects, with their labels and per-image attributes (faces)."""
+    picked = {"images": dataset.images[chosen], "labels": dataset.labels[chosen]}
+    if isinstance(getattr(dataset, "attributes", None), dict):
+        picked["attributes"] = {name: values[chosen.numpy()] for name, values in dataset.attributes.items()}
+    return dataclasses.replace(dataset, **picked)
+
+
+def attribute_targets(config: ClassifierConfig, dataset: ImageDataset) -> torch.Tensor | None:
+    """(N, len(config.attributes)) float 0/1: each image's attributes in the judge's order (the class-derived
+    ones from its label), or None for a judge that reads none."""
+    if not config.attributes:
+        return None
+    stored = getattr(dataset, "attributes", None) or {}
+    missing = [name for name in config.head_attributes if name not in stored]
+    if missing:
+        raise DcganError(f"{dataset.name} has no per-image attribute {missing[0]!r} for the judge to learn")
+    columns = [torch.isin(dataset.labels, torch.tensor(members)) for members in config.attribute_classes.values()]
+    columns += [torch.as_tensor(stored[name]).bool() for name in config.head_attributes]
+    return torch.stack(columns, 1).float()
 
 
 def _train_and_test(
@@ -303,6 +369,10 @@ def train_judge(
     if config.load_size is not None:
         # resized once as `prepare` resizes a generator's images (at load_size) on every call
         train_images = judge.prepare(train_images)
+    # the head's targets (the class-derived attributes follow from the labels); None without a head
+    head_targets = None
+    if config.head_attributes:
+        head_targets = attribute_targets(config, train)[:, len(config.attribute_classes) :]
     class_weight = None
     if config.balance:
         counts = torch.bincount(train.labels, minlength=len(config.class_names)).clamp(min=1).float()
@@ -327,8 +397,10 @@ def train_judge(
                 images = augment(images, augment_rng)
             if config.resize_augment:
                 images = _resize_round_trip(images, augment_rng)
-            logits = judge(images.contiguous(memory_format=torch.channels_last))
+            features, logits = judge.features_and_logits(images.contiguous(memory_format=torch.channels_last))
             loss = F.cross_entropy(logits, labels, weight=class_weight)
+            if head_targets is not None:
+                loss = loss + F.binary_cross_entropy_with_logits(judge.attribute_head(features), head_targets[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -336,7 +408,7 @@ def train_judge(
             running_loss += float(loss.detach())
             correct += int((logits.argmax(1) == labels).sum())
         judge.eval()
-        report = accuracy_report(judge, test.images, test.labels)
+        report = accuracy_report(judge, test.images, test.labels, attribute_targets(config, test))
         seen = steps_per_epoch * config.batch_size
         log(
             f"epoch {epoch + 1}/{config.epochs}: loss {running_loss / steps_per_epoch:.4f} "
@@ -367,7 +439,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     "emoji": dict(channels=3, image_size=32, load_size=64, epochs=40, batch_size=64, balance=True),
     # 60,000 rendered faces in 8 balanced classes (gender x glasses x smiling): colour, read at 32 px like emoji;
     # no flips or shifts needed (a big set), a few epochs
-    "faces": dict(channels=3, image_size=32, load_size=64, epochs=6, batch_size=128, augment=False),
+    # It also reads the attributes: woman, glasses, smile from its classes, beard and hat from its own outputs.
+    "faces": dict(
+        channels=3,
+        image_size=32,
+        load_size=64,
+        epochs=6,
+        batch_size=128,
+        augment=False,
+        attribute_classes=FACE_CLASS_ATTRIBUTES,
+        head_attributes=["facial_hair", "hat"],
+    ),
 }
 
 

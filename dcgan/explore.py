@@ -20,6 +20,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from .attribute_directions import AttributeDirections, attribute_label, entanglement, find_attribute_directions
 from .checkpoints import load_discriminator, load_generator
 from .classifier import JudgeClassifier, classifier_for, shared_classifier
 from .data import load_image
@@ -54,9 +55,11 @@ from .models import Discriminator, Generator, init_weights
 from .registry import model_facts
 from .workload import (
     ABLATION_SAMPLES,
+    ATTRIBUTE_SAMPLES,
     CLASS_MEAN_SAMPLES,
     DEFAULT_SEED_POOL,
     DIRECTION_SAMPLES,
+    ENTANGLEMENT_SAMPLES,
     EXAMPLE_BATCHES,
     FORGET_SCORED,
     GALLERY_SIZE,
@@ -99,7 +102,9 @@ class WalkState:
     custom_dims: bool = False  # True when the visitor chose them (else: the most sensitive)
     edits: dict[int, float] = field(default_factory=dict)  # z[dim] = value, set by the dimension sliders
     offsets: dict[int, float] = field(default_factory=dict)  # direction k -> amount moved along it
-    strip: str = "direction 0"  # what the 9-image strip walks along: "direction k" or "z[d]"
+    attributes: dict[str, float] = field(default_factory=dict)  # attribute ("glasses") -> amount along its direction
+    keep_others: bool = False  # attribute directions with the other attributes' projected out
+    strip: str = "direction 0"  # what the 9-image strip walks along: "direction k", "z[d]" or "attribute NAME"
 
 
 @dataclass
@@ -131,6 +136,7 @@ class Explorer:
     _directions: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
     _direction_labels: list[str] | None = field(default=None, repr=False)
     _class_means: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, repr=False)
+    _attributes: AttributeDirections | None = field(default=None, repr=False)
     _discriminator: torch.nn.Module | None = field(default=None, repr=False)
     _untrained: torch.nn.Module | None = field(default=None, repr=False)
     _probe: tuple[torch.Tensor, list[torch.Tensor]] | None = field(default=None, repr=False)
@@ -177,9 +183,13 @@ class Explorer:
             return self._sensitivity
 
     def walk_ready(self) -> bool:
-        """Whether a walk can be drawn without preparing anything: the ranking and directions are computed."""
+        """Whether a walk can be drawn without preparing anything: the ranking and directions are computed (and
+        the attribute directions, when the judge reads attributes)."""
+        judge = self.judge()
+        attributes_needed = judge is not None and bool(judge.config.attributes)
         with self._lock:
-            return self._sensitivity is not None and self._directions is not None
+            ready = self._sensitivity is not None and self._directions is not None
+            return ready and (self._attributes is not None or not attributes_needed)
 
     def ranked_dimensions(self) -> list[int]:
         """Every z dimension, most image-changing first."""
@@ -238,6 +248,33 @@ class Explorer:
                 )
             means, counts = self._class_means
         return list(judge.config.class_names), means, counts
+
+    def attribute_directions(self) -> AttributeDirections | None:
+        """The directions in z of the attributes the judge reads (faces: woman, glasses, smile, beard, hat), or
+        None when its judge reads none (dcgan/attribute_directions.py)."""
+        judge = self.judge()
+        if judge is None or not judge.config.attributes:
+            return None
+        with self._lock:
+            if self._attributes is None:
+                self._attributes = find_attribute_directions(
+                    self.generator, judge, n=ATTRIBUTE_SAMPLES, distribution=self.noise
+                )
+            return self._attributes
+
+    def entanglement(self, keep_others: bool) -> torch.Tensor | None:
+        """(directions, 3, attributes): the judge's mean reading of each attribute at -2 / 0 / +2 along each
+        attribute direction (computed once per model and setting), or None without attribute directions."""
+        found = self.attribute_directions()
+        if found is None:
+            return None
+        judge = self.judge()
+        return self.example(
+            f"entanglement keep_others={keep_others}",
+            lambda: entanglement(
+                self.generator, judge, found, keep_others, n=ENTANGLEMENT_SAMPLES, distribution=self.noise
+            ),
+        )
 
     def discriminator(self) -> torch.nn.Module:
         """The discriminator saved beside the generator (DcganError when the folder has none)."""
@@ -346,6 +383,10 @@ def walk_z(explorer: Explorer, walk: WalkState) -> torch.Tensor:
     for k, amount in walk.offsets.items():
         if 0 <= k < len(directions):
             z = z + amount * directions[k]
+    found = explorer.attribute_directions() if walk.attributes else None
+    for name, amount in walk.attributes.items():
+        if found is not None and name in found.names:
+            z = z + amount * found.direction(name, walk.keep_others)
     return z
 
 
@@ -372,11 +413,21 @@ def valid_dims(explorer: Explorer, walk: WalkState) -> None:
     walk.edits = {d: clamp(v, dim_limit(explorer)) for d, v in walk.edits.items() if d in walk.dims}
     n_directions = min(WALK_DIRECTIONS, len(explorer.directions()[0]))
     walk.offsets = {k: clamp(v, direction_limit(explorer)) for k, v in walk.offsets.items() if 0 <= k < n_directions}
+    names = attribute_names(explorer) if walk.attributes else []
+    walk.attributes = {a: clamp(v, direction_limit(explorer)) for a, v in walk.attributes.items() if a in names and v}
+
+
+def attribute_names(explorer: Explorer) -> list[str]:
+    """The attributes this model's walk has a slider for (none without an attribute-reading judge)."""
+    found = explorer.attribute_directions()
+    return list(found.names) if found is not None else []
 
 
 def strip_choices(explorer: Explorer, walk: WalkState) -> list[str]:
-    """What the strip can walk along: every direction, then the walk's dimensions."""
-    return [f"direction {k}" for k in range(len(explorer.directions()[0]))] + [f"z[{d}]" for d in walk.dims]
+    """What the strip can walk along: every direction, then the attributes', then the walk's dimensions."""
+    directions = [f"direction {k}" for k in range(len(explorer.directions()[0]))]
+    attributes = [f"attribute {name}" for name in attribute_names(explorer)]
+    return directions + attributes + [f"z[{d}]" for d in walk.dims]
 
 
 def strip_images(explorer: Explorer, walk: WalkState) -> tuple[torch.Tensor, str]:
@@ -393,6 +444,13 @@ def strip_images(explorer: Explorer, walk: WalkState) -> tuple[torch.Tensor, str
         amounts = torch.linspace(-limit, limit, STRIP_LENGTH)
         path = z + amounts[:, None] * explorer.directions()[0][k]
         caption = f"{explorer.direction_labels()[k]}: z moved from {-limit:+.2f} to {limit:+.2f} along it"
+    elif choice.startswith("attribute "):
+        name = choice.removeprefix("attribute ")
+        limit = direction_limit(explorer)
+        amounts = torch.linspace(-limit, limit, STRIP_LENGTH)
+        path = z + amounts[:, None] * explorer.attribute_directions().direction(name, walk.keep_others)
+        kept = ", the other attributes kept" if walk.keep_others else ""
+        caption = f"{attribute_label(name)}: z moved from {-limit:+.2f} to {limit:+.2f} along its direction{kept}"
     else:
         dim = int(choice[2:-1])
         limit = dim_limit(explorer)
@@ -411,12 +469,15 @@ def strip_metadata(explorer: Explorer, walk: WalkState, caption: str) -> dict[st
         "caption": caption,
         "edits": walk.edits,
         "offsets": walk.offsets,
+        "attributes": walk.attributes,
+        "keep_others": walk.keep_others,
     }
 
 
 def move_slider(explorer: Explorer, walk: WalkState, kind: str, slot: int, value: float) -> bool:
     """Apply one slider's value to the walk: dimension slider `slot` sets z[walk.dims[slot]], direction
-    slider `slot` sets the amount along direction `slot`, clamped to the slider's range. False when that
+    slider `slot` sets the amount along direction `slot`, attribute slider `slot` the amount along the
+    `slot`th attribute's direction, clamped to the slider's range. False when that
     slider is unused; DcganError for NaN or inf (a request can send what no slider can)."""
     value = float(value)
     if not math.isfinite(value):
@@ -425,6 +486,12 @@ def move_slider(explorer: Explorer, walk: WalkState, kind: str, slot: int, value
         if not 0 <= slot < len(walk.dims):
             return False
         walk.edits[walk.dims[slot]] = clamp(value, dim_limit(explorer))
+    elif kind == "attribute":
+        names = attribute_names(explorer)
+        if not 0 <= slot < len(names):
+            return False
+        walk.attributes[names[slot]] = clamp(value, direction_limit(explorer))
+        walk.attributes = {name: v for name, v in walk.attributes.items() if v != 0}
     else:
         if not 0 <= slot < min(WALK_DIRECTIONS, len(explorer.directions()[0])):
             return False
@@ -434,16 +501,17 @@ def move_slider(explorer: Explorer, walk: WalkState, kind: str, slot: int, value
 
 
 def walk_along(explorer: Explorer, seed: int, along: str = "direction 0") -> WalkState:
-    """A fresh walk from `seed` whose strip goes along `along` ("direction k" or "z[d]", any d < nz);
-    DcganError naming the choices when it is neither."""
+    """A fresh walk from `seed` whose strip goes along `along` ("direction k", "attribute NAME" or "z[d]", any
+    d < nz); DcganError naming the choices when it is none of them."""
     walk = WalkState(seed=seed, strip=along)
     if along.startswith("z[") and along.endswith("]") and along[2:-1].isdigit():
         walk.dims, walk.custom_dims = [int(along[2:-1])], True
     valid_dims(explorer, walk)
     n_directions = len(explorer.directions()[0])
     if along not in strip_choices(explorer, walk):
+        attributes = "".join(f", 'attribute {name}'" for name in attribute_names(explorer))
         raise DcganError(
-            f"cannot walk along {along!r}: use 'direction K' (K from 0 to {n_directions - 1}) "
+            f"cannot walk along {along!r}: use 'direction K' (K from 0 to {n_directions - 1}){attributes} "
             f"or 'z[D]' (D from 0 to {explorer.nz - 1})"
         )
     return walk

@@ -76,6 +76,11 @@ FACE_CLASSES = [
     "woman, glasses",
     "woman, glasses, smiling",
 ]
+# Each class-defining attribute, and the classes that have it (its bit in the label above)
+FACE_CLASS_ATTRIBUTES = {
+    name: [label for label in range(len(FACE_CLASSES)) if label & bit]
+    for name, bit in (("female", 4), ("glasses", 2), ("smiling", 1))
+}
 BINARY_ATTRIBUTES = ("female", "glasses", "smiling", "facial_hair", "hat")
 # Categorical attributes: the index into these names. facesjs picks a skin and a hair colour from its
 # palette of each race; these group its colours (`_HAIR_PALETTE`, `_SKIN_PALETTE`; an unknown colour

@@ -41,6 +41,9 @@ TRIPLE_CLASSES = 10  # classes the worked example tries at most (those with the 
 TRIPLE_RESULTS = TRIPLE_CLASSES * (TRIPLE_CLASSES - 1) * (TRIPLE_CLASSES - 2) // 2  # A − B + C = C − B + A: 360
 INSIDE_CHANNELS = 16  # most active channels reported per D layer (the Inside tab's worked example tries each)
 CLASS_MEAN_SAMPLES = 2000  # samples the judge sorts into classes for class vectors
+ATTRIBUTE_SAMPLES = 2000  # samples whose judged attributes give each attribute's direction (faces: glasses...)
+ENTANGLEMENT_SAMPLES = 64  # samples moved -2 / 0 / +2 along each attribute direction for the entanglement table
+ENTANGLEMENT_MOVES = 3
 SMOOTHING = 16  # noisy copies averaged per saliency map (SmoothGrad): one gradient at 32-64 px is speckle
 MAXIMISE_STEPS = 150  # gradient steps of the input optimised to excite one D channel
 ABLATION_SAMPLES = 16  # samples drawn before and after zeroing filters (a 4x4 grid)
@@ -124,9 +127,10 @@ class JobCost:
     peak_bytes: int
 
 
-def model_jobs(config: ModelConfig, judged: bool) -> list[Job]:
+def model_jobs(config: ModelConfig, judged: bool, attributes: int = 0) -> list[Job]:
     """Everything the app may run on a model of `config`, with `judged`: whether a dataset classifier reads it
-    (its class-based views: direction labels, class means, worked examples, forgetting a class)."""
+    (its class-based views: direction labels, class means, worked examples, forgetting a class), and
+    `attributes`: how many attributes that classifier reads (the walk's attribute sliders)."""
     g = generator_cost(config)
     image_bytes = config.nc * config.image_size**2 * BYTES_PER_VALUE
     block0_bytes = g.block_outputs[0] * BYTES_PER_VALUE
@@ -202,6 +206,12 @@ def model_jobs(config: ModelConfig, judged: bool) -> list[Job]:
                 held_bytes=PROBE_SAMPLES * image_bytes,
             ),
         ]
+    if judged and attributes:
+        jobs += [
+            Job("the attribute directions", g_forwards=ATTRIBUTE_SAMPLES, prepares=True),
+            # one table per "keep the others" setting
+            Job("the entanglement tables", g_forwards=2 * attributes * ENTANGLEMENT_MOVES * ENTANGLEMENT_SAMPLES),
+        ]
     return jobs
 
 
@@ -246,18 +256,21 @@ class Workload:
         return max(self.jobs, key=lambda cost: cost.peak_bytes)
 
 
-def model_workload(config: ModelConfig, judged: bool) -> Workload:
-    """Every job's cost for a model of `config` (judged: a dataset classifier reads its images)."""
+def model_workload(config: ModelConfig, judged: bool, attributes: int = 0) -> Workload:
+    """Every job's cost for a model of `config` (judged: a dataset classifier reads its images; attributes: how
+    many attributes it reads)."""
     g, d = generator_cost(config), discriminator_cost(config)
     kept = PROBE_SIZE * config.nc * config.image_size**2  # uint8 pixels
-    jobs = [job_cost(config, job) for job in model_jobs(config, judged)]
+    jobs = [job_cost(config, job) for job in model_jobs(config, judged, attributes)]
     return Workload(weights_bytes=g.state_bytes + d.state_bytes, kept_bytes=kept, jobs=jobs)
 
 
-def check_model_budget(config: ModelConfig, judged: bool, max_seconds: float, max_memory_mb: float) -> Workload:
+def check_model_budget(
+    config: ModelConfig, judged: bool, max_seconds: float, max_memory_mb: float, attributes: int = 0
+) -> Workload:
     """The model's workload, or a DcganError when showing it, or any one request on it, would take more than
     `max_seconds` of CPU or more than `max_memory_mb` of memory (0: no limit). Nothing is built or run."""
-    workload = model_workload(config, judged)
+    workload = model_workload(config, judged, attributes)
     fix = "; a smaller model (fewer or narrower layers, a smaller image or nz) fits"
     if max_seconds > 0 and workload.prepare_seconds > max_seconds:
         raise DcganError(

@@ -124,8 +124,11 @@ def check_budget(key: str | Path, limits: HostLimits) -> Workload:
     when that is beyond the host's per-model budget. Nothing is built or run."""
     _, run_config = load_run_config(str(key))
     data = run_config.train.data if run_config.train is not None else ""
-    judged = classifier_for(str(data)) is not None  # its class-based views (labels, class means...) run too
-    return check_model_budget(run_config.model, judged, limits.max_model_seconds, limits.max_model_memory_mb)
+    judge = classifier_for(str(data))  # its class-based views (labels, class means...) run too
+    attributes = len(judge.config.attributes) if judge is not None else 0  # and the attribute sliders
+    return check_model_budget(
+        run_config.model, judge is not None, limits.max_model_seconds, limits.max_model_memory_mb, attributes
+    )
 
 
 def get_model(catalog: Catalog, name: str) -> Explorer:
@@ -181,6 +184,7 @@ def warm(
                 model.sensitivity()
                 model.directions()
                 model.direction_labels()
+                model.attribute_directions()  # None at once without an attribute-reading judge
                 model.probe()  # D's channel scores on 2,000 samples: a channel click (or an Inside link) needs them
             except DcganError:
                 continue  # the visitor will see the message when they pick it

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -127,6 +128,23 @@ def _parse_pairs(text: str) -> dict[int, float]:
     return pairs
 
 
+def _named_pairs(mapping: dict[str, float]) -> str:
+    return ",".join(f"{name}:{value:.2f}" for name, value in sorted(mapping.items()))
+
+
+def _parse_named_pairs(text: str) -> dict[str, float]:
+    """attr=glasses:1.50,smiling:-1.00 -> {attribute: amount}; names are short words (the walk drops unknown
+    ones), at most 8 of them."""
+    pairs = {}
+    for item in list(filter(None, text.split(",")))[:8]:
+        name, value = item.split(":")
+        number = float(value)
+        if not re.fullmatch(r"[a-z_]{1,24}", name) or not math.isfinite(number):
+            raise ValueError(f"{item} is not an attribute and an amount")
+        pairs[name] = number
+    return pairs
+
+
 def query_string(state: VisitorState) -> str:
     """The shareable part of the state as a query string; empty values mean "remove this key"."""
     walk, interpolation = state.walk, state.interpolation
@@ -138,6 +156,8 @@ def query_string(state: VisitorState) -> str:
         "dims": ",".join(map(str, walk.dims)) if walk.custom_dims else "",
         "d": _pairs(walk.edits),
         "k": _pairs(walk.offsets),
+        "attr": _named_pairs(walk.attributes),
+        "keep": "1" if walk.keep_others else "",
         "strip": walk.strip if walk.strip != "direction 0" else "",
         "a": interpolation.seed_a,
         "b": interpolation.seed_b,
@@ -175,6 +195,8 @@ def apply_query(state: VisitorState, params: dict[str, str]) -> list[str]:
     take("dims", lambda text: [int(d) for d in text.split(",") if d][:8], lambda dims: _set_dims(walk, dims))
     take("d", _parse_pairs, lambda pairs: setattr(walk, "edits", pairs))
     take("k", _parse_pairs, lambda pairs: setattr(walk, "offsets", pairs))
+    take("attr", _parse_named_pairs, lambda pairs: setattr(walk, "attributes", pairs))
+    take("keep", _flag, lambda value: setattr(walk, "keep_others", value))
     take("strip", str, lambda value: setattr(walk, "strip", value))
     take("a", _seed, lambda value: setattr(interpolation, "seed_a", value))
     take("b", _seed, lambda value: setattr(interpolation, "seed_b", value))

@@ -7,12 +7,14 @@ import io
 
 import gradio as gr
 
+from ..attribute_directions import attribute_label, entanglement_markdown
 from ..errors import DcganError
 from ..explore import (
     STRIP_LENGTH,
     WALK_DIMS,
     WALK_DIRECTIONS,
     Explorer,
+    attribute_names,
     default_seed,
     dim_limit,
     direction_limit,
@@ -24,6 +26,7 @@ from ..explore import (
     valid_dims,
     walk_z,
 )
+from ..workload import ENTANGLEMENT_SAMPLES
 from .common import (
     Refresh,
     UserError,
@@ -46,6 +49,8 @@ from .session import UPDATE_URL_JS, VisitorState, WalkState, apply_query, query_
 
 N_DIM_SLIDERS = WALK_DIMS
 N_DIRECTION_SLIDERS = WALK_DIRECTIONS
+N_ATTRIBUTE_SLIDERS = 5  # the faces judge reads 5: woman, glasses, smile, beard, hat
+SLIDER_KINDS = ("dim", "direction", "attribute")
 
 
 # The walk's math (seed_z, walk_z, the limits, strip_images, move_slider, valid_dims) is dcgan/explore.py's.
@@ -64,9 +69,9 @@ PREVIEW_PATH = "walk-preview.png"
 PREVIEW_SCRIPT = """<script>
 document.addEventListener('pointerup', (event) => {
     const input = event.target;
-    const box = input.closest && input.closest('[id^="walk-dim-"], [id^="walk-direction-"]');
+    const box = input.closest && input.closest('[id^="walk-dim-"], [id^="walk-direction-"], [id^="walk-attribute-"]');
     if (event.dcganPassOn || !box || input.type !== 'range') return;
-    const [, kind, slot] = box.id.match(/^walk-(dim|direction)-(\\d+)$/) || [];
+    const [, kind, slot] = box.id.match(/^walk-(dim|direction|attribute)-(\\d+)$/) || [];
     if (kind === undefined) return;
     event.stopImmediatePropagation();
     let passed = false;
@@ -124,8 +129,8 @@ def preview_png(catalog: Catalog, params: dict[str, str]) -> tuple[bytes, str]:
         raise ModelNotReady(f"{state.model} is still being prepared")
     valid_dims(model, state.walk)
     move = params.get("move", "").split(":")
-    if len(move) != 3 or move[0] not in ("dim", "direction"):
-        raise ValueError("move= must be dim:SLOT:VALUE or direction:SLOT:VALUE")
+    if len(move) != 3 or move[0] not in SLIDER_KINDS:
+        raise ValueError("move= must be dim:SLOT:VALUE, direction:SLOT:VALUE or attribute:SLOT:VALUE")
     kind, slot, value = move
     move_slider(model, state.walk, kind, int(slot), float(value))
     buffer = io.BytesIO()
@@ -151,7 +156,9 @@ def walk_stem(model: Explorer, walk: WalkState) -> str:
     start = f"seed{walk.seed}" if walk.base is None else f"from-{walk.base_label or 'projected'}"
     edits = "".join(f"-z{dim}{signed(value)}" for dim, value in sorted(walk.edits.items()))
     offsets = "".join(f"-d{k}{signed(value)}" for k, value in sorted(walk.offsets.items()))
-    return f"walk-{model.name}-{start}{edits}{offsets}"
+    attributes = "".join(f"-{attribute_label(name)}{signed(value)}" for name, value in sorted(walk.attributes.items()))
+    kept = "-kept" if walk.attributes and walk.keep_others else ""
+    return f"walk-{model.name}-{start}{edits}{offsets}{attributes}{kept}"
 
 
 def walk_image(model: Explorer, walk: WalkState) -> str:
@@ -163,6 +170,8 @@ def walk_image(model: Explorer, walk: WalkState) -> str:
         "edits": walk.edits,  # {z dimension: its value}
         "offsets": walk.offsets,  # {direction k: the amount along it}
         "directions": "; ".join(labels[k] for k in sorted(walk.offsets) if k < len(labels)),
+        "attributes": walk.attributes,  # {attribute: the amount along its direction}
+        "keep_others": walk.keep_others,
         "figure": "the latent walk's image",
     }
     return named_png(render(model, walk_z(model, walk)), walk_stem(model, walk), metadata)
@@ -200,7 +209,33 @@ def _slider_updates(model: Explorer, walk: WalkState) -> list:
             directions.append(gr.update(label=labels[k], minimum=-limit, maximum=limit, value=value, visible=True))
         else:
             directions.append(gr.update(visible=False))
-    return dims + directions
+    names = attribute_names(model)
+    attributes = []
+    for slot in range(N_ATTRIBUTE_SLIDERS):
+        if slot < len(names):
+            value = walk.attributes.get(names[slot], 0.0)
+            label = attribute_label(names[slot])
+            attributes.append(gr.update(label=label, minimum=-limit, maximum=limit, value=value, visible=True))
+        else:
+            attributes.append(gr.update(visible=False))
+    return dims + directions + attributes
+
+
+def entanglement_text(model: Explorer, walk: WalkState) -> str:
+    """The attribute sliders' entanglement table (what each one changes, read by the judge), or ""."""
+    found = model.attribute_directions()
+    if found is None or not found.names:
+        return ""
+    table = entanglement_markdown(found, model.entanglement(walk.keep_others))
+    kept = " with the other attributes kept" if walk.keep_others else ""
+    missing = [attribute_label(name) for name in found.positive_share if name not in found.names]
+    absent = f" No slider for {', '.join(missing)}: too few samples have it, or all do." if missing else ""
+    return (
+        f"Each slider moves z along the direction that separates the samples the judge reads as having the "
+        f"attribute from those it reads as not (difference of their mean z, from {found.samples:,} samples). "
+        f"What moving along each does{kept}: the judge's mean reading of every attribute in "
+        f"{ENTANGLEMENT_SAMPLES} samples moved by −2, 0 and +2 (bold: the slider's own).{absent}\n\n{table}"
+    )
 
 
 def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
@@ -229,11 +264,22 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
                 )
             with gr.Accordion("discovered directions (principal components of the first layer, as GANSpace)"):
                 direction_sliders = _slider_grid("direction", "walk-direction", N_DIRECTION_SLIDERS, step=0.05)
+            # Named attributes, on a model whose judge reads them (faces): shown by draw()
+            with gr.Accordion(
+                "attributes (directions the judge names, as InterFaceGAN)", visible=False, elem_id="walk-attributes"
+            ) as attribute_box:
+                attribute_sliders = _slider_grid("attribute", "walk-attribute", N_ATTRIBUTE_SLIDERS, step=0.05)
+                keep_others = gr.Checkbox(
+                    label="keep the others (project the other attributes' directions out of each)",
+                    elem_id="walk-keep-others",
+                )
+                with gr.Accordion("what each slider changes (entanglement)", open=False):
+                    entanglement_table = gr.Markdown(elem_id="walk-entanglement")
 
     def draw(state: VisitorState) -> tuple:
         """Everything on the tab, from the state: after a model change, a new seed, a URL."""
         if not state.model:
-            nothing = [gr.update()] * (N_DIM_SLIDERS + N_DIRECTION_SLIDERS + 2)
+            nothing = [gr.update()] * (N_DIM_SLIDERS + N_DIRECTION_SLIDERS + N_ATTRIBUTE_SLIDERS + 5)
             return (state, gr.update(), None, "Load a model to start walking.", *nothing, None, "", query_string(state))
         model = current_model(catalog, state)
         walk = state.walk
@@ -248,26 +294,30 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             walk_image(model, walk),
             describe_start(walk, model),
             *_slider_updates(model, walk),
+            gr.update(visible=bool(attribute_names(model))),
+            walk.keep_others,
+            entanglement_text(model, walk),
             dims_update,
             gr.update(choices=choices, value=walk.strip),
             *strip_picture(model, walk),
             query_string(state),
         )
 
-    draw_outputs = [state, seed, image, start_text, *dim_sliders, *direction_sliders, dims_choice, strip_choice]
+    draw_outputs = [state, seed, image, start_text, *dim_sliders, *direction_sliders, *attribute_sliders]
+    draw_outputs += [attribute_box, keep_others, entanglement_table, dims_choice, strip_choice]
     draw_outputs += [strip, strip_caption, query]
 
     def on_seed(state: VisitorState, new_seed: float | None) -> tuple:
-        state.walk = WalkState(
-            seed=seed_from(new_seed), dims=state.walk.dims, custom_dims=state.walk.custom_dims, strip=state.walk.strip
-        )
+        old = state.walk
+        state.walk = WalkState(seed=seed_from(new_seed), dims=old.dims, custom_dims=old.custom_dims, strip=old.strip)
+        state.walk.keep_others = old.keep_others
         return draw(state)
 
     def on_random(state: VisitorState) -> tuple:
         return on_seed(state, random_seed())
 
     def on_reset(state: VisitorState) -> tuple:
-        state.walk.edits, state.walk.offsets = {}, {}
+        state.walk.edits, state.walk.offsets, state.walk.attributes = {}, {}, {}
         return draw(state)
 
     def on_dims(state: VisitorState, dims: list[int]) -> tuple:
@@ -287,6 +337,18 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
 
         handler.__name__ = f"move_{kind}_{slot}"
         return handler
+
+    def on_keep_others(state: VisitorState, keep: bool) -> tuple:
+        model = current_model(catalog, state)
+        state.walk.keep_others = bool(keep)
+        image_now = walk_image(model, state.walk)
+        return (
+            state,
+            image_now,
+            entanglement_text(model, state.walk),
+            *strip_picture(model, state.walk),
+            query_string(state),
+        )
 
     def redraw_strip(state: VisitorState, choice: str | None = None) -> tuple:
         model = current_model(catalog, state)
@@ -319,7 +381,7 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     dims_choice.input(on_dims, [state, dims_choice], draw_outputs, api_name="walk_dims").then(
         None, query, None, js=UPDATE_URL_JS
     )
-    for kind, sliders in (("dim", dim_sliders), ("direction", direction_sliders)):
+    for kind, sliders in zip(SLIDER_KINDS, (dim_sliders, direction_sliders, attribute_sliders), strict=True):
         for slot, slider in enumerate(sliders):
             moved = slider.release(
                 slider_moved(kind, slot),
@@ -332,6 +394,12 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             )
             moved.then(None, query, None, js=UPDATE_URL_JS)
             moved.then(redraw_strip, state, [state, strip, strip_caption], api_visibility="private", **fast)
+    keep_others.input(
+        on_keep_others,
+        [state, keep_others],
+        [state, image, entanglement_table, strip, strip_caption, query],
+        api_name="walk_keep_others",
+    ).then(None, query, None, js=UPDATE_URL_JS)
     strip_choice.input(
         redraw_strip, [state, strip_choice], [state, strip, strip_caption], api_name="walk_strip", **fast
     ).then(lambda s: query_string(s), state, query, api_visibility="private", **fast).then(
