@@ -17,6 +17,7 @@ import torch
 
 from .attribute_directions import read_attributes
 from .classifier import JudgeClassifier
+from .errors import DcganError
 from .latent import generate, sample_noise
 
 SURE = 0.8  # an exemplar counts when the judge reads each attribute the group names at >= SURE (or <= 1 - SURE)
@@ -130,6 +131,8 @@ def rates_markdown(paper_sum: AttributeSum, rates: list[SumRate], counts: dict[s
         "|---|---|---|---|---|",
     ]
     lines += [f"| {r.size} | {r.triples} | **{r.result:.0%}** | {r.plain_c:.0%} | {r.plain_a:.0%} |" for r in rates]
+    if not rates:
+        lines.append("| (too few exemplars of a group for any size) | | | | |")
     return "\n".join(lines)
 
 
@@ -147,6 +150,12 @@ def example_results(
     """(4 * count, nc, S, S): `count` random triples' means of A, B, C and their A − B + C, one row each (the
     first triples `measure_sum` draws for `size`, when it is its first size)."""
     z, groups = exemplar_groups(generator, judge, paper_sum, pool, distribution, seed)
+    scarce = [g.upper() for g, members in groups.items() if len(members) < size]
+    if scarce:
+        raise DcganError(
+            f"too few samples of group {', '.join(scarce)} of {paper_sum.text!r} in {pool:,} (the model rarely "
+            f"draws them, as the judge reads it)"
+        )
     rng = np.random.default_rng(seed)
     rows = []
     for _ in range(count):

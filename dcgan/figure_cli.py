@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from .attribute_arithmetic import PAPER_SUMS, example_results, measure_sum, rates_markdown
 from .errors import DcganError
 from .explore import (
     ARITHMETIC_GROUPS,
@@ -37,6 +38,7 @@ from .explore import (
     walk_along,
 )
 from .images import gradient_image, grid_image, rows_image, save_png, to_uint8, upscaled
+from .io_utils import atomic_write_text
 
 
 def add_figure_commands(commands, parser_class: type) -> None:
@@ -66,7 +68,10 @@ def add_figure_commands(commands, parser_class: type) -> None:
             "A - B + C on averaged seeds' z, and its neighbourhood",
             "The paper's Figure 7, as the app's Vector arithmetic tab computes it: each group's z's "
             "averaged; row 1 the three averages, rows 2-4 A - B + C on them (top left) and 8 small moves around "
-            "it, with metadata (model, A, B, C, sum, layout).",
+            "it, with metadata (model, A, B, C, sum, layout). With --measure (a model whose judge reads attributes: "
+            "faces), the paper's two face sums measured instead: over random exemplar triples, the share of "
+            "results the judge reads as the answer, beside plain C; the table printed and written beside --out "
+            "(.md), --out showing example triples (A, B, C averages, then A - B + C, one row each).",
         ),
         "inside": (
             cmd_figure_inside,
@@ -102,12 +107,17 @@ def add_figure_commands(commands, parser_class: type) -> None:
     for group in ARITHMETIC_GROUPS:
         sums.add_argument(
             f"--{group.lower()}",
-            required=True,
             type=seed_list,
             metavar="SEEDS",
             help=f"group {group}: seeds, like 1,2,3",
         )
     sums.add_argument("--scale", type=int, help="upscale each pixel (default: ~64 px an image)")
+    sums.add_argument(
+        "--measure",
+        action="store_true",
+        help="measure the paper's face sums (glasses, smile) over random exemplar triples instead of --a/--b/--c",
+    )
+    sums.add_argument("--triples", type=int, default=200, help="with --measure: random triples per size (default 200)")
     inside = parsers["inside"]
     inside.add_argument("--seed", type=int, default=0, help="look at this seed's generated sample (default 0)")
     inside.add_argument("--image", type=Path, help="look at this image file instead of a generated sample")
@@ -185,6 +195,11 @@ def seed_list(text: str) -> list[int]:
 
 
 def cmd_figure_arithmetic(args: argparse.Namespace) -> int:
+    if args.measure:
+        return measure_face_sums(args)
+    missing = [f"--{group.lower()}" for group in ARITHMETIC_GROUPS if getattr(args, group.lower()) is None]
+    if missing:
+        raise DcganError(f"figure arithmetic needs {', '.join(missing)} (seeds, like 1,2,3), or --measure")
     explorer = Explorer.load(args.model, name=str(args.model))
     seeds = dict(zip(ARITHMETIC_GROUPS, (args.a, args.b, args.c), strict=True))
     images = arithmetic_images(explorer, {group: seeds_z(explorer, seeds[group]) for group in ARITHMETIC_GROUPS})
@@ -199,6 +214,44 @@ def cmd_figure_arithmetic(args: argparse.Namespace) -> int:
     }
     save_png(still, args.out, metadata)
     print(f"wrote {args.out} ({metadata['sum']})")
+    return 0
+
+
+def measure_face_sums(args: argparse.Namespace) -> int:
+    """--measure: the paper's two face sums, each as a table of rates (printed, and in OUT.md) and example
+    triples (OUT.png: per sum, 6 rows of A, B, C averaged over 3 exemplars and A − B + C)."""
+    explorer = Explorer.load(args.model, name=str(args.model))
+    judge = explorer.judge()
+    if judge is None or not {"female", "glasses", "smiling"} <= set(judge.config.attributes):
+        raise DcganError("--measure needs a model whose judge reads woman, glasses and smile (a faces model)")
+    if not 1 <= args.triples <= 10_000:
+        raise DcganError(f"--triples must be 1-10000, not {args.triples}")
+    tables, examples = [], []
+    for paper_sum in PAPER_SUMS:
+        rates, counts = measure_sum(
+            explorer.generator, judge, paper_sum, triples=args.triples, distribution=explorer.noise
+        )
+        tables.append(rates_markdown(paper_sum, rates, counts))
+        try:
+            examples.append(example_results(explorer.generator, judge, paper_sum, count=6, distribution=explorer.noise))
+        except DcganError as error:  # the table says so too: no size fits
+            print(f"no example triples: {error}")
+    if not examples:
+        raise DcganError(
+            "the model draws too few exemplars of every sum's groups to show one:\n\n" + "\n\n".join(tables)
+        )
+    text = "\n\n".join(tables)
+    scale = args.scale or max(1, 64 // explorer.image_size)
+    still = grid_image(torch.cat(examples), nrow=4, padding=2, scale=scale)
+    metadata = {
+        "model": explorer.name,
+        "sums": "; ".join(paper_sum.text for paper_sum in PAPER_SUMS),
+        "layout": "per sum, 6 rows: the averages of 3 random exemplars of A, B, C, then A - B + C",
+    }
+    save_png(still, args.out, metadata)
+    atomic_write_text(args.out.with_suffix(".md"), text + "\n")
+    print(text)
+    print(f"\nwrote {args.out} and {args.out.with_suffix('.md')}")
     return 0
 
 
