@@ -156,6 +156,23 @@ def test_the_worked_arithmetic_is_the_best_ranked_triple_on_samples_of_its_class
     assert example_classes(explorer) == worked.classes
 
 
+def test_the_papers_own_sum_is_the_example_when_the_judge_has_its_classes(judged, monkeypatch):
+    """Faces: "man, glasses − man + woman" is taken whatever the rule's ranking (here a lower-ranked triple
+    stands in for it, given in the other order, A and C swapped); a sum the model never draws falls back."""
+    ranking = rank_class_triples(judged())
+    stand_in = ranking[-1]
+    a, b, c = stand_in.classes
+    monkeypatch.setattr(explore, "PAPER_CLASS_TRIPLES", (("nobody draws", "this", "class"), (c, b, a)))
+    worked = worked_arithmetic(judged())
+    assert worked.classes == (c, b, a) and worked.score == stand_in.score
+    assert worked.rule.startswith(f"The paper's own sum (its Figure 7): {c} − {b} + {a}")
+    assert f"**{stand_in.score:.2f}**" in worked.rule and f"scores {ranking[0].score:.2f}" in worked.rule
+    for group, name in zip(ARITHMETIC_GROUPS, worked.classes, strict=True):
+        assert judge_calls(judged(), worked.picks[group])[0] == [name] * 3
+    monkeypatch.setattr(explore, "PAPER_CLASS_TRIPLES", (("nobody draws", "this", "class"),))
+    assert worked_arithmetic(judged()).classes == ranking[0].classes
+
+
 def test_each_ranked_score_is_measured_on_the_images_the_tab_draws(judged):
     """Scores, shares and result classes recomputed from arithmetic_images on the triple's picks (the tab's own
     pictures, in the ranked order of A and C) agree with the ranking."""
