@@ -803,7 +803,8 @@ def _ranked_triples(
 
 def worked_arithmetic(explorer: Explorer, batches: int = EXAMPLE_BATCHES, per_group: int = 3) -> WorkedArithmetic:
     """The worked A − B + C: the paper's own sum when the judge's classes hold it (PAPER_CLASS_TRIPLES: faces),
-    else the best of rank_class_triples when it scores at least MIN_CLOSURE, with its gallery picks; else the mechanics only (the first samples of batch 0 in turn, classes None). Computed once
+    else the best of rank_class_triples when it scores at least MIN_CLOSURE, with its gallery picks; else the
+    mechanics only (the first samples of batch 0 in turn, classes None). Computed once
     per model with the defaults (Explorer.example; the app warms it at start)."""
 
     def choose() -> WorkedArithmetic:
