@@ -399,7 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--features",
         choices=["auto", "judge", "random"],
         default="auto",
-        help="feature space: the Fashion-MNIST judge, a fixed random CNN, or auto (judge for fashion-mnist only)",
+        help="feature space: the data's judge (faces: faces-judge; else the Fashion-MNIST one), a fixed random CNN, "
+        "or auto (judge for fashion-mnist only)",
     )
     evaluation.add_argument("--out", type=Path, help="also write the numbers as JSON here")
     evaluation.add_argument("--no-cache", action="store_true", help="recompute the real-data side even if cached")

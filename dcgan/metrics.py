@@ -35,8 +35,8 @@ from torch import nn
 from tqdm import tqdm
 
 from .checkpoints import load_generator, load_tensors, save_tensors
-from .classifier import JUDGE_DIR, judge_id, load_judge
-from .data import cache_dir, has_test_split, load_dataset, uses_judge
+from .classifier import CHECKPOINTS_DIR, JUDGE_DIR, WEIGHTS_FILE, judge_id, load_judge
+from .data import cache_dir, classifier_name, has_test_split, load_dataset, uses_judge
 from .errors import DcganError
 from .latent import generate, sample_noise
 
@@ -115,11 +115,16 @@ class RandomFeatures(nn.Module):
 def feature_extractor(
     kind: str = "auto", data: str = "fashion-mnist", judge_path: str | Path | None = None
 ) -> FeatureExtractor:
-    """The judge, random-network features, or ("auto") the judge where the dataset registry says it applies
-    (Fashion-MNIST) and random ones otherwise."""
+    """The judge (the dataset registry's classifier for `data` when it has one, else the Fashion-MNIST judge),
+    random-network features, or ("auto") the judge where the registry says it applies (Fashion-MNIST) and
+    random ones otherwise."""
     if kind == "auto":
         kind = "judge" if uses_judge(str(data)) else "random"
     if kind == "judge":
+        # the data's own judge (faces: faces-judge), else the Fashion-MNIST one
+        own = classifier_name(str(data))
+        if judge_path is None and own and (CHECKPOINTS_DIR / own / WEIGHTS_FILE).is_file():
+            judge_path = CHECKPOINTS_DIR / own
         return JudgeFeatures.load(judge_path)
     if kind == "random":
         return RandomFeatures()

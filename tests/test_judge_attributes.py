@@ -152,3 +152,13 @@ def test_the_shipped_faces_judge_reads_held_out_faces_and_their_attributes(tmp_p
     targets = attribute_targets(judge.config, first)[held].bool()
     for k, name in enumerate(judge.config.attributes):
         assert (read[:, k] == targets[:, k]).float().mean() >= 0.95, name
+
+
+@pytest.mark.skipif(not (FACES_JUDGE / "model.safetensors").is_file(), reason="no shipped faces judge")
+def test_judge_features_for_faces_are_the_faces_judges():
+    from dcgan.classifier import JUDGE_DIR, judge_id
+    from dcgan.metrics import feature_extractor
+
+    assert feature_extractor("judge", "faces").name == judge_id(FACES_JUDGE)
+    assert feature_extractor("judge", "fashion-mnist").name == judge_id(JUDGE_DIR)
+    assert feature_extractor("auto", "faces").name.startswith("random-cnn")  # auto stays: judge for fashion only
