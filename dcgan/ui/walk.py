@@ -257,14 +257,7 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
                 seed = seed_box("seed (Enter to apply)", 0, scale=3)
                 random_button = gr.Button("🎲 random", scale=1, elem_id="walk-random")
                 reset_button = gr.Button("reset sliders", scale=1)
-            with gr.Accordion("z dimensions (the 8 that change the image most)", open=True):
-                dim_sliders = _slider_grid("z dim", "walk-dim", N_DIM_SLIDERS, step=0.01)
-                dims_choice = gr.Dropdown(
-                    label="choose other dimensions (up to 8)", multiselect=True, max_choices=N_DIM_SLIDERS
-                )
-            with gr.Accordion("discovered directions (principal components of the first layer, as GANSpace)"):
-                direction_sliders = _slider_grid("direction", "walk-direction", N_DIRECTION_SLIDERS, step=0.05)
-            # Named attributes, on a model whose judge reads them (faces): shown by draw()
+            # Named attributes, on a model whose judge reads them (faces), first: shown by draw()
             with gr.Accordion(
                 "attributes (directions the judge names, as InterFaceGAN)", visible=False, elem_id="walk-attributes"
             ) as attribute_box:
@@ -275,6 +268,13 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
                 )
                 with gr.Accordion("what each slider changes (entanglement)", open=False):
                     entanglement_table = gr.Markdown(elem_id="walk-entanglement")
+            with gr.Accordion("z dimensions (the 8 that change the image most)", open=True):
+                dim_sliders = _slider_grid("z dim", "walk-dim", N_DIM_SLIDERS, step=0.01)
+                dims_choice = gr.Dropdown(
+                    label="choose other dimensions (up to 8)", multiselect=True, max_choices=N_DIM_SLIDERS
+                )
+            with gr.Accordion("discovered directions (principal components of the first layer, as GANSpace)"):
+                direction_sliders = _slider_grid("direction", "walk-direction", N_DIRECTION_SLIDERS, step=0.05)
 
     def draw(state: VisitorState) -> tuple:
         """Everything on the tab, from the state: after a model change, a new seed, a URL."""
