@@ -322,7 +322,6 @@ def preview_status(url: str) -> tuple[int, str | None]:
         return error.code, error.headers.get("Retry-After")
 
 
-@pytest.mark.alone  # times a visitor's request: not beside the other xdist worker's tests
 def test_a_preview_flood_gets_429s_while_other_visitors_are_served(app_url):
     visitor = gradio_client.Client(app_url, verbose=False)
     query = visitor.predict(5, api_name="/walk_seed")[-1]
@@ -350,7 +349,6 @@ def test_a_preview_flood_gets_429s_while_other_visitors_are_served(app_url):
     assert set(codes) <= {200, 429, 503}
 
 
-@pytest.mark.alone  # times a refusal: not beside the other xdist worker's tests
 def test_a_second_heavy_request_is_refused_at_once_and_another_visitor_is_served(app_url, tmp_path, monkeypatch):
     from dcgan.ui import fairness
 

@@ -246,7 +246,6 @@ def child_app(tmp_path_factory):
         child.wait(timeout=30)
 
 
-@pytest.mark.alone  # times the other visitor's requests (and starts its app): not beside the other xdist worker
 @pytest.mark.parametrize("values", [DENSE_STEM_BOMB, WIDE_LAYER_BOMB], ids=["dense", "wide"])
 def test_a_bomb_uploaded_to_the_app_is_refused_while_others_are_served(child_app, tmp_path: Path, values) -> None:
     import threading
