@@ -46,17 +46,8 @@ def running_app(root: Path, **build_options):
 
     tiny_model_folder(root / "checkpoints" / "tiny-fashion")
     demo = build_app(root / "checkpoints", root / "runs", root / "uploads", warm_default=False, **build_options)
-    for attempt in range(3):
-        port = free_port()
-        try:
-            launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-            break
-        except ValueError as error:
-            # Gradio checks its own server with a request: on a loaded machine that check can time out and it
-            # then says "localhost is not accessible". The app is fine; start it again on another port.
-            demo.close()
-            if "localhost is not accessible" not in str(error) or attempt == 2:
-                raise
+    port = free_port()
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

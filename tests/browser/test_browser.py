@@ -463,48 +463,40 @@ def test_arrow_keys_on_a_focused_walk_slider_redraw(page):
 # ---- first open (issue 16): every tab shows a worked example, labels above pictures ----------------------------
 
 
-@pytest.fixture(scope="module")
-def first_open_app(tmp_path_factory):
-    """A server of their own for the two first-open tests: no job ran on it and no other visitor came before
-    (each size opens its own page, so its own session)."""
-    with running_app(tmp_path_factory.mktemp("first-open-app")) as url:
-        yield url
-
-
 @pytest.mark.parametrize("viewport", [(1400, 1000), (1280, 720)], ids=["desktop", "projector"])
-def test_first_open_every_tab_has_pictures_and_no_problem_on_them(browser, first_open_app, viewport):
+def test_first_open_every_tab_has_pictures_and_no_problem_on_them(browser, tmp_path, viewport):
     """A first-time visitor opens each tab in turn, then switches to presenter view and goes through them
     again (the Inside tab's two figures both): no picture panel stays empty (each tab draws a worked example),
     no picture is clipped, and no label, chip or icon sits on a picture's pixels (PANEL_PROBLEMS_JS). Its own
-    server (first_open_app). scripts/check_pages.py runs the same check on the shipped models."""
-    app_url = first_open_app
-    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
-    size = f"{viewport[0]}x{viewport[1]}"
-    try:
-        page.goto(app_url)
-        wait_for_image(page, "#walk-image", timeout=60_000)
-        found = {}
+    server: no job and no visitor state before. scripts/check_pages.py runs the same check on the shipped models."""
+    with running_app(tmp_path) as app_url:
+        page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        size = f"{viewport[0]}x{viewport[1]}"
+        try:
+            page.goto(app_url)
+            wait_for_image(page, "#walk-image", timeout=60_000)
+            found = {}
 
-        def check(screen: str) -> None:
-            try:  # the worked example is computed on the tab's first showing: seconds on a busy machine
-                page.wait_for_function(f"() => ({PANEL_PROBLEMS_JS})().length === 0", timeout=60_000)
-            except sync_api.TimeoutError:
-                found[screen] = panel_problems(page)
-            shot(page, f"first-open-{screen}-{size}")
+            def check(screen: str) -> None:
+                try:  # the worked example is computed on the tab's first showing: seconds on a busy machine
+                    page.wait_for_function(f"() => ({PANEL_PROBLEMS_JS})().length === 0", timeout=60_000)
+                except sync_api.TimeoutError:
+                    found[screen] = panel_problems(page)
+                shot(page, f"first-open-{screen}-{size}")
 
-        tabs = [name.strip() for name in page.get_by_role("tab").all_inner_texts()]
-        for tab in tabs:
-            open_tab(page, tab)
-            check(tab.lower().replace(" ", "-"))
-        page.locator("#presenter-toggle").click()
-        page.wait_for_function(PRESENTING_JS)
-        for tab in tabs:
-            open_tab(page, tab)
-            check("presenter-" + tab.lower().replace(" ", "-"))
-            if tab == "Inside the networks":  # its second figure (Fig. 6), key 6
-                page.keyboard.press("6")
-                page.wait_for_function("() => document.documentElement.dataset.fig === '6'")
-                check("presenter-inside-fig6")
-        assert found == {}
-    finally:
-        page.close()
+            tabs = [name.strip() for name in page.get_by_role("tab").all_inner_texts()]
+            for tab in tabs:
+                open_tab(page, tab)
+                check(tab.lower().replace(" ", "-"))
+            page.locator("#presenter-toggle").click()
+            page.wait_for_function(PRESENTING_JS)
+            for tab in tabs:
+                open_tab(page, tab)
+                check("presenter-" + tab.lower().replace(" ", "-"))
+                if tab == "Inside the networks":  # its second figure (Fig. 6), key 6
+                    page.keyboard.press("6")
+                    page.wait_for_function("() => document.documentElement.dataset.fig === '6'")
+                    check("presenter-inside-fig6")
+            assert found == {}
+        finally:
+            page.close()

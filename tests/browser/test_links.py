@@ -47,23 +47,6 @@ def busy_loop() -> None:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """One app for the module: the tests only open links, as visitors, each page its own session."""
-    with running_app(tmp_path_factory.mktemp("links-app")) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
 def busy_machine():
     """One core kept busy: the start's steps then take longer, and the race shows (as on a loaded Space)."""
     process = multiprocessing.get_context("spawn").Process(target=busy_loop, daemon=True)
@@ -82,60 +65,70 @@ def assert_on_its_tab(page, query: str, tab: str) -> None:
     assert shown.get("present") == link.get("present"), (query, page.url)
 
 
-def test_prepared_links_open_on_their_tab_every_time(busy_machine, app_url, browser):
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
-    try:
-        for _ in range(ROUNDS):
-            for query, tab in LINKS.items():
-                page.goto(f"{app_url}?{query}")
-                assert_on_its_tab(page, query, tab)
-                # The "◐ dark theme" link reloads the page with __theme=dark, keeping the rest of the address.
-                theme_link = page.locator("#theme-link a")
-                if theme_link.is_visible():
-                    theme_link.click()
-                else:  # presenter view hides the header: the same reload by hand
-                    page.goto(f"{page.url}&__theme=dark")
-                page.wait_for_url("**__theme=dark**")
-                assert_on_its_tab(page, query, tab)
-    finally:
-        page.close()
+def test_prepared_links_open_on_their_tab_every_time(busy_machine, tmp_path):
+    with running_app(tmp_path) as app_url, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        try:
+            for _ in range(ROUNDS):
+                for query, tab in LINKS.items():
+                    page.goto(f"{app_url}?{query}")
+                    assert_on_its_tab(page, query, tab)
+                    # The "◐ dark theme" link reloads the page with __theme=dark, keeping the rest of the address.
+                    theme_link = page.locator("#theme-link a")
+                    if theme_link.is_visible():
+                        theme_link.click()
+                    else:  # presenter view hides the header: the same reload by hand
+                        page.goto(f"{page.url}&__theme=dark")
+                    page.wait_for_url("**__theme=dark**")
+                    assert_on_its_tab(page, query, tab)
+        finally:
+            browser.close()
 
 
-def test_each_paper_figure_of_the_inside_tab_has_its_own_presenter_screen(app_url, browser):
+def test_each_paper_figure_of_the_inside_tab_has_its_own_presenter_screen(tmp_path):
     """Fig. 5 and Fig. 6 shared one screen (the forgetting link buried its figure under 48 thumbnails, and its
     number was not on it): a link now opens on its figure alone, with its number, and 5 / 6 switch."""
     fig5_parts = ["#inside-image", "#inside-channel-guided", "#inside-channel-untrained"]
     fig6_parts = ["#ablate-before", "#ablate-after", "#ablate-difference", "#ablate-caption"]
-    page = browser.new_page(viewport={"width": 1280, "height": 720})
-    try:
-        page.goto(f"{app_url}?tab=inside&look=3&gl=0&forget=Shirt&noise=0&present=1")
-        wait_until_started(page)
-        page.wait_for_function("() => document.querySelector('#ablate-caption')?.innerText.includes('%')")
-        page.wait_for_function("() => document.querySelector('#ablate-after img')?.complete")
-        for part in fig6_parts:
-            assert page.locator(part).is_visible(), part
-        for part in [*fig5_parts, '[id^="inside-layer-"]']:
-            assert not page.locator(part).first.is_visible(), part
-        caption_size = page.evaluate("() => getComputedStyle(document.querySelector('#ablate-caption p')).fontSize")
-        assert float(caption_size.removesuffix("px")) >= 20  # the judge's numbers, readable from the back
-        labels = page.evaluate("() => getComputedStyle(document.querySelector('#ablate-after'), '::before').content")
-        assert "after" in labels  # a short label on the picture's top edge
-        box, image = page.locator("#ablate-after").bounding_box(), page.locator("#ablate-after img").bounding_box()
-        assert image["y"] >= box["y"] + 16  # below the label, not under it
-        assert image["y"] + image["height"] <= 720  # the whole figure on the screen
-
-        page.keyboard.press("5")  # the tab's other figure
-        page.wait_for_function(
-            "() => document.documentElement.dataset.fig === '5' && location.search.includes('fig=5')"
+    with running_app(tmp_path) as app_url, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
         )
-        assert page.locator("#inside-image").is_visible() and not page.locator("#ablate-after").is_visible()
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        try:
+            page.goto(f"{app_url}?tab=inside&look=3&gl=0&forget=Shirt&noise=0&present=1")
+            wait_until_started(page)
+            page.wait_for_function("() => document.querySelector('#ablate-caption')?.innerText.includes('%')")
+            page.wait_for_function("() => document.querySelector('#ablate-after img')?.complete")
+            for part in fig6_parts:
+                assert page.locator(part).is_visible(), part
+            for part in [*fig5_parts, '[id^="inside-layer-"]']:
+                assert not page.locator(part).first.is_visible(), part
+            caption_size = page.evaluate("() => getComputedStyle(document.querySelector('#ablate-caption p')).fontSize")
+            assert float(caption_size.removesuffix("px")) >= 20  # the judge's numbers, readable from the back
+            labels = page.evaluate(
+                "() => getComputedStyle(document.querySelector('#ablate-after'), '::before').content"
+            )
+            assert "after" in labels  # a short label on the picture's top edge
+            box, image = page.locator("#ablate-after").bounding_box(), page.locator("#ablate-after img").bounding_box()
+            assert image["y"] >= box["y"] + 16  # below the label, not under it
+            assert image["y"] + image["height"] <= 720  # the whole figure on the screen
 
-        page.goto(f"{app_url}?tab=inside&look=3&ch=1.2&present=1")  # a Fig. 5 link: its channel, no ablation
-        wait_until_started(page)
-        page.wait_for_function("() => document.querySelector('#inside-channel-untrained img')?.complete")
-        for part in fig5_parts:
-            assert page.locator(part).is_visible(), part
-        for part in fig6_parts:
-            assert not page.locator(part).is_visible(), part
-    finally:
-        page.close()
+            page.keyboard.press("5")  # the tab's other figure
+            page.wait_for_function(
+                "() => document.documentElement.dataset.fig === '5' && location.search.includes('fig=5')"
+            )
+            assert page.locator("#inside-image").is_visible() and not page.locator("#ablate-after").is_visible()
+
+            page.goto(f"{app_url}?tab=inside&look=3&ch=1.2&present=1")  # a Fig. 5 link: its channel, no ablation
+            wait_until_started(page)
+            page.wait_for_function("() => document.querySelector('#inside-channel-untrained img')?.complete")
+            for part in fig5_parts:
+                assert page.locator(part).is_visible(), part
+            for part in fig6_parts:
+                assert not page.locator(part).is_visible(), part
+        finally:
+            browser.close()
