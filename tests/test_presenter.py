@@ -27,7 +27,22 @@ def test_present_round_trips_through_the_url_and_leaves_the_other_keys_alone():
     # Off: an empty value, which the page's URL update removes; every other key is as before.
     off = dict(parse_qsl(query_string(VisitorState(model="fashion-mnist-32")), keep_blank_values=True))
     assert off.pop("present") == ""
-    walk_and_interpolation = {"model", "tab", "seed", "z", "dims", "d", "k", "attr", "keep", "strip", "a", "b", "steps", "rows"}
+    walk_and_interpolation = {
+        "model",
+        "tab",
+        "seed",
+        "z",
+        "dims",
+        "d",
+        "k",
+        "attr",
+        "keep",
+        "strip",
+        "a",
+        "b",
+        "steps",
+        "rows",
+    }
     arithmetic_and_inside = {"batch", "pa", "pb", "pc", "look", "ch", "gl", "zero", "forget", "noise"}
     assert set(off) == walk_and_interpolation | arithmetic_and_inside
     assert not apply_query(shown := VisitorState(present=True), {"present": "0"}) and not shown.present
