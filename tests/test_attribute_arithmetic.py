@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from torch import nn
+from helpers import ZShownAsPixels
 
 from dcgan import attribute_directions
 from dcgan.attribute_arithmetic import PAPER_SUMS, example_results, measure_sum, rates_markdown
@@ -15,16 +15,6 @@ from dcgan.errors import DcganError
 
 NZ = 8
 ATTRIBUTES = ["female", "glasses", "smiling", "facial_hair", "hat"]
-
-
-class ZShownAsPixels(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.config = SimpleNamespace(nz=NZ)
-        self.unused = nn.Parameter(torch.zeros(1))
-
-    def forward(self, z):
-        return z[:, :, None, None]
 
 
 def read_z(judge, images):

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from browser.app_server import tiny_model_folder
-from torch import nn
+from helpers import ZShownAsPixels
 
 from dcgan import attribute_directions
 from dcgan.attribute_directions import (
@@ -23,18 +23,6 @@ from dcgan.ui.session import VisitorState, apply_query, query_string
 
 NZ = 8
 NAMES = ["female", "glasses", "hat"]
-
-
-class ZShownAsPixels(nn.Module):
-    """G(z) = z itself as a 1x1 'image' of NZ channels: what the stand-in judge reads is z."""
-
-    def __init__(self):
-        super().__init__()
-        self.config = SimpleNamespace(nz=NZ)
-        self.unused = nn.Parameter(torch.zeros(1))
-
-    def forward(self, z):
-        return z[:, :, None, None]
 
 
 def known_attributes(judge, images):
