@@ -19,7 +19,7 @@ from .config_flags import flag_name
 from .errors import DcganError
 from .images import grid_image, save_png
 from .latent import generate, sample_noise
-from .metrics import table_rows
+from .metrics import attribute_table, table_rows
 
 # Their CLI defaults depend on the data, so a command that reproduces a run always states them.
 ALWAYS_IN_COMMAND = {"data", "image_size", "nc"}
@@ -191,6 +191,10 @@ def metrics_table(metrics: dict) -> str:
     if coverage:
         shares = ", ".join(f"{c} {f:.1%}" for c, f in zip(coverage["classes"], coverage["fractions"], strict=True))
         rows += ["", f"Class shares of the samples (the judge's predictions): {shares}."]
+    attributes = metrics.get("attribute_shares")
+    if attributes:
+        rows += ["", "Attributes, as the data's judge reads them (probability > 0.5):", ""]
+        rows += attribute_table(attributes, markdown=True)
     if not metrics["features"].startswith("judge"):
         rows += [
             "",

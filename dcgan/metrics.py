@@ -35,7 +35,15 @@ from torch import nn
 from tqdm import tqdm
 
 from .checkpoints import load_generator, load_tensors, save_tensors
-from .classifier import CHECKPOINTS_DIR, JUDGE_DIR, WEIGHTS_FILE, judge_id, load_judge
+from .classifier import (
+    CHECKPOINTS_DIR,
+    JUDGE_DIR,
+    WEIGHTS_FILE,
+    attribute_probabilities,
+    classifier_for,
+    judge_id,
+    load_judge,
+)
 from .data import cache_dir, classifier_name, has_test_split, load_dataset, uses_judge
 from .errors import DcganError
 from .latent import generate, sample_noise
@@ -579,6 +587,12 @@ def format_table(result: dict[str, Any]) -> str:
         lines += ["", f"class shares of the samples: {shares}"]
         if coverage["missing"]:
             lines.append(f"classes never generated: {', '.join(coverage['missing'])}")
+    if result.get("attribute_shares"):
+        lines += [
+            "",
+            "attributes the data's judge reads (probability > 0.5):",
+            *attribute_table(result["attribute_shares"]),
+        ]
     if not result["features"].startswith("judge"):
         lines += ["", "random-network features: compare these numbers with other runs on this data, not with papers"]
     lines.append(f"\n{result['seconds']:.0f} s")
@@ -705,6 +719,39 @@ def _coverage_floor(measured: Measured) -> dict[str, Any]:
     return {"class_kl_to_uniform": floor["kl_to_uniform"]}
 
 
+def attribute_shares(judge: nn.Module, samples: torch.Tensor, data: torch.Tensor) -> dict[str, Any]:
+    """Each binary attribute the judge reads (faces: woman, glasses, smile, beard, hat): the share of the
+    samples it reads as having it beside the same share of real images. Does the model draw glasses as
+    often as the data has them?"""
+    with torch.inference_mode():
+        shares = [(attribute_probabilities(judge, images) > 0.5).float().mean(0).tolist() for images in (samples, data)]
+    return {
+        "attributes": list(judge.config.attributes),
+        "samples": shares[0],
+        "data": shares[1],
+        "rule": "the data's judge reads the attribute with probability > 0.5",
+    }
+
+
+def _attribute_shares(measured: Measured) -> dict[str, Any]:
+    """Whatever the feature space, the attributes are read by the data's own judge, when it reads any."""
+    judge = classifier_for(measured.real.name)
+    if judge is None or not judge.config.attributes or not judge.accepts(measured.fake.shape[1]):
+        return {"attribute_shares": None}
+    return {"attribute_shares": attribute_shares(judge, measured.fake, measured.real.test)}
+
+
+def attribute_table(shares: dict[str, Any], markdown: bool = False) -> list[str]:
+    """Lines of a table: attribute, its share in the samples, its share in the held-out data."""
+    rows = list(zip(shares["attributes"], shares["samples"], shares["data"], strict=True))
+    if markdown:
+        lines = ["| attribute | share of samples | share of held-out data |", "|---|---|---|"]
+        return lines + [f"| {name} | {model:.1%} | {data:.1%} |" for name, model, data in rows]
+    width = max(len("attribute"), *(len(name) for name, _, _ in rows))
+    lines = [f"{'attribute':<{width}}  {'samples':>8}  {'data':>8}", "-" * (width + 20)]
+    return lines + [f"{name:<{width}}  {model:>8.1%}  {data:>8.1%}" for name, model, data in rows]
+
+
 def _memorisation(measured: Measured) -> dict[str, Any]:
     stats, percentile = measured.stats, measured.percentile
     pixel_distance, pixel_index = measured.pixel_neighbours
@@ -818,4 +865,5 @@ METRICS: list[Metric] = [
         _memorisation_floor,
         announce="nearest training neighbours",
     ),
+    Metric("attribute shares", _attribute_shares, (), announce="attribute shares (the data's judge)"),
 ]

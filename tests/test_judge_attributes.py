@@ -152,6 +152,13 @@ def test_the_shipped_faces_judge_reads_held_out_faces_and_their_attributes(tmp_p
     targets = attribute_targets(judge.config, first)[held].bool()
     for k, name in enumerate(judge.config.attributes):
         assert (read[:, k] == targets[:, k]).float().mean() >= 0.95, name
+    # eval's attribute table: samples that all wear glasses beside the held-out faces, half of which do
+    from dcgan.metrics import attribute_shares, attribute_table
+
+    k = judge.config.attributes.index("glasses")
+    shares = attribute_shares(judge, first.images[held][targets[:, k]], first.images[held])
+    assert shares["samples"][k] >= 0.95 and abs(shares["data"][k] - float(targets[:, k].float().mean())) < 0.05
+    assert f"| glasses | {shares['samples'][k]:.1%} | {shares['data'][k]:.1%} |" in attribute_table(shares, True)
 
 
 @pytest.mark.skipif(not (FACES_JUDGE / "model.safetensors").is_file(), reason="no shipped faces judge")
