@@ -25,6 +25,7 @@ from .latent import batch_for, generate, sample_noise
 ATTRIBUTE_LABELS = {"female": "woman", "smiling": "smile", "facial_hair": "beard"}
 MIN_GROUP = 20  # samples on each side of an attribute for its direction to count (fewer: too noisy)
 ENTANGLEMENT_AMOUNTS = (-2.0, 0.0, 2.0)  # moves along a direction the table reports (units: z's spread)
+ALIGNED = 0.9  # |cosine| from which two attributes' directions count as one (aligned_pairs)
 
 
 def attribute_label(name: str) -> str:
@@ -86,6 +87,29 @@ def keep_others_out(directions: torch.Tensor, k: int) -> torch.Tensor:
     basis = torch.linalg.qr(others.T.double()).Q  # (nz, m) orthonormal basis of the others' span
     rest = own.double() - basis @ (basis.T @ own.double())
     return (rest / rest.norm()).float()
+
+
+def aligned_pairs(found: AttributeDirections, threshold: float = ALIGNED) -> list[tuple[str, str, float]]:
+    """(a, b, cosine) for each pair of directions closer than `threshold` to one line (|cosine|): attributes
+    the model draws together (faces-64 draws a beard on nearly every man, so "beard" is "not woman"). With
+    the others kept, neither of such a pair moves: what is left of one is the noise of its estimate."""
+    cosines = found.directions @ found.directions.T
+    pairs = []
+    for i, a in enumerate(found.names):
+        for j in range(i + 1, len(found.names)):
+            if abs(float(cosines[i, j])) >= threshold:
+                pairs.append((a, found.names[j], float(cosines[i, j])))
+    return pairs
+
+
+def aligned_text(found: AttributeDirections) -> str:
+    """A sentence naming the aligned pairs, for the entanglement table's caption ("" when there are none)."""
+    sentences = [
+        f"In this model {attribute_label(a)} and {attribute_label(b)} are nearly one direction (cosine "
+        f"{cosine:+.2f}): it draws them together, so with the others kept neither slider moves much."
+        for a, b, cosine in aligned_pairs(found)
+    ]
+    return " ".join(sentences)
 
 
 @torch.inference_mode()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
-SHIPPED = ["fashion-mnist-32", "emoji-64", "fashion-mnist-28-tutorial"]
+SHIPPED = ["fashion-mnist-32", "emoji-64", "faces-64", "fashion-mnist-28-tutorial"]
 TABS = ["walk", "interpolation", "arithmetic", "project", "inside", "train"]
 
 

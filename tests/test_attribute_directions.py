@@ -13,6 +13,8 @@ from helpers import ZShownAsPixels
 from dcgan import attribute_directions
 from dcgan.attribute_directions import (
     AttributeDirections,
+    aligned_pairs,
+    aligned_text,
     entanglement,
     entanglement_markdown,
     find_attribute_directions,
@@ -58,6 +60,17 @@ def test_keeping_the_others_removes_their_directions(judge):
     assert float(glasses_alone @ torch.eye(NZ)[1]) > 0.95  # what is left of z0 + z1 without z0: z1
     single = AttributeDirections(["a"], torch.eye(NZ)[:1], {"a": 0.5}, 10)
     assert torch.equal(keep_others_out(single.directions, 0), torch.eye(NZ)[0])
+
+
+def test_directions_on_one_line_are_named_as_drawn_together():
+    """faces-64 draws a beard on nearly every man: "beard" is "not woman", and keeping one holds the other."""
+    unit = torch.eye(NZ)
+    tilted = -(unit[0] + 0.2 * unit[2]) / (1 + 0.2**2) ** 0.5  # cosine -0.98 with female
+    found = AttributeDirections(["female", "glasses", "facial_hair"], torch.stack([unit[0], unit[1], tilted]), {}, 10)
+    assert [(a, b) for a, b, _ in aligned_pairs(found)] == [("female", "facial_hair")]
+    assert "woman and beard are nearly one direction (cosine -0.98)" in aligned_text(found)
+    apart = AttributeDirections(["female", "glasses"], unit[:2], {}, 10)
+    assert aligned_pairs(apart) == [] and aligned_text(apart) == ""
 
 
 def test_the_entanglement_table_shows_what_each_slider_drags_along(judge):

@@ -7,7 +7,7 @@ import io
 
 import gradio as gr
 
-from ..attribute_directions import attribute_label, entanglement_markdown
+from ..attribute_directions import aligned_pairs, aligned_text, attribute_label, entanglement_markdown
 from ..errors import DcganError
 from ..explore import (
     STRIP_LENGTH,
@@ -230,11 +230,12 @@ def entanglement_text(model: Explorer, walk: WalkState) -> str:
     kept = " with the other attributes kept" if walk.keep_others else ""
     missing = [attribute_label(name) for name in found.positive_share if name not in found.names]
     absent = f" No slider for {', '.join(missing)}: too few samples have it, or all do." if missing else ""
+    aligned = f" {aligned_text(found)}" if aligned_pairs(found) else ""
     return (
         f"Each slider moves z along the direction that separates the samples the judge reads as having the "
         f"attribute from those it reads as not (difference of their mean z, from {found.samples:,} samples). "
         f"What moving along each does{kept}: the judge's mean reading of every attribute in "
-        f"{ENTANGLEMENT_SAMPLES} samples moved by −2, 0 and +2 (bold: the slider's own).{absent}\n\n{table}"
+        f"{ENTANGLEMENT_SAMPLES} samples moved by −2, 0 and +2 (bold: the slider's own).{absent}{aligned}\n\n{table}"
     )
 
 
