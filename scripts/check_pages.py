@@ -19,7 +19,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
-SHIPPED = ["fashion-mnist-32", "emoji-64", "faces-64", "fashion-mnist-28-tutorial"]
+# every generator in checkpoints/ (the judges are classifiers, not models the app opens)
+SHIPPED = sorted(
+    p.name for p in (ROOT / "checkpoints").iterdir() if (p / "model.safetensors").is_file() and "judge" not in p.name
+)
 TABS = ["walk", "interpolation", "arithmetic", "project", "inside", "train"]
 
 
