@@ -311,6 +311,13 @@ class TrainConfig:
     seed: int = option(0, "seeds init, data order, noise and the fixed grid")
     sample_every: int = option(200, "steps between fixed-noise sample grids")
     checkpoint_every: int = option(500, "steps between checkpoints")
+    keep_every: int = option(
+        0,
+        "also keep the model (G, D, config) every this many steps, as a model folder of its own in "
+        "snapshots/step-N: GAN training can get worse later (a run that collapses to a few faces), and the best "
+        "step is then still there to measure and publish. A multiple of checkpoint_every; 0: off",
+        resume_override=True,
+    )
     n_fixed: int = option(64, "size of the fixed-noise grid", exposed=False)
     max_loss: float = option(100.0, "stop as diverged when a loss exceeds this (or is NaN/inf)")
     device: str | None = option(None, "cpu, cuda, cuda:1 (default: CUDA when available)", in_command=False)
@@ -350,6 +357,11 @@ class TrainConfig:
         for name in ("sample_every", "checkpoint_every", "n_fixed"):
             if getattr(self, name) < 1:
                 raise DcganError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.keep_every < 0 or self.keep_every % self.checkpoint_every:
+            raise DcganError(
+                f"keep_every must be 0 (off) or a multiple of checkpoint_every ({self.checkpoint_every}): models "
+                f"are kept at checkpoints, got {self.keep_every}"
+            )
         for name in ("epochs", "steps"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise DcganError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -17,11 +17,12 @@ from PIL import Image
 from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, save_tensors
 from .config import RunConfig
 from .images import make_grid, save_gif, save_png, to_pil
-from .io_utils import remove_stale_temp_files
+from .io_utils import atomic_write_text, remove_stale_temp_files
 from .train_state import STATE_FILE, TrainState, save_train_state
 
 METRICS_FILE = "metrics.jsonl"
 PROGRESS_GIF = "progress.gif"
+SNAPSHOTS = "snapshots"  # the models kept every keep_every steps: snapshots/step-N, each a model folder
 MAX_GIF_FRAMES = 60
 
 
@@ -58,12 +59,20 @@ class RunWriter:
         metadata = self._grid_metadata | {"step": str(step)}
         return grid, save_png(to_pil(grid), self.run_dir / "samples" / f"{name}.png", metadata)
 
-    def checkpoint(self, sampler: torch.nn.Module, discriminator: torch.nn.Module, state: TrainState) -> Path:
-        """The published G and D first, then the full state: a run with a state is always a loadable model."""
+    def checkpoint(
+        self, sampler: torch.nn.Module, discriminator: torch.nn.Module, state: TrainState, keep: bool = False
+    ) -> Path:
+        """The published G and D first, then the full state: a run with a state is always a loadable model.
+        `keep`: also a model folder of this step's G and D in snapshots/step-N (TrainConfig.keep_every)."""
         if self._metrics is not None:
             self._metrics.flush()
-        save_tensors(self.run_dir / GENERATOR_FILE, sampler.state_dict())
-        save_tensors(self.run_dir / DISCRIMINATOR_FILE, discriminator.state_dict())
+        folders = [self.run_dir] + ([self.run_dir / SNAPSHOTS / f"step-{state.step}"] if keep else [])
+        for folder in reversed(folders):  # the snapshot first: the run's own files end up the newest
+            folder.mkdir(parents=True, exist_ok=True)
+            save_tensors(folder / GENERATOR_FILE, sampler.state_dict())
+            save_tensors(folder / DISCRIMINATOR_FILE, discriminator.state_dict())
+            if folder != self.run_dir:
+                atomic_write_text(folder / CONFIG_FILE, (self.run_dir / CONFIG_FILE).read_text())
         save_train_state(self.run_dir / STATE_FILE, state)
         return self.run_dir / STATE_FILE
 

@@ -517,7 +517,8 @@ class Trainer:
             fixed_noise=self.fixed_noise,
             ema_generator=self.ema_generator.state_dict() if self.ema_generator is not None else None,
         )
-        return self._event("checkpoint", path=self.writer.checkpoint(self.sampler, self.discriminator, state))
+        keep = self.config.keep_every > 0 and self.step % self.config.keep_every == 0
+        return self._event("checkpoint", path=self.writer.checkpoint(self.sampler, self.discriminator, state, keep))
 
 
 def r1_penalty(logits_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from dcgan.config import ModelConfig, RunConfig, TrainConfig
 from dcgan.data import ImageDataset, load_dataset
 from dcgan.errors import DcganError
 from dcgan.latent import generate
+from dcgan.run_writer import SNAPSHOTS
 from dcgan.train import METRICS_FILE, PROGRESS_GIF, Trainer, r1_penalty
 from dcgan.train_state import STATE_FILE, load_train_state
 
@@ -204,6 +205,23 @@ def test_discriminator_separates_real_from_fake(tmp_path, dataset):
         real = torch.sigmoid(trainer.discriminator(dataset.images)).mean()
         fake = torch.sigmoid(trainer.discriminator(generate(trainer.generator, torch.randn(64, 8)))).mean()
     assert real > fake + 0.1
+
+
+def test_keep_every_keeps_each_such_steps_model_as_a_folder_of_its_own(tmp_path, dataset):
+    """A run that gets worse later still has its earlier models: snapshots/step-N is the model at step N."""
+    run_all(Trainer(tiny_model(), tiny_train(steps=8, keep_every=4), tmp_path / "run", dataset=dataset))
+    snapshots = tmp_path / "run" / SNAPSHOTS
+    assert sorted(p.name for p in snapshots.iterdir()) == ["step-4", "step-8"]
+    run_all(Trainer(tiny_model(), tiny_train(steps=4), tmp_path / "short", dataset=dataset))
+    z = torch.randn(4, 8)
+    assert torch.equal(
+        generate(load_generator(snapshots / "step-4"), z), generate(load_generator(tmp_path / "short"), z)
+    )
+    assert torch.equal(generate(load_generator(snapshots / "step-8"), z), generate(load_generator(tmp_path / "run"), z))
+    assert (snapshots / "step-4" / "discriminator.safetensors").is_file()
+    for bad in (3, -4):  # models are kept at checkpoints (every 4 steps here)
+        with pytest.raises(DcganError, match="multiple of checkpoint_every"):
+            tiny_train(keep_every=bad)
 
 
 def test_stop_from_another_thread_checkpoints_and_resumes(tmp_path, dataset):
