@@ -13,13 +13,16 @@ import re
 import shutil
 from pathlib import Path
 
+from PIL import Image
+
 from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, load_generator
 from .config import UNSTATED, Knob, RunConfig, differs_from_paper, family_default, format_value, knobs
 from .config_flags import flag_name
 from .errors import DcganError
-from .images import grid_image, save_png
+from .images import grid_image, save_gif, save_png
 from .latent import generate, sample_noise
 from .metrics import attribute_table, table_rows
+from .run_writer import SNAPSHOTS
 
 # Their CLI defaults depend on the data, so a command that reproduces a run always states them.
 ALWAYS_IN_COMMAND = {"data", "image_size", "nc"}
@@ -61,12 +64,13 @@ def settings_table(run_config: RunConfig) -> str:
     return "\n".join(rows)
 
 
-def run_summary(run_dir: Path) -> dict[str, float]:
-    """Steps, training seconds and the last logged losses, from metrics.jsonl."""
+def run_summary(run_dir: Path, up_to: int | None = None) -> dict[str, float]:
+    """Steps, training seconds and the last logged losses, from metrics.jsonl (to step `up_to`, if given)."""
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         return {}
     lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in lines if up_to is None or line["step"] <= up_to]
     if not lines:
         return {}
     last = lines[-1]
@@ -77,6 +81,14 @@ def run_summary(run_dir: Path) -> dict[str, float]:
     for key in ("loss_d", "loss_g", "d_real", "d_fake", "images_per_s"):
         summary[key] = sum(line[key] for line in tail) / len(tail)
     return summary
+
+
+def snapshot_of(folder: Path) -> tuple[Path, int | None]:
+    """(the run, the step) for a model kept by --keep-every (RUN/snapshots/step-N); (folder, None) otherwise."""
+    match = re.fullmatch(r"step-(\d+)", folder.name)
+    if match and folder.parent.name == SNAPSHOTS:
+        return folder.parent.parent, int(match.group(1))
+    return folder, None
 
 
 def publish(
@@ -95,6 +107,7 @@ def publish(
     `assets_dir` is None (a folder published alone, e.g. to the Hub as `hub_id`).
     """
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    run, step = snapshot_of(run_dir)  # a kept snapshot: its run's record, up to its step
     assets = out_dir if assets_dir is None else Path(assets_dir) / out_dir.name
     run_config = RunConfig.load(run_dir / CONFIG_FILE)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,14 +121,18 @@ def publish(
     save_png(
         grid_image(images, nrow=8, scale=scale), assets / "samples.png", {"model": out_dir.name, "seed": "0", "n": "64"}
     )
-    if (run_dir / "progress.gif").is_file():
+    grids = sorted(run.glob("samples/step_*.png"))
+    if step is not None and grids:  # the run's fixed-noise grids up to the snapshot's step
+        frames = [grid for grid in grids if int(grid.stem.split("_")[1]) <= step]
+        save_gif([Image.open(frame).convert("RGB") for frame in frames], assets / "progress.gif", frame_ms=150)
+    elif (run_dir / "progress.gif").is_file():
         shutil.copyfile(run_dir / "progress.gif", assets / "progress.gif")
     metrics = json.loads(Path(eval_json).read_text()) if eval_json else None
     if run_config.train is None and (run_dir / "README.md").is_file():
         # An imported model: its import card (source file, sha256, spec) goes along, headings one level down.
         imported = re.sub(r"^#", "###", (run_dir / "README.md").read_text(errors="replace"), flags=re.MULTILINE)
         notes = "\n\n".join(part for part in (notes.strip(), imported.strip()) if part)
-    summary = run_summary(run_dir)
+    summary = run_summary(run, up_to=step)
     if train_seconds is not None:
         summary["train_seconds"] = train_seconds
     card = model_card(title, run_config, summary, metrics, out_dir, assets, notes, hub_id)

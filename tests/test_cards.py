@@ -2,6 +2,7 @@ import json
 
 import torch
 from helpers import blob_images
+from PIL import Image
 
 from dcgan.__main__ import build_parser
 from dcgan.cards import publish, train_command
@@ -94,3 +95,18 @@ def test_publish_writes_folder_assets_and_card(tmp_path, idx_folder, monkeypatch
     assert f"| FID (lower is better) | {result['fid']:.3f} | {result['floor']['fid']:.3f} |" in card
     assert "compare runs on this data with each other, not with papers" in card  # random features say what they are
     assert "python -m dcgan train --image-size 32 --channels 1 --nz 8" in card
+
+
+def test_publishing_a_kept_snapshot_takes_its_weights_and_its_runs_record_to_its_step(tmp_path):
+    """`--keep-every` leaves RUN/snapshots/step-N: publishing it gives that step's model, the run's losses and
+    fixed-noise grids up to step N, not the run's later (perhaps collapsed) state."""
+    pixels = torch.from_numpy(blob_images(64, size=32)).float()
+    data = ImageDataset(pixels[:, None] / 127.5 - 1, None, None, "blobs")
+    config = ModelConfig(image_size=32, nc=1, nz=8, ngf=8, ndf=8)
+    train = TrainConfig(data="blobs", steps=8, batch_size=16, sample_every=2, checkpoint_every=4, keep_every=4)
+    list(Trainer(config, train, tmp_path / "run", dataset=data).run())
+    out = publish(tmp_path / "run" / "snapshots" / "step-4", tmp_path / "kept", "Kept", assets_dir=tmp_path / "assets")
+    snapshot = tmp_path / "run" / "snapshots" / "step-4" / "model.safetensors"
+    assert (out / "model.safetensors").read_bytes() == snapshot.read_bytes()
+    assert "steps: 4 " in (out / "README.md").read_text()
+    assert Image.open(tmp_path / "assets" / "kept" / "progress.gif").n_frames == 2  # the grids of steps 2 and 4
