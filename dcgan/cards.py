@@ -18,6 +18,7 @@ from PIL import Image
 from .checkpoints import CONFIG_FILE, DISCRIMINATOR_FILE, GENERATOR_FILE, load_generator
 from .config import UNSTATED, Knob, RunConfig, differs_from_paper, family_default, format_value, knobs
 from .config_flags import flag_name
+from .dataset_registry import uses_judge
 from .errors import DcganError
 from .images import grid_image, save_gif, save_png
 from .latent import generate, sample_noise
@@ -191,6 +192,13 @@ def model_card(
     return "\n".join(lines)
 
 
+def features_flag(metrics: dict) -> str:
+    """The eval's --features, when "auto" would not choose the same space for this data (faces: the judge)."""
+    kind = str(metrics["features"]).split("-")[0]  # "judge-<hash>" or "random-<hash>"
+    auto = "judge" if uses_judge(str(metrics["data"])) else "random"
+    return f" --features {kind}" if kind in ("judge", "random") and kind != auto else ""
+
+
 def metrics_table(metrics: dict) -> str:
     """Markdown of a `dcgan eval` JSON: the model's numbers beside the real-vs-real floor, and how they were made."""
     rows = [
@@ -202,7 +210,8 @@ def metrics_table(metrics: dict) -> str:
         "",
         f"Measured on `{metrics['data']}` ({metrics['split']}; {metrics['n_real_test']} held-out images), "
         f"features `{metrics['features']}`, seed {metrics['seed']}, {metrics['seconds']:.0f} s: "
-        f"`python -m dcgan eval --model {metrics['model']} --n {metrics['n']} --seed {metrics['seed']}`.",
+        f"`python -m dcgan eval --model {metrics['model']} --n {metrics['n']} --seed {metrics['seed']}"
+        f"{features_flag(metrics)}`.",
     ]
     coverage = metrics.get("class_coverage")
     if coverage:

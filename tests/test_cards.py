@@ -5,7 +5,7 @@ from helpers import blob_images
 from PIL import Image
 
 from dcgan.__main__ import build_parser
-from dcgan.cards import publish, train_command
+from dcgan.cards import features_flag, publish, train_command
 from dcgan.config import ModelConfig, RunConfig, TrainConfig
 from dcgan.data import ImageDataset
 from dcgan.metrics import evaluate
@@ -110,3 +110,11 @@ def test_publishing_a_kept_snapshot_takes_its_weights_and_its_runs_record_to_its
     assert (out / "model.safetensors").read_bytes() == snapshot.read_bytes()
     assert "steps: 4 " in (out / "README.md").read_text()
     assert Image.open(tmp_path / "assets" / "kept" / "progress.gif").n_frames == 2  # the grids of steps 2 and 4
+
+
+def test_the_cards_eval_command_names_the_feature_space_when_auto_would_not_choose_it():
+    # faces' numbers are in its judge's space, which "auto" does not pick for faces: the command must say so
+    faces = {"data": "faces", "features": "judge-e52d2bf98c2a", "model": "checkpoints/faces-64", "n": 10, "seed": 0}
+    assert features_flag(faces) == " --features judge"
+    assert features_flag({**faces, "data": "fashion-mnist"}) == ""  # auto is the judge there
+    assert features_flag({**faces, "features": "random-1234"}) == ""  # auto is random there
