@@ -4,6 +4,8 @@ and the paper's "walking in the latent space" strip of 9 images along one of the
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import gradio as gr
 
@@ -239,8 +241,152 @@ def entanglement_text(model: Explorer, walk: WalkState) -> str:
     )
 
 
+# ---- the tab: handlers, layout, events ---------------------------------------------------------------------
+
+
+def draw_handler(catalog: Catalog) -> Callable[[VisitorState], tuple]:
+    """The tab's full redraw (its outputs: WalkParts.draw_outputs)."""
+
+    def draw(state: VisitorState) -> tuple:
+        """Everything on the tab, from the state: after a model change, a new seed, a URL."""
+        if not state.model:
+            nothing = [gr.update()] * (N_DIM_SLIDERS + N_DIRECTION_SLIDERS + N_ATTRIBUTE_SLIDERS + 5)
+            return (state, gr.update(), None, "Load a model to start walking.", *nothing, None, "", query_string(state))
+        model = current_model(catalog, state)
+        walk = state.walk
+        valid_dims(model, walk)
+        ranked = model.ranked_dimensions()
+        dims_update = gr.update(choices=[(f"z[{d}]", d) for d in ranked], value=walk.dims)
+        choices = strip_choices(model, walk)
+        walk.strip = walk.strip if walk.strip in choices else "direction 0"
+        return (
+            state,
+            walk.seed,
+            walk_image(model, walk),
+            describe_start(walk, model),
+            *_slider_updates(model, walk),
+            gr.update(visible=bool(attribute_names(model))),
+            walk.keep_others,
+            entanglement_text(model, walk),
+            dims_update,
+            gr.update(choices=choices, value=walk.strip),
+            *strip_picture(model, walk),
+            query_string(state),
+        )
+
+    return draw
+
+
+def start_handlers(draw: Callable[[VisitorState], tuple]) -> tuple[Callable, ...]:
+    """(on_seed, on_random, on_reset, on_dims): a new start or new dimension sliders, then the full redraw."""
+
+    def on_seed(state: VisitorState, new_seed: float | None) -> tuple:
+        old = state.walk
+        state.walk = WalkState(seed=seed_from(new_seed), dims=old.dims, custom_dims=old.custom_dims, strip=old.strip)
+        state.walk.keep_others = old.keep_others
+        return draw(state)
+
+    def on_random(state: VisitorState) -> tuple:
+        return on_seed(state, random_seed())
+
+    def on_reset(state: VisitorState) -> tuple:
+        state.walk.edits, state.walk.offsets, state.walk.attributes = {}, {}, {}
+        return draw(state)
+
+    def on_dims(state: VisitorState, dims: list[int]) -> tuple:
+        state.walk.dims, state.walk.custom_dims = [int(d) for d in dims or []], bool(dims)
+        return draw(state)
+
+    return on_seed, on_random, on_reset, on_dims
+
+
+def slider_moved(catalog: Catalog, kind: str, slot: int) -> Callable:
+    """The release handler of one slider (its name: the endpoint's, walk_{kind}_{slot})."""
+
+    def handler(state: VisitorState, value: object) -> tuple:
+        model = current_model(catalog, state)
+        try:
+            moved = move_slider(model, state.walk, kind, slot, number_from(value, "a slider value"))
+        except DcganError as error:
+            raise UserError(error) from None
+        if not moved:
+            return state, gr.update(), query_string(state)
+        return state, walk_image(model, state.walk), query_string(state)
+
+    handler.__name__ = f"move_{kind}_{slot}"
+    return handler
+
+
+def strip_handlers(catalog: Catalog) -> tuple[Callable, ...]:
+    """(on_keep_others, redraw_strip, export_strip): what redraws or exports the strip."""
+
+    def on_keep_others(state: VisitorState, keep: bool) -> tuple:
+        model = current_model(catalog, state)
+        state.walk.keep_others = bool(keep)
+        image_now = walk_image(model, state.walk)
+        return (
+            state,
+            image_now,
+            entanglement_text(model, state.walk),
+            *strip_picture(model, state.walk),
+            query_string(state),
+        )
+
+    def redraw_strip(state: VisitorState, choice: str | None = None) -> tuple:
+        model = current_model(catalog, state)
+        if choice:
+            state.walk.strip = choice
+        return state, *strip_picture(model, state.walk)
+
+    def export_strip(state: VisitorState) -> list[str]:
+        model = current_model(catalog, state)
+        walk = state.walk
+        images, caption = strip_images(model, walk)
+        stem = f"{walk_stem(model, walk)}-{walk.strip}"  # the strip shown on the tab has the same name
+        metadata = strip_metadata(model, walk, caption)
+        frames = [picture(model, images[i : i + 1]) for i in range(len(images))]
+        still = picture(model, images, nrow=STRIP_LENGTH, scale=max(1, 128 // model.image_size))
+        return export_png_and_gif(still, frames, stem, metadata)
+
+    return on_keep_others, redraw_strip, export_strip
+
+
+@dataclass
+class WalkParts:
+    """The tab's components, made by layout() in page order."""
+
+    image: gr.Image
+    start_text: gr.Markdown
+    strip: gr.Image
+    strip_caption: gr.Markdown
+    strip_choice: gr.Dropdown
+    export_button: gr.Button
+    export_files: gr.File
+    seed: gr.Number
+    random_button: gr.Button
+    reset_button: gr.Button
+    attribute_box: gr.Accordion
+    attribute_sliders: list[gr.Slider]
+    keep_others: gr.Checkbox
+    entanglement_table: gr.Markdown
+    dim_sliders: list[gr.Slider]
+    dims_choice: gr.Dropdown
+    direction_sliders: list[gr.Slider]
+
+    def draw_outputs(self, state: gr.State, query: gr.Textbox) -> list:
+        """What draw() returns, in its order."""
+        outputs = [state, self.seed, self.image, self.start_text, *self.dim_sliders, *self.direction_sliders]
+        outputs += [*self.attribute_sliders, self.attribute_box, self.keep_others, self.entanglement_table]
+        return outputs + [self.dims_choice, self.strip_choice, self.strip, self.strip_caption, query]
+
+
 def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
     """The Latent walk tab; returns how to redraw it after a model change."""
+    return wire(layout(), catalog, state, query)
+
+
+def layout() -> WalkParts:
+    """The tab's components, inside the current gr.Tab."""
     with gr.Row(equal_height=False):
         # The image and the strip share the left column, so at 1280x720 the strip is on screen beside the
         # sliders (in a row of its own, it sat below all of them).
@@ -276,116 +422,45 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
                 )
             with gr.Accordion("discovered directions (principal components of the first layer, as GANSpace)"):
                 direction_sliders = _slider_grid("direction", "walk-direction", N_DIRECTION_SLIDERS, step=0.05)
+    return WalkParts(
+        image, start_text, strip, strip_caption, strip_choice, export_button, export_files, seed, random_button,
+        reset_button, attribute_box, attribute_sliders, keep_others, entanglement_table, dim_sliders, dims_choice,
+        direction_sliders,
+    )  # fmt: skip
 
-    def draw(state: VisitorState) -> tuple:
-        """Everything on the tab, from the state: after a model change, a new seed, a URL."""
-        if not state.model:
-            nothing = [gr.update()] * (N_DIM_SLIDERS + N_DIRECTION_SLIDERS + N_ATTRIBUTE_SLIDERS + 5)
-            return (state, gr.update(), None, "Load a model to start walking.", *nothing, None, "", query_string(state))
-        model = current_model(catalog, state)
-        walk = state.walk
-        valid_dims(model, walk)
-        ranked = model.ranked_dimensions()
-        dims_update = gr.update(choices=[(f"z[{d}]", d) for d in ranked], value=walk.dims)
-        choices = strip_choices(model, walk)
-        walk.strip = walk.strip if walk.strip in choices else "direction 0"
-        return (
-            state,
-            walk.seed,
-            walk_image(model, walk),
-            describe_start(walk, model),
-            *_slider_updates(model, walk),
-            gr.update(visible=bool(attribute_names(model))),
-            walk.keep_others,
-            entanglement_text(model, walk),
-            dims_update,
-            gr.update(choices=choices, value=walk.strip),
-            *strip_picture(model, walk),
-            query_string(state),
-        )
 
-    draw_outputs = [state, seed, image, start_text, *dim_sliders, *direction_sliders, *attribute_sliders]
-    draw_outputs += [attribute_box, keep_others, entanglement_table, dims_choice, strip_choice]
-    draw_outputs += [strip, strip_caption, query]
+def wire(parts: WalkParts, catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
+    """The tab's events, in the order the app has always registered them (Gradio numbers them so)."""
+    draw = draw_handler(catalog)
+    draw_outputs = parts.draw_outputs(state, query)
+    on_seed, on_random, on_reset, on_dims = start_handlers(draw)
+    on_keep_others, redraw_strip, export_strip = strip_handlers(catalog)
+    image, strip, strip_caption, export_files = parts.image, parts.strip, parts.strip_caption, parts.export_files
 
-    def on_seed(state: VisitorState, new_seed: float | None) -> tuple:
-        old = state.walk
-        state.walk = WalkState(seed=seed_from(new_seed), dims=old.dims, custom_dims=old.custom_dims, strip=old.strip)
-        state.walk.keep_others = old.keep_others
-        return draw(state)
-
-    def on_random(state: VisitorState) -> tuple:
-        return on_seed(state, random_seed())
-
-    def on_reset(state: VisitorState) -> tuple:
-        state.walk.edits, state.walk.offsets, state.walk.attributes = {}, {}, {}
-        return draw(state)
-
-    def on_dims(state: VisitorState, dims: list[int]) -> tuple:
-        state.walk.dims, state.walk.custom_dims = [int(d) for d in dims or []], bool(dims)
-        return draw(state)
-
-    def slider_moved(kind: str, slot: int):
-        def handler(state: VisitorState, value: object) -> tuple:
-            model = current_model(catalog, state)
-            try:
-                moved = move_slider(model, state.walk, kind, slot, number_from(value, "a slider value"))
-            except DcganError as error:
-                raise UserError(error) from None
-            if not moved:
-                return state, gr.update(), query_string(state)
-            return state, walk_image(model, state.walk), query_string(state)
-
-        handler.__name__ = f"move_{kind}_{slot}"
-        return handler
-
-    def on_keep_others(state: VisitorState, keep: bool) -> tuple:
-        model = current_model(catalog, state)
-        state.walk.keep_others = bool(keep)
-        image_now = walk_image(model, state.walk)
-        return (
-            state,
-            image_now,
-            entanglement_text(model, state.walk),
-            *strip_picture(model, state.walk),
-            query_string(state),
-        )
-
-    def redraw_strip(state: VisitorState, choice: str | None = None) -> tuple:
-        model = current_model(catalog, state)
-        if choice:
-            state.walk.strip = choice
-        return state, *strip_picture(model, state.walk)
-
-    def export_strip(state: VisitorState) -> list[str]:
-        model = current_model(catalog, state)
-        walk = state.walk
-        images, caption = strip_images(model, walk)
-        stem = f"{walk_stem(model, walk)}-{walk.strip}"  # the strip shown on the tab has the same name
-        metadata = strip_metadata(model, walk, caption)
-        frames = [picture(model, images[i : i + 1]) for i in range(len(images))]
-        still = picture(model, images, nrow=STRIP_LENGTH, scale=max(1, 128 // model.image_size))
-        return export_png_and_gif(still, frames, stem, metadata)
-
-    # ---- wiring: cheap handlers skip the queue (a few ms each; the queue adds ~30 ms a request).
+    # Cheap handlers skip the queue (a few ms each; the queue adds ~30 ms a request).
     # "always_last": a release while the previous one is still drawing is kept (Gradio's default drops it).
     fast = {"queue": False, "show_progress": "hidden", "trigger_mode": "always_last"}
     # A slider's release gets its value as sent (preprocess=False): Gradio's own check fails on "abc" or
     # null with a bare "Error", and refuses values beyond the ends that the preview route clamps. The
     # handler refuses what is not a number (common.number_from) and move_slider clamps the rest.
     raw_value = {"preprocess": False}
-    seed.submit(on_seed, [state, seed], draw_outputs, api_name="walk_seed").then(None, query, None, js=UPDATE_URL_JS)
-    random_button.click(on_random, state, draw_outputs, api_name="walk_random").then(
+    parts.seed.submit(on_seed, [state, parts.seed], draw_outputs, api_name="walk_seed").then(
         None, query, None, js=UPDATE_URL_JS
     )
-    reset_button.click(on_reset, state, draw_outputs, api_name="walk_reset").then(None, query, None, js=UPDATE_URL_JS)
-    dims_choice.input(on_dims, [state, dims_choice], draw_outputs, api_name="walk_dims").then(
+    parts.random_button.click(on_random, state, draw_outputs, api_name="walk_random").then(
         None, query, None, js=UPDATE_URL_JS
     )
-    for kind, sliders in zip(SLIDER_KINDS, (dim_sliders, direction_sliders, attribute_sliders), strict=True):
+    parts.reset_button.click(on_reset, state, draw_outputs, api_name="walk_reset").then(
+        None, query, None, js=UPDATE_URL_JS
+    )
+    parts.dims_choice.input(on_dims, [state, parts.dims_choice], draw_outputs, api_name="walk_dims").then(
+        None, query, None, js=UPDATE_URL_JS
+    )
+    all_sliders = (parts.dim_sliders, parts.direction_sliders, parts.attribute_sliders)
+    for kind, sliders in zip(SLIDER_KINDS, all_sliders, strict=True):
         for slot, slider in enumerate(sliders):
             moved = slider.release(
-                slider_moved(kind, slot),
+                slider_moved(catalog, kind, slot),
                 [state, slider],
                 [state, image, query],
                 api_name=f"walk_{kind}_{slot}",
@@ -395,18 +470,18 @@ def build(catalog: Catalog, state: gr.State, query: gr.Textbox) -> Refresh:
             )
             moved.then(None, query, None, js=UPDATE_URL_JS)
             moved.then(redraw_strip, state, [state, strip, strip_caption], api_visibility="private", **fast)
-    keep_others.input(
+    parts.keep_others.input(
         on_keep_others,
-        [state, keep_others],
-        [state, image, entanglement_table, strip, strip_caption, query],
+        [state, parts.keep_others],
+        [state, image, parts.entanglement_table, strip, strip_caption, query],
         api_name="walk_keep_others",
     ).then(None, query, None, js=UPDATE_URL_JS)
-    strip_choice.input(
-        redraw_strip, [state, strip_choice], [state, strip, strip_caption], api_name="walk_strip", **fast
+    parts.strip_choice.input(
+        redraw_strip, [state, parts.strip_choice], [state, strip, strip_caption], api_name="walk_strip", **fast
     ).then(lambda s: query_string(s), state, query, api_visibility="private", **fast).then(
         None, query, None, js=UPDATE_URL_JS
     )
-    export_button.click(export_strip, state, export_files, api_name="walk_export").then(
+    parts.export_button.click(export_strip, state, export_files, api_name="walk_export").then(
         show_box, None, export_files, api_visibility="private", queue=False
     )  # hidden until it holds files: an empty box on first open is a blank panel
     return Refresh(draw, [state], draw_outputs)
