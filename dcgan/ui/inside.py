@@ -1,56 +1,43 @@
 """Inside the networks: what the discriminator's channels respond to (the paper's Figure 5, with
-guided backpropagation), and "forgetting to draw": zeroing generator filters (its Figure 6)."""
+guided backpropagation), and "forgetting to draw": zeroing generator filters (its Figure 6).
+
+The figures themselves are drawn in dcgan/ui/inside_figures.py; here: the worked example, the tab's layout and
+its events."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-from PIL import Image
 
 from .. import explore
 from ..errors import DcganError
 from ..explore import ChannelLook, Explorer, InsideLook
-from ..images import gradient_image, upscaled
 from .common import (
     Refresh,
     UserError,
     current_model,
     image_output,
     image_upload,
-    named_png,
-    picture,
     seed_box,
     seed_from,
     shows_user_errors,
 )
 from .fairness import HEAVY_SLOTS, heavy_turn
+from .inside_figures import channels_from, draw_ablation, draw_channel, draw_look
 from .projection import dataset_example
-from .session import UPDATE_URL_JS, VisitorState, query_string
+from .session import UPDATE_URL_JS, VisitorState
 
 
 def panel(label: str, elem_id: str) -> gr.Image:
     return image_output(label, height=220, elem_id=elem_id)
 
 
-def layer_galleries(look: InsideLook) -> list[list[tuple[Image.Image, str]]]:
-    """Per D layer, its most active channels' overlays, labelled 'ch c' (short enough to show whole; the
-    gallery's label names the layer, and a click reads the channel from the caption)."""
-    return [[(upscaled(overlay, 96), f"ch {channel}") for channel, overlay in channels] for channels in look.layers]
-
-
 def channel_of(caption: str) -> int:
     """'ch 17' -> 17."""
     return int(str(caption).split()[-1])
-
-
-def channels_from(text: str) -> list[int]:
-    """'0, 5 12' -> [0, 5, 12]; a UserError for anything else."""
-    try:
-        return [int(part) for part in text.replace(",", " ").split()]
-    except ValueError:
-        raise UserError("channels are whole numbers separated by commas, e.g. 0, 5, 12") from None
 
 
 def layer_choices(model: Explorer) -> list[str]:
@@ -94,11 +81,204 @@ def example_look(model: Explorer) -> ExampleLook:
     return ExampleLook(source, path, look, layer, channel)
 
 
-# ---- the tab -----------------------------------------------------------------------------------------------
+# ---- the tab: handlers, layout, events ---------------------------------------------------------------------
+
+
+def button_handlers(catalog) -> tuple[Callable, Callable, Callable, Callable]:
+    """(look, picks_channel_of, take_example, ablate): the visitor's clicks, heavy ones within their share."""
+
+    def look(state: VisitorState, source_name: str, seed_value: float | None, path: str | None, request: gr.Request):
+        with heavy_turn(request, "look inside D"):  # refused at once when over the visitor's share
+            return draw_look(catalog, state, source_name, seed_value, path)
+
+    def picks_channel_of(layer: int):
+        def pick_channel(state: VisitorState, event: gr.SelectData, request: gr.Request):
+            with heavy_turn(request, "channel view"):  # ~0.7 s: an optimised input, two gradients
+                return draw_channel(catalog, state, layer, channel_of(event.value["caption"]))
+
+        pick_channel.__name__ = f"pick_channel_of_layer_{layer}"
+        return pick_channel
+
+    @shows_user_errors
+    def take_example(state: VisitorState) -> tuple:
+        return dataset_example(current_model(catalog, state)), "upload"
+
+    def ablate(
+        state: VisitorState,
+        layer_name: str | None,
+        text: str,
+        class_name: str | None,
+        seed_value: float | None,
+        request: gr.Request,
+    ):
+        with heavy_turn(request, "ablation"):  # with a class: 2,000 samples through G and the judge, ~10 s
+            layer = _layer_index(layer_name)
+            return draw_ablation(catalog, state, layer, text, class_name or "", seed_from(seed_value))
+
+    return look, picks_channel_of, take_example, ablate
+
+
+def draw_handler(catalog, parts: InsideParts) -> Callable:
+    """The redraw after a model change or a page load (its outputs: InsideParts.draw_outputs)."""
+    counts = {"look": len(parts.look_outputs), "channel": len(parts.channel_outputs)}
+    counts["ablation"] = len(parts.ablation_outputs)
+
+    def draw(state: VisitorState, request: gr.Request) -> tuple:
+        """After a model change or a page load: the controls, and what a shared link asked to see drawn."""
+        unchanged = [gr.update()] * sum(counts.values())
+        if not state.model:
+            return gr.update(), gr.update(visible=False), *[gr.update()] * 4, *unchanged
+        model = current_model(catalog, state)
+        settings = state.inside_settings
+        names = layer_choices(model)
+        layer = settings.layer if settings.layer is not None and settings.layer < len(names) else min(1, len(names) - 1)
+        judge = model.judge()
+        classes = [""] + list(judge.config.class_names) if judge is not None else []
+        controls = (
+            gr.update(choices=names, value=names[layer] if names else None),
+            gr.update(
+                choices=classes, value=settings.forget if settings.forget in classes else "", visible=bool(judge)
+            ),
+            settings.seed or 0,
+            "generated",
+            settings.channels,
+            settings.noise_seed,
+        )
+        return *controls, *linked_figures(state, request, names[layer] if names else None)
+
+    def linked_figures(state: VisitorState, request: gr.Request, layer_name: str | None) -> list:
+        """What a link's Inside keys ask for (look=, ch=, gl=...), drawn as the buttons would draw it; within
+        the visitor's share of heavy work, else left for them to click (a warning says why)."""
+        settings = state.inside_settings
+        drawn = {figure: [gr.update()] * count for figure, count in counts.items()}
+        if settings.seed is None and settings.layer is None:
+            return [*drawn["look"], *drawn["channel"], *drawn["ablation"]]
+        channel, layer = settings.channel, settings.layer
+        try:
+            with heavy_turn(request, "a shared link's Inside figures"):
+                if settings.seed is not None:
+                    drawn["look"] = list(draw_look(catalog, state, "generated", settings.seed, None))
+                    if channel:
+                        drawn["channel"] = list(draw_channel(catalog, state, *channel))
+                if layer is not None and layer_name is not None:
+                    drawn["ablation"] = list(
+                        draw_ablation(catalog, state, layer, settings.channels, settings.forget, settings.noise_seed)
+                    )
+        except gr.Error as error:  # refused, or a link naming what this model lacks: the rest of the page loads
+            gr.Warning(f"the link's Inside figures were not drawn: {error.message}")
+        return [*drawn["look"], *drawn["channel"], *drawn["ablation"]]
+
+    return draw
+
+
+def example_handler(catalog, parts: InsideParts) -> Callable:
+    """The worked example (its outputs: InsideParts.example_outputs)."""
+    example_count, ablation_count = len(parts.example_outputs), len(parts.ablation_outputs)
+
+    @shows_user_errors
+    def example(state: VisitorState) -> tuple:
+        """The tab's first open, where a link drew nothing: example_look's figures, and G's filters 0-3 of
+        layer 1 zeroed (cheap, but also done once per model)."""
+        model = current_model(catalog, state)
+        drawn = [gr.update()] * example_count
+
+        # Not over what a link asks for (look=, gl=), even before the load's redraw has drawn it: the tab's
+        # first showing can come first. Asked again after computing: on a cold model that takes seconds, and
+        # the visitor's own look or ablation may have landed meanwhile.
+        def nothing_looked_at() -> bool:
+            return state.inside is None and state.inside_settings.seed is None
+
+        def nothing_ablated() -> bool:
+            return state.inside_settings.layer is None
+
+        if nothing_looked_at():
+            found = example_look(model)
+            if nothing_looked_at():
+                looked = draw_look(catalog, state, found.source, 0, found.path, look=found.look)
+                shown = (found.channel, found.look.caption)
+                clicked = draw_channel(catalog, state, found.layer, found.channel.channel, example=shown)
+                drawn[: len(looked) + len(clicked)] = [*looked, *clicked]
+        if nothing_ablated():
+            layer = min(1, len(explore.generator_layer_widths(model)) - 1)
+            text = state.inside_settings.channels
+            channels = channels_from(text)
+            result = model.example(f"ablation: {layer} {channels}", lambda: explore.ablate(model, layer, channels))
+            if nothing_ablated():
+                drawn[-ablation_count:] = draw_ablation(catalog, state, layer, text, "", 0, example=result)
+        return tuple(drawn)
+
+    return example
+
+
+@dataclass
+class InsideParts:
+    """The tab's components, made by layout() in page order, and the app's state and query they update."""
+
+    state: gr.State
+    query: gr.Textbox
+    source: gr.Radio
+    seed: gr.Number
+    upload: gr.File
+    example_button: gr.Button
+    look_button: gr.Button
+    verdict: gr.Markdown
+    shown: gr.Image
+    score_plain: gr.Image
+    score_guided: gr.Image
+    layer_views: list[gr.Gallery]
+    channel_title: gr.Markdown
+    channel_images: list[gr.Image]  # large, guided, untrained, plain, top, max
+    g_layer: gr.Dropdown
+    channels_text: gr.Textbox
+    class_choice: gr.Dropdown
+    ablate_seed: gr.Number
+    ablate_button: gr.Button
+    ablate_caption: gr.Markdown
+    ablation_images: list[gr.Image]  # before, after, difference
+
+    @property
+    def look_outputs(self) -> list:
+        return [
+            self.state,
+            self.verdict,
+            self.shown,
+            self.score_plain,
+            self.score_guided,
+            *self.layer_views,
+            self.query,
+        ]
+
+    @property
+    def channel_outputs(self) -> list:
+        return [self.state, self.channel_title, *self.channel_images, self.query]
+
+    @property
+    def ablation_outputs(self) -> list:
+        return [self.state, *self.ablation_images, self.ablate_caption, self.query]
+
+    @property
+    def example_outputs(self) -> list:
+        return [*self.look_outputs, *self.channel_outputs, *self.ablation_outputs]
+
+    @property
+    def draw_outputs(self) -> list:
+        controls = [self.g_layer, self.class_choice, self.seed, self.source, self.channels_text, self.ablate_seed]
+        return [*controls, *self.example_outputs]
 
 
 def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, Refresh]:
     """The Inside the networks tab; returns how to redraw it after a model change, and its worked example."""
+    return wire(layout(state, query), catalog)
+
+
+def layout(state: gr.State, query: gr.Textbox) -> InsideParts:
+    """The tab's components, inside the current gr.Tab: Figure 5's, then Figure 6's."""
+    return InsideParts(state, query, *_discriminator_layout(), *_ablation_layout())
+
+
+def _discriminator_layout() -> tuple:
+    """Figure 5: the image, D's verdict and layers, one channel (InsideParts' fields from source to
+    channel_images)."""
     gr.Markdown(
         "**The discriminator** (the paper's Figure 5): its verdict on an image and, per layer, the channels that "
         "fire most, overlaid on the image (red to yellow = stronger). Click a channel to see what it looks for."
@@ -139,13 +319,22 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, Refresh
         "slightly noisy copies of the image (SmoothGrad), or it is speckle at this size."
     )
     with gr.Row(equal_height=False):
-        channel_large = panel("its activation, large", elem_id="inside-channel")
-        channel_guided = panel("guided backprop of this channel", elem_id="inside-channel-guided")
-        channel_untrained = panel("the same, untrained D", elem_id="inside-channel-untrained")
-        channel_plain = panel("plain gradient of this channel", elem_id="inside-channel-plain")
-        channel_top = panel("the 9 generated samples that excite it most (of 2,000)", elem_id="inside-channel-top")
-        channel_max = panel("an input optimised to excite it", elem_id="inside-channel-max")
+        channel_images = [
+            panel("its activation, large", elem_id="inside-channel"),
+            panel("guided backprop of this channel", elem_id="inside-channel-guided"),
+            panel("the same, untrained D", elem_id="inside-channel-untrained"),
+            panel("plain gradient of this channel", elem_id="inside-channel-plain"),
+            panel("the 9 generated samples that excite it most (of 2,000)", elem_id="inside-channel-top"),
+            panel("an input optimised to excite it", elem_id="inside-channel-max"),
+        ]
+    return (
+        source, seed, upload, example_button, look_button, verdict, shown, score_plain, score_guided, layer_views,
+        channel_title, channel_images,
+    )  # fmt: skip
 
+
+def _ablation_layout() -> tuple:
+    """Figure 6: filters zeroed, the same noise before and after (InsideParts' fields from g_layer on)."""
     gr.Markdown(
         "**Forgetting to draw** (the paper's Figure 6): zero some of the generator's filters and compare the "
         "same noise before and after. Name filters by number, or let the paper's probe find the ones that draw "
@@ -166,255 +355,44 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, Refresh
             ablate_seed = seed_box("noise seed", 0, elem_id="ablate-seed")
             ablate_button = gr.Button("Zero them", variant="primary", elem_id="ablate-run")
             ablate_caption = gr.Markdown(elem_id="ablate-caption")
-        before = panel("before (intact G)", elem_id="ablate-before")
-        after = panel("after (filters zeroed), same noise", elem_id="ablate-after")
-        difference = panel("|before − after|", elem_id="ablate-difference")
-
-    def look(state: VisitorState, source_name: str, seed_value: float | None, path: str | None, request: gr.Request):
-        with heavy_turn(request, "look inside D"):  # refused at once when over the visitor's share
-            return _look(state, source_name, seed_value, path)
-
-    @shows_user_errors
-    def _look(
-        state: VisitorState,
-        source_name: str,
-        seed_value: float | None,
-        path: str | None,
-        look: InsideLook | None = None,  # already computed (the worked example)
-    ) -> tuple:
-        model = current_model(catalog, state)
-        seed_number = seed_from(seed_value)
-        if look is None:
-            look = explore.look_inside(model, *explore.inside_image(model, source_name, seed_number, path))
-        state.inside = {"source": source_name, "seed": seed_number, "path": path}
-        settings = state.inside_settings
-        settings.seed, settings.channel = (seed_number if source_name == "generated" else None), None
-        galleries = layer_galleries(look)
-        updates = [
-            gr.update(value=galleries[i], visible=True) if i < len(galleries) else gr.update(visible=False)
-            for i in range(explore.INSIDE_LAYERS)
+        ablation_images = [
+            panel("before (intact G)", elem_id="ablate-before"),
+            panel("after (filters zeroed), same noise", elem_id="ablate-after"),
+            panel("|before − after|", elem_id="ablate-difference"),
         ]
-        metadata = explore.inside_metadata(model, look)
-        stem = f"inside-{model.name}-{look.caption}"
-        figures = {
-            "image": picture(model, look.image[None], scale=max(1, 192 // model.image_size)),
-            "saliency": gradient_image(look.saliency),
-            "guided-backprop": gradient_image(look.guided, signed=True),
-        }
-        return (
-            state,
-            f"D says: **{100 * look.real_probability:.1f}% real** ({look.caption})",
-            *(named_png(image, f"{stem}-{name}", metadata | {"figure": name}) for name, image in figures.items()),
-            *updates,
-            query_string(state),
-        )
+    return g_layer, channels_text, class_choice, ablate_seed, ablate_button, ablate_caption, ablation_images
 
-    def picks_channel_of(layer: int):
-        def pick_channel(state: VisitorState, event: gr.SelectData, request: gr.Request):
-            with heavy_turn(request, "channel view"):  # ~0.7 s: an optimised input, two gradients
-                return _channel(state, layer, channel_of(event.value["caption"]))
 
-        pick_channel.__name__ = f"pick_channel_of_layer_{layer}"
-        return pick_channel
-
-    @shows_user_errors
-    def _channel(
-        state: VisitorState, layer: int, channel_index: int, example: tuple[ChannelLook, str] | None = None
-    ) -> tuple:
-        model = current_model(catalog, state)
-        stored = state.inside
-        if not stored:
-            raise UserError("look inside D first")
-        if example is not None:  # the worked example's channel, already computed, and its image's caption
-            channel, caption = example
-        else:
-            try:
-                image, caption = explore.inside_image(model, stored["source"], stored["seed"], stored["path"])
-            except DcganError:
-                message = "the image looked at is gone (uploads are kept for an hour): look inside D again"
-                raise UserError(message) from None
-            channel = explore.look_at_channel(model, image, layer, channel_index)
-        state.inside_settings.channel = [layer, channel_index]
-        figures = {
-            "activation": upscaled(channel.overlay, 192),
-            "guided-backprop": gradient_image(channel.guided, signed=True),
-            "guided-backprop-untrained-D": gradient_image(channel.guided_untrained, signed=True),
-            "gradient": gradient_image(channel.plain),
-            "top-9-samples": picture(model, channel.top_samples, nrow=3, scale=max(1, 64 // model.image_size)),
-            "optimised-input": picture(model, channel.maximised[None], scale=max(1, 192 // model.image_size)),
-        }
-        where = f"layer {channel.layer}, channel {channel.channel}"
-        metadata = {"model": model.name, "image": caption, "channel": where}
-        stem = f"inside-{model.name}-{caption}-layer{channel.layer}-channel{channel.channel}"
-        return (
-            state,
-            f"**{where}**: mean activation {channel.mean_activation:.3f} on this image; best of the probe batch "
-            f"{channel.best_probe_score:.3f}",
-            *(named_png(image, f"{stem}-{name}", metadata | {"figure": name}) for name, image in figures.items()),
-            query_string(state),
-        )
-
-    @shows_user_errors
-    def take_example(state: VisitorState) -> tuple:
-        return dataset_example(current_model(catalog, state)), "upload"
-
-    def ablate(
-        state: VisitorState,
-        layer_name: str | None,
-        text: str,
-        class_name: str | None,
-        seed_value: float | None,
-        request: gr.Request,
-    ):
-        with heavy_turn(request, "ablation"):  # with a class: 2,000 samples through G and the judge, ~10 s
-            return _ablate(state, _layer_index(layer_name), text, class_name or "", seed_from(seed_value))
-
-    @shows_user_errors
-    def _ablate(
-        state: VisitorState,
-        layer: int,
-        text: str,
-        class_name: str,
-        seed_number: int,
-        example: explore.Ablation | None = None,  # already computed (the worked example)
-    ) -> tuple:
-        model = current_model(catalog, state)
-        if class_name:
-            result = explore.forget_class(model, class_name, layer, seed=seed_number)
-            caption, metadata = explore.describe_forgetting(model, result), explore.forgetting_metadata(model, result)
-            stem = f"forgetting-{model.name}-{class_name}-layer{layer}-seed{seed_number}"
-        else:
-            result = example if example is not None else explore.ablate(model, layer, channels_from(text), seed_number)
-            caption, metadata = explore.describe_ablation(model, result), explore.ablation_metadata(model, result)
-            zeroed = "+".join(map(str, result.channels))  # two ablations of one layer differ in their channels
-            stem = f"ablation-{model.name}-layer{layer}-ch{zeroed}-seed{seed_number}"
-        settings = state.inside_settings
-        settings.layer, settings.channels, settings.forget, settings.noise_seed = layer, text, class_name, seed_number
-        scale = max(1, 64 // model.image_size)
-        pictures = [picture(model, images, nrow=4, scale=scale) for images in result.intact_ablated_difference()]
-        names = ("before", "after", "difference")
-        files = [
-            named_png(image, f"{stem}-{name}", metadata | {"figure": name})
-            for name, image in zip(names, pictures, strict=True)
-        ]
-        return state, *files, caption, query_string(state)
-
-    look_outputs = [state, verdict, shown, score_plain, score_guided, *layer_views, query]
-    channel_outputs = [
-        state,
-        channel_title,
-        channel_large,
-        channel_guided,
-        channel_untrained,
-        channel_plain,
-        channel_top,
-        channel_max,
-        query,
-    ]
-    ablation_outputs = [state, before, after, difference, ablate_caption, query]
-    control_outputs = [g_layer, class_choice, seed, source, channels_text, ablate_seed]
-
-    def draw(state: VisitorState, request: gr.Request) -> tuple:
-        """After a model change or a page load: the controls, and what a shared link asked to see drawn."""
-        unchanged = [gr.update()] * (len(look_outputs) + len(channel_outputs) + len(ablation_outputs))
-        if not state.model:
-            return gr.update(), gr.update(visible=False), *[gr.update()] * 4, *unchanged
-        model = current_model(catalog, state)
-        settings = state.inside_settings
-        names = layer_choices(model)
-        layer = settings.layer if settings.layer is not None and settings.layer < len(names) else min(1, len(names) - 1)
-        judge = model.judge()
-        classes = [""] + list(judge.config.class_names) if judge is not None else []
-        controls = (
-            gr.update(choices=names, value=names[layer] if names else None),
-            gr.update(
-                choices=classes, value=settings.forget if settings.forget in classes else "", visible=bool(judge)
-            ),
-            settings.seed or 0,
-            "generated",
-            settings.channels,
-            settings.noise_seed,
-        )
-        return *controls, *linked_figures(state, request, names[layer] if names else None)
-
-    def linked_figures(state: VisitorState, request: gr.Request, layer_name: str | None) -> list:
-        """What a link's Inside keys ask for (look=, ch=, gl=...), drawn as the buttons would draw it; within
-        the visitor's share of heavy work, else left for them to click (a warning says why)."""
-        settings = state.inside_settings
-        drawn = {"look": [gr.update()] * len(look_outputs), "channel": [gr.update()] * len(channel_outputs)}
-        drawn["ablation"] = [gr.update()] * len(ablation_outputs)
-        if settings.seed is None and settings.layer is None:
-            return [*drawn["look"], *drawn["channel"], *drawn["ablation"]]
-        channel, layer = settings.channel, settings.layer
-        try:
-            with heavy_turn(request, "a shared link's Inside figures"):
-                if settings.seed is not None:
-                    drawn["look"] = list(_look(state, "generated", settings.seed, None))
-                    if channel:
-                        drawn["channel"] = list(_channel(state, *channel))
-                if layer is not None and layer_name is not None:
-                    drawn["ablation"] = list(
-                        _ablate(state, layer, settings.channels, settings.forget, settings.noise_seed)
-                    )
-        except gr.Error as error:  # refused, or a link naming what this model lacks: the rest of the page loads
-            gr.Warning(f"the link's Inside figures were not drawn: {error.message}")
-        return [*drawn["look"], *drawn["channel"], *drawn["ablation"]]
-
-    example_outputs = [*look_outputs, *channel_outputs, *ablation_outputs]
-
-    @shows_user_errors
-    def example(state: VisitorState) -> tuple:
-        """The tab's first open, where a link drew nothing: example_look's figures, and G's filters 0-3 of
-        layer 1 zeroed (cheap, but also done once per model)."""
-        model = current_model(catalog, state)
-        drawn = [gr.update()] * len(example_outputs)
-
-        # Not over what a link asks for (look=, gl=), even before the load's redraw has drawn it: the tab's
-        # first showing can come first. Asked again after computing: on a cold model that takes seconds, and
-        # the visitor's own look or ablation may have landed meanwhile.
-        def nothing_looked_at() -> bool:
-            return state.inside is None and state.inside_settings.seed is None
-
-        def nothing_ablated() -> bool:
-            return state.inside_settings.layer is None
-
-        if nothing_looked_at():
-            found = example_look(model)
-            if nothing_looked_at():
-                looked = _look(state, found.source, 0, found.path, look=found.look)
-                shown = (found.channel, found.look.caption)
-                clicked = _channel(state, found.layer, found.channel.channel, example=shown)
-                drawn[: len(looked) + len(clicked)] = [*looked, *clicked]
-        if nothing_ablated():
-            layer = min(1, len(explore.generator_layer_widths(model)) - 1)
-            text = state.inside_settings.channels
-            channels = channels_from(text)
-            result = model.example(f"ablation: {layer} {channels}", lambda: explore.ablate(model, layer, channels))
-            if nothing_ablated():
-                drawn[-len(ablation_outputs) :] = _ablate(state, layer, text, "", 0, example=result)
-        return tuple(drawn)
-
-    look_button.click(
+def wire(parts: InsideParts, catalog) -> tuple[Refresh, Refresh]:
+    """The tab's events, in the order the app has always registered them (Gradio numbers them so)."""
+    look, picks_channel_of, take_example, ablate = button_handlers(catalog)
+    draw = draw_handler(catalog, parts)
+    example = example_handler(catalog, parts)
+    state, query = parts.state, parts.query
+    parts.look_button.click(
         look,
-        [state, source, seed, upload],
-        look_outputs,
+        [state, parts.source, parts.seed, parts.upload],
+        parts.look_outputs,
         api_name="inside_look",
         concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
     ).then(None, query, None, js=UPDATE_URL_JS)
-    for layer, gallery in enumerate(layer_views):
+    for layer, gallery in enumerate(parts.layer_views):
         gallery.select(
-            picks_channel_of(layer), state, channel_outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS
+            picks_channel_of(layer),
+            state,
+            parts.channel_outputs,
+            api_visibility="private",
+            concurrency_limit=HEAVY_SLOTS,
         ).then(None, query, None, js=UPDATE_URL_JS)
-    example_button.click(take_example, state, [upload, source], api_name="inside_dataset_example")
-    ablate_button.click(
+    parts.example_button.click(take_example, state, [parts.upload, parts.source], api_name="inside_dataset_example")
+    parts.ablate_button.click(
         ablate,
-        [state, g_layer, channels_text, class_choice, ablate_seed],
-        ablation_outputs,
+        [state, parts.g_layer, parts.channels_text, parts.class_choice, parts.ablate_seed],
+        parts.ablation_outputs,
         api_name="ablate",
         concurrency_limit=HEAVY_SLOTS,
     ).then(None, query, None, js=UPDATE_URL_JS)
-    draw_outputs = [*control_outputs, *look_outputs, *channel_outputs, *ablation_outputs]
-    return Refresh(draw, [state], draw_outputs), Refresh(example, [state], example_outputs)
+    return Refresh(draw, [state], parts.draw_outputs), Refresh(example, [state], parts.example_outputs)
 
 
 def _layer_index(name: str | None) -> int:
