@@ -1,10 +1,11 @@
 """Vector arithmetic, the paper's Figure 7 made clickable: pick up to 3 exemplars into each of A, B
-and C, and see A - B + C on the group averages beside the same sum on single exemplars."""
+and C, and see A - B + C on the group averages beside the same sum on single exemplars. Its class vectors
+(a seed moved from one class's mean z towards another's) are in dcgan/ui/class_vectors.py."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import gradio as gr
 import torch
@@ -12,8 +13,8 @@ import torch
 from .. import explore
 from ..errors import DcganError
 from ..explore import CLASS_STEPS, Explorer, arithmetic_images, describe_arithmetic, first_seed_of_class
-from ..images import save_gif
 from ..latent import generate
+from .class_vectors import class_controls, class_vector_handler, class_vector_strip, strip_files
 from .common import (
     Refresh,
     UserError,
@@ -31,7 +32,7 @@ from .common import (
     slug,
     whole_number_box,
 )
-from .fairness import HEAVY_SLOTS, heavy_turn
+from .fairness import HEAVY_SLOTS
 from .session import GROUPS, MAX_PICKS, UPDATE_URL_JS, Pick, VisitorState, query_string
 
 BATCH_SIZE = explore.GALLERY_SIZE  # samples in the gallery to pick from
@@ -140,10 +141,6 @@ def arithmetic_metadata(model: Explorer, state: VisitorState, name: str) -> dict
     return metadata | ({"sum": describe_arithmetic(counts)} if name in RESULTS else {})
 
 
-# The library's strip, its refusals (a class never drawn, no judge) shown to the visitor.
-class_vector_strip = shows_user_errors(explore.class_vector_strip)
-
-
 def resolve_picks(model: Explorer, state: VisitorState) -> None:
     """Picks a link named by their ref ("7.3": sample #3 of batch 7) get their z, now the model is known;
     a pick whose z does not fit the model is dropped."""
@@ -167,30 +164,6 @@ def describe(state: VisitorState) -> str:
     )
 
 
-def strip_files(
-    model: Explorer, images: torch.Tensor, caption: str, source: str, target: str, start: int
-) -> tuple[str, str, str]:
-    """A class-vector strip as the tab shows it: (named PNG, caption, the same as a GIF), with its metadata.
-    The seed named is the strip's first image's, as the caption says: the first seed from `start` on that
-    draws the source class (explore.class_vector_strip), not `start` itself."""
-    strip = picture(model, images, nrow=CLASS_STEPS, scale=max(1, 96 // model.image_size))
-    seed = strip_seed(caption, start)
-    metadata = {"model": model.name, "from": source, "to": target, "seed": seed, "searched from seed": start}
-    metadata["caption"] = caption
-    png = named_png(strip, f"class-vector-{model.name}-{source}-to-{target}-seed{seed}", metadata)
-    frames = [picture(model, image[None], scale=max(1, 128 // model.image_size)) for image in images]
-    text = {key: str(value) for key, value in metadata.items()}
-    gif = save_gif(frames, Path(png).with_suffix(".gif"), frame_ms=300, metadata=text, bounce=True)
-    return png, caption, str(gif)
-
-
-def strip_seed(caption: str, start: int) -> int:
-    """The seed a class-vector caption starts from ("seed 4 (the first seed from 0 on ...")"; `start` if it
-    names none."""
-    found = re.match(r"seed (\d+) ", caption)
-    return int(found.group(1)) if found else start
-
-
 def example_work(model: Explorer) -> tuple[tuple, tuple | None]:
     """The tab's worked example, computed once per model (Explorer.example; the app warms it at start): a
     prepared A − B + C (explore.prepared_picks: the picks and their classes) and, with example classes, the
@@ -210,120 +183,50 @@ def example_work(model: Explorer) -> tuple[tuple, tuple | None]:
     return model.example("arithmetic", compute)
 
 
-# ---- the tab -----------------------------------------------------------------------------------------------
+# ---- the tab: handlers, layout, events ---------------------------------------------------------------------
 
 
-def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radio]:
-    """The Vector arithmetic tab; returns its redraw and the "adding to" radio (other tabs add to groups too)."""
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3, min_width=320):
-            with gr.Row():
-                batch_seed = seed_box("batch seed", 0, min_width=100)
-                new_batch = gr.Button("🎲 new batch", elem_id="arith-new-batch")
-            group = gr.Radio(list(GROUPS), value="A", label="clicking a sample adds it to group", elem_id="arith-group")
-            gallery = gr.Gallery(
-                label="samples: click to pick",
-                columns=6,
-                height="auto",  # all 24 whole: 4 rows of 6
-                allow_preview=False,
-                object_fit="contain",
-                format="png",
-                elem_id="arith-gallery",
-                elem_classes=["pixelated", "fit-gallery"],
-            )
-            with gr.Row():
-                sample_number = whole_number_box(
-                    "or add sample #", 0, 0, BATCH_SIZE - 1, f"sample numbers go from 0 to {BATCH_SIZE - 1}"
-                )
-                add_button = gr.Button("add #")
-                clear_group = gr.Button("clear group")
-                clear_all = gr.Button("clear all")
-            with gr.Accordion("class vectors: a seed + (mean of one class − mean of another)", visible=False) as box:
-                with gr.Row():
-                    class_from = gr.Dropdown(label="from class", elem_id="arith-class-from")
-                    class_to = gr.Dropdown(label="to class", elem_id="arith-class-to")
-                    class_seed = seed_box("start seed", 0, min_width=90)
-                class_button = gr.Button("apply the class vector", elem_id="arith-class-run")
-                class_strip = gr.Image(  # hidden until drawn (like the GIF): an empty panel says nothing
-                    label="start → start + class vector",
-                    visible=False,
-                    type="pil",
-                    format="png",
-                    interactive=False,
-                    elem_id="arith-class-strip",
-                    elem_classes=["pixelated"],
-                    buttons=["download"],
-                )
-                class_caption = gr.Markdown(elem_id="arith-class-caption")
-                class_gif = animation_output(
-                    "the strip as a GIF (it plays)", height=140, visible=False, elem_id="arith-class-gif"
-                )
-        with gr.Column(scale=4, min_width=360):
-            caption = gr.Markdown(elem_id="arith-caption")
-            group_images = []
-            with gr.Row():
-                for name in GROUPS:
-                    with gr.Column(min_width=100):
-                        group_images.append(small(f"{name}: exemplars", elem_id=f"arith-{name}-picks"))
-                        group_images.append(small(f"{name}: average", elem_id=f"arith-{name}-mean"))
-            with gr.Row(equal_height=False):
-                averaged = small("A − B + C (averages)", elem_id="arith-averaged")
-                single = small("A − B + C (single exemplars)", elem_id="arith-single")
-                around = small("3×3 neighbourhood of the result", elem_id="arith-neighbourhood")
+def shown_results(model: Explorer | None, state: VisitorState) -> list:
+    """The caption and pictures (ArithmeticParts.result_outputs). The caption's last paragraph is the judge's
+    reading (presenter view shows it large); when the picks are the worked example's (its first open, or a link
+    to it), it says so and gives the rule that chose it."""
+    pictures = results(model, state) if model else {}
+    names = [f"{g} {kind}" for g in GROUPS for kind in ("picks", "mean")] + ["averaged", "single", "neighbourhood"]
+    introduction, rule = worked_example_words(model, state) if model else ("", "")
+    paragraphs = [introduction + describe(state), rule, pictures.get("reading", "")]
+    caption = "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
+    return [caption, *[pictures.get(name) for name in names]]
 
-    result_outputs = [caption, *group_images, averaged, single, around]
 
-    def show(model: Explorer | None, state: VisitorState) -> list:
-        """The caption and pictures. The caption's last paragraph is the judge's reading (presenter view shows it
-        large); when the picks are the worked example's (its first open, or a link to it), it says so and gives
-        the rule that chose it."""
-        pictures = results(model, state) if model else {}
-        names = [f"{g} {kind}" for g in GROUPS for kind in ("picks", "mean")] + ["averaged", "single", "neighbourhood"]
-        introduction, rule = worked_example_words(model, state) if model else ("", "")
-        paragraphs = [introduction + describe(state), rule, pictures.get("reading", "")]
-        caption = "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
-        return [caption, *[pictures.get(name) for name in names]]
-
-    def class_controls(model: Explorer | None) -> list:
-        found = model.class_means() if model else None
-        if found is None:
-            return [gr.update(visible=False), gr.update(), gr.update()]
-        names = [name for name, count in zip(found[0], found[2], strict=True) if count > 0]
-        classes = explore.example_classes(model) or ()
-        pair = classes[1::-1]  # the worked example's: from B's class to A's
-        source, target = pair if len(pair) == 2 and set(pair) <= set(names) else names[:2]
-        return [
-            gr.update(visible=True),
-            gr.update(choices=names, value=source),
-            gr.update(choices=names, value=target),
-        ]
+def draw_handler(catalog) -> Callable[[VisitorState], tuple]:
+    """The tab's full redraw (its outputs: ArithmeticParts.draw_outputs)."""
 
     def draw(state: VisitorState) -> tuple:
         if not state.model:
-            return (state, state.batch_seed, None, *show(None, state), *class_controls(None), query_string(state))
+            return (
+                state,
+                state.batch_seed,
+                None,
+                *shown_results(None, state),
+                *class_controls(None),
+                query_string(state),
+            )
         model = current_model(catalog, state)
         resolve_picks(model, state)
         return (
             state,
             state.batch_seed,
             gallery_items(model, state.batch_seed),
-            *show(model, state),
+            *shown_results(model, state),
             *class_controls(model),
             query_string(state),
         )
 
-    draw_outputs = [state, batch_seed, gallery, *result_outputs, box, class_from, class_to, query]
+    return draw
 
-    def on_class_vector(
-        state: VisitorState, source: str, target: str, seed: float | None, request: gr.Request
-    ) -> tuple:
-        with heavy_turn(request, "class vector"):  # the first one per model: 2,000 samples through the judge
-            return _class_vector(state, source, target, seed)
 
-    def _class_vector(state: VisitorState, source: str, target: str, seed: float | None) -> tuple:
-        model = current_model(catalog, state)
-        start = seed_from(seed)
-        return strip_files(model, *class_vector_strip(model, source, target, start), source, target, start)
+def pick_handlers(catalog, draw: Callable[[VisitorState], tuple]) -> tuple[Callable, ...]:
+    """(on_batch, pick, on_select, clear): a new batch to pick from, a pick, a group cleared."""
 
     def on_batch(state: VisitorState, seed: float | None) -> tuple:
         state.batch_seed = seed_from(seed)
@@ -337,7 +240,7 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
         note = add_pick(model, state, group_name, Pick(f"batch {state.batch_seed}, #{index}", z, ref=ref))
         if note:
             gr.Info(note)
-        return (state, *show(model, state), query_string(state))
+        return (state, *shown_results(model, state), query_string(state))
 
     def on_select(state: VisitorState, group_name: str, event: gr.SelectData) -> tuple:
         return pick(state, group_name, event.index)
@@ -345,57 +248,202 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, gr.Radi
     def clear(state: VisitorState, group_name: str | None) -> tuple:
         for name in [group_name] if group_name else GROUPS:
             state.picks[name] = []
-        return (state, *show(current_model(catalog, state) if state.model else None, state), query_string(state))
+        model = current_model(catalog, state) if state.model else None
+        return (state, *shown_results(model, state), query_string(state))
 
-    with_results = [state, *result_outputs, query]  # the picks go into the URL too
-    batch_seed.submit(on_batch, [state, batch_seed], draw_outputs, api_name="arithmetic_batch").then(
-        None, query, None, js=UPDATE_URL_JS
-    )
-    new_batch.click(lambda s: on_batch(s, random_seed()), state, draw_outputs, api_name="arithmetic_new_batch").then(
-        None, query, None, js=UPDATE_URL_JS
-    )
-    for event in (
-        gallery.select(on_select, [state, group], with_results, api_visibility="private", queue=False),
-        add_button.click(pick, [state, group, sample_number], with_results, api_name="arithmetic_pick", queue=False),
-        clear_group.click(clear, [state, group], with_results, api_name="arithmetic_clear_group", queue=False),
-        clear_all.click(lambda s: clear(s, None), state, with_results, api_name="arithmetic_clear_all", queue=False),
-    ):
-        event.then(None, query, None, js=UPDATE_URL_JS)
-    class_inputs = [state, class_from, class_to, class_seed]
-    class_button.click(
-        on_class_vector,
-        class_inputs,
-        [class_strip, class_caption, class_gif],
-        api_name="class_vector",
-        concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
-    ).success(lambda: (show_box(), show_box()), None, [class_strip, class_gif], api_visibility="private", queue=False)
-    class_outputs = [class_strip, class_caption, class_gif]
-    example_outputs = [*with_results, class_from, class_to, *class_outputs]
+    return on_batch, pick, on_select, clear
+
+
+def example_handler(catalog, parts: ArithmeticParts) -> Callable[[VisitorState], tuple]:
+    """The worked example (its outputs: ArithmeticParts.example_outputs)."""
+    example_count, results_count = len(parts.example_outputs), len(parts.with_results)
+    class_count = len(parts.class_outputs)
 
     @shows_user_errors
     def example(state: VisitorState) -> tuple:
         """The tab's first open, where no link or click picked anything: example_work's picks and strip."""
         model = current_model(catalog, state)
-        drawn = [gr.update()] * len(example_outputs)
+        drawn = [gr.update()] * example_count
         (prepared, _), strip = example_work(model)
         if not any(state.picks.values()):
             for group_name, picks in prepared.items():
                 for batch, index in picks:
                     z = batch_z(model, batch)[index].tolist()
                     state.picks[group_name].append(Pick(f"batch {batch}, #{index}", z, ref=f"{batch}.{index}"))
-            drawn[: len(with_results)] = [state, *show(model, state), query_string(state)]
+            drawn[:results_count] = [state, *shown_results(model, state), query_string(state)]
         if strip is not None:
             images, caption, source, target = strip
-            drawn[len(with_results) : len(with_results) + 2] = [source, target]
+            drawn[results_count : results_count + 2] = [source, target]
             png, caption, gif = strip_files(model, images, caption, source, target, 0)
-            drawn[-len(class_outputs) :] = [
+            drawn[-class_count:] = [
                 gr.update(value=png, visible=True),
                 caption,
                 gr.update(value=gif, visible=True),
             ]
         return tuple(drawn)
 
-    return Refresh(draw, [state], draw_outputs), Refresh(example, [state], example_outputs), group
+    return example
+
+
+@dataclass
+class ArithmeticParts:
+    """The tab's components, made by layout() in page order, and the app's state and query they update."""
+
+    state: gr.State
+    query: gr.Textbox
+    batch_seed: gr.Number
+    new_batch: gr.Button
+    group: gr.Radio
+    gallery: gr.Gallery
+    sample_number: gr.Number
+    add_button: gr.Button
+    clear_group: gr.Button
+    clear_all: gr.Button
+    box: gr.Accordion  # the class vectors, for a model whose judge names classes
+    class_from: gr.Dropdown
+    class_to: gr.Dropdown
+    class_seed: gr.Number
+    class_button: gr.Button
+    class_strip: gr.Image
+    class_caption: gr.Markdown
+    class_gif: gr.Image
+    caption: gr.Markdown
+    group_images: list[gr.Image]  # per group: its exemplars, its average
+    averaged: gr.Image
+    single: gr.Image
+    around: gr.Image
+
+    @property
+    def result_outputs(self) -> list:
+        return [self.caption, *self.group_images, self.averaged, self.single, self.around]
+
+    @property
+    def draw_outputs(self) -> list:
+        parts = [self.state, self.batch_seed, self.gallery, *self.result_outputs, self.box]
+        return [*parts, self.class_from, self.class_to, self.query]
+
+    @property
+    def with_results(self) -> list:
+        return [self.state, *self.result_outputs, self.query]  # the picks go into the URL too
+
+    @property
+    def class_outputs(self) -> list:
+        return [self.class_strip, self.class_caption, self.class_gif]
+
+    @property
+    def example_outputs(self) -> list:
+        return [*self.with_results, self.class_from, self.class_to, *self.class_outputs]
+
+
+def build(catalog, state: gr.State, query: gr.Textbox) -> tuple[Refresh, Refresh, gr.Radio]:
+    """The Vector arithmetic tab; returns its redraw, its worked example and the "adding to" radio (other tabs
+    add to groups too)."""
+    parts = layout(state, query)
+    return (*wire(parts, catalog), parts.group)
+
+
+def layout(state: gr.State, query: gr.Textbox) -> ArithmeticParts:
+    """The tab's components, inside the current gr.Tab: the samples and class vectors, then the results."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=320):
+            picking = _picking_column()
+        with gr.Column(scale=4, min_width=360):
+            caption = gr.Markdown(elem_id="arith-caption")
+            group_images = []
+            with gr.Row():
+                for name in GROUPS:
+                    with gr.Column(min_width=100):
+                        group_images.append(small(f"{name}: exemplars", elem_id=f"arith-{name}-picks"))
+                        group_images.append(small(f"{name}: average", elem_id=f"arith-{name}-mean"))
+            with gr.Row(equal_height=False):
+                averaged = small("A − B + C (averages)", elem_id="arith-averaged")
+                single = small("A − B + C (single exemplars)", elem_id="arith-single")
+                around = small("3×3 neighbourhood of the result", elem_id="arith-neighbourhood")
+    return ArithmeticParts(state, query, *picking, caption, group_images, averaged, single, around)
+
+
+def _picking_column() -> tuple:
+    """The samples to pick from and the class vectors (ArithmeticParts' fields from batch_seed to class_gif)."""
+    with gr.Row():
+        batch_seed = seed_box("batch seed", 0, min_width=100)
+        new_batch = gr.Button("🎲 new batch", elem_id="arith-new-batch")
+    group = gr.Radio(list(GROUPS), value="A", label="clicking a sample adds it to group", elem_id="arith-group")
+    gallery = gr.Gallery(
+        label="samples: click to pick",
+        columns=6,
+        height="auto",  # all 24 whole: 4 rows of 6
+        allow_preview=False,
+        object_fit="contain",
+        format="png",
+        elem_id="arith-gallery",
+        elem_classes=["pixelated", "fit-gallery"],
+    )
+    with gr.Row():
+        sample_number = whole_number_box(
+            "or add sample #", 0, 0, BATCH_SIZE - 1, f"sample numbers go from 0 to {BATCH_SIZE - 1}"
+        )
+        add_button = gr.Button("add #")
+        clear_group = gr.Button("clear group")
+        clear_all = gr.Button("clear all")
+    with gr.Accordion("class vectors: a seed + (mean of one class − mean of another)", visible=False) as box:
+        with gr.Row():
+            class_from = gr.Dropdown(label="from class", elem_id="arith-class-from")
+            class_to = gr.Dropdown(label="to class", elem_id="arith-class-to")
+            class_seed = seed_box("start seed", 0, min_width=90)
+        class_button = gr.Button("apply the class vector", elem_id="arith-class-run")
+        class_strip = gr.Image(  # hidden until drawn (like the GIF): an empty panel says nothing
+            label="start → start + class vector",
+            visible=False,
+            type="pil",
+            format="png",
+            interactive=False,
+            elem_id="arith-class-strip",
+            elem_classes=["pixelated"],
+            buttons=["download"],
+        )
+        class_caption = gr.Markdown(elem_id="arith-class-caption")
+        class_gif = animation_output(
+            "the strip as a GIF (it plays)", height=140, visible=False, elem_id="arith-class-gif"
+        )
+    return (
+        batch_seed, new_batch, group, gallery, sample_number, add_button, clear_group, clear_all, box, class_from,
+        class_to, class_seed, class_button, class_strip, class_caption, class_gif,
+    )  # fmt: skip
+
+
+def wire(parts: ArithmeticParts, catalog) -> tuple[Refresh, Refresh]:
+    """The tab's events, in the order the app has always registered them (Gradio numbers them so)."""
+    draw = draw_handler(catalog)
+    on_batch, pick, on_select, clear = pick_handlers(catalog, draw)
+    example = example_handler(catalog, parts)
+    state, query, group = parts.state, parts.query, parts.group
+    draw_outputs, with_results = parts.draw_outputs, parts.with_results
+    parts.batch_seed.submit(on_batch, [state, parts.batch_seed], draw_outputs, api_name="arithmetic_batch").then(
+        None, query, None, js=UPDATE_URL_JS
+    )
+    parts.new_batch.click(
+        lambda s: on_batch(s, random_seed()), state, draw_outputs, api_name="arithmetic_new_batch"
+    ).then(None, query, None, js=UPDATE_URL_JS)
+    add_inputs = [state, group, parts.sample_number]
+    for event in (
+        parts.gallery.select(on_select, [state, group], with_results, api_visibility="private", queue=False),
+        parts.add_button.click(pick, add_inputs, with_results, api_name="arithmetic_pick", queue=False),
+        parts.clear_group.click(clear, [state, group], with_results, api_name="arithmetic_clear_group", queue=False),
+        parts.clear_all.click(
+            lambda s: clear(s, None), state, with_results, api_name="arithmetic_clear_all", queue=False
+        ),
+    ):
+        event.then(None, query, None, js=UPDATE_URL_JS)
+    class_inputs = [state, parts.class_from, parts.class_to, parts.class_seed]
+    class_strip, class_gif = parts.class_strip, parts.class_gif
+    parts.class_button.click(
+        class_vector_handler(catalog),
+        class_inputs,
+        parts.class_outputs,
+        api_name="class_vector",
+        concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
+    ).success(lambda: (show_box(), show_box()), None, [class_strip, class_gif], api_visibility="private", queue=False)
+    return Refresh(draw, [state], draw_outputs), Refresh(example, [state], parts.example_outputs)
 
 
 def worked_example_words(model: Explorer, state: VisitorState) -> tuple[str, str]:
