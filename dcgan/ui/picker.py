@@ -6,6 +6,7 @@ import functools
 import itertools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -124,45 +125,11 @@ def serve_card_files(checkpoints_dir: Path, *roots: Path) -> None:
     gr.set_static_paths(sorted(files))
 
 
-def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list, list, gr.Markdown]:
-    """Returns (the events after which the model may have changed, their outputs, the no-model banner)."""
-    banner = gr.Markdown(
-        NO_MODEL_HELP.format(checkpoints=catalog.checkpoints_dir, runs=catalog.runs_dir),
-        visible=default is None,
-        elem_id="no-model",
-    )
-    # One row (model, list, facts, the rest folded): at 1280x720 the pictures get the height.
-    with gr.Row(equal_height=True, elem_id="picker-row"):
-        choice = gr.Dropdown(
-            catalog.choices(),
-            value=default,
-            label="model",
-            allow_custom_value=True,
-            container=False,
-            scale=1,
-            min_width=180,
-            elem_id="model-choice",
-        )
-        reload_list = gr.Button("↻ list", scale=0, min_width=60, size="sm")
-        # No LaTeX: "$$...$$" in a model's data string would be typeset, not shown as the text it is.
-        facts = gr.Markdown(elem_id="model-facts", container=False, scale=3, latex_delimiters=[])
-        with gr.Column(scale=1, min_width=260, elem_id="picker-more"):
-            with gr.Accordion("other models (Hub, upload)", open=default is None):
-                hub_id = gr.Textbox(label="a Hugging Face Hub id", placeholder="owner/name")
-                hub_button = gr.Button("load from the Hub")
-                upload = gr.File(
-                    label="or upload a model: a .zip of a model folder, or another project's generator .pth",
-                    file_types=[".zip", ".pth", ".pt"],
-                    height=110,
-                    elem_id="model-upload",
-                )
-                with gr.Accordion("import options for a .pth (what its weights cannot say)", open=False):
-                    options = _import_options_form()
-                    reimport = gr.Button("import the uploaded .pth again with these options", size="sm")
-    # The card's tables and pictures need the page's width (in the picker's column its settings table wrapped
-    # letter by letter, 14,000 px tall): its own fold under the picker.
-    with gr.Accordion("the model's card", open=False, elem_id="model-card-box"):
-        card = gr.Markdown(elem_id="model-card")
+# ---- the picker: handlers, layout, events ------------------------------------------------------------------
+
+
+def show_handler(catalog: Catalog) -> Callable[[VisitorState, str], tuple]:
+    """Shows a model (its outputs: PickerParts.outputs); every way of picking one ends here."""
 
     def show(state: VisitorState, name: str) -> tuple:
         """Load `name` (and what the walk needs from it) for this visitor; everything a visitor can get
@@ -186,6 +153,12 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
             card_markdown(model.card, trusted, model.key if trusted else None),
             gr.update(visible=False),
         )
+
+    return show
+
+
+def pick_handlers(catalog: Catalog, show: Callable[[VisitorState, str], tuple]) -> tuple[Callable, ...]:
+    """(on_pick, on_hub, on_upload): a model from the list, a Hub id, an uploaded file."""
 
     def on_pick(state: VisitorState, name: str | None) -> tuple:
         if not name:
@@ -235,6 +208,12 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
         state.add_upload(name)
         return show(state, name)
 
+    return on_pick, on_hub, on_upload
+
+
+def load_handler(catalog: Catalog, show: Callable[[VisitorState, str], tuple], default: str | None) -> Callable:
+    """The page load's first step (build_app runs it, then every tab's redraw)."""
+
     def on_load(state: VisitorState, request: gr.Request) -> tuple:
         """A page (re)load: restore what the URL holds (a shared link), else show the default model."""
         params = dict(request.query_params) if request is not None else {}
@@ -255,23 +234,95 @@ def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list,
             state.reset_for_model(default)
             return show(state, default)
 
-    outputs = [state, choice, facts, card, banner]
+    return on_load
+
+
+@dataclass
+class PickerParts:
+    """The picker's components, made by layout() in page order."""
+
+    banner: gr.Markdown  # shown while there is no model
+    choice: gr.Dropdown
+    reload_list: gr.Button
+    facts: gr.Markdown
+    hub_id: gr.Textbox
+    hub_button: gr.Button
+    upload: gr.File
+    options: list[gr.components.Component]  # a .pth's import options (_import_options_form)
+    reimport: gr.Button
+    card: gr.Markdown
+
+
+def build(catalog: Catalog, state: gr.State, default: str | None) -> tuple[list, list, gr.Markdown]:
+    """Returns (the events after which the model may have changed, their outputs, the no-model banner)."""
+    parts = layout(catalog, default)
+    events, on_load, outputs = wire(parts, catalog, state, default)
+    return events, (on_load, outputs), parts.banner
+
+
+def layout(catalog: Catalog, default: str | None) -> PickerParts:
+    """The banner, the picker's row and the model's card, in the current Blocks."""
+    banner = gr.Markdown(
+        NO_MODEL_HELP.format(checkpoints=catalog.checkpoints_dir, runs=catalog.runs_dir),
+        visible=default is None,
+        elem_id="no-model",
+    )
+    # One row (model, list, facts, the rest folded): at 1280x720 the pictures get the height.
+    with gr.Row(equal_height=True, elem_id="picker-row"):
+        choice = gr.Dropdown(
+            catalog.choices(),
+            value=default,
+            label="model",
+            allow_custom_value=True,
+            container=False,
+            scale=1,
+            min_width=180,
+            elem_id="model-choice",
+        )
+        reload_list = gr.Button("↻ list", scale=0, min_width=60, size="sm")
+        # No LaTeX: "$$...$$" in a model's data string would be typeset, not shown as the text it is.
+        facts = gr.Markdown(elem_id="model-facts", container=False, scale=3, latex_delimiters=[])
+        with gr.Column(scale=1, min_width=260, elem_id="picker-more"):
+            with gr.Accordion("other models (Hub, upload)", open=default is None):
+                hub_id = gr.Textbox(label="a Hugging Face Hub id", placeholder="owner/name")
+                hub_button = gr.Button("load from the Hub")
+                upload = gr.File(
+                    label="or upload a model: a .zip of a model folder, or another project's generator .pth",
+                    file_types=[".zip", ".pth", ".pt"],
+                    height=110,
+                    elem_id="model-upload",
+                )
+                with gr.Accordion("import options for a .pth (what its weights cannot say)", open=False):
+                    options = _import_options_form()
+                    reimport = gr.Button("import the uploaded .pth again with these options", size="sm")
+    # The card's tables and pictures need the page's width (in the picker's column its settings table wrapped
+    # letter by letter, 14,000 px tall): its own fold under the picker.
+    with gr.Accordion("the model's card", open=False, elem_id="model-card-box"):
+        card = gr.Markdown(elem_id="model-card")
+    return PickerParts(banner, choice, reload_list, facts, hub_id, hub_button, upload, options, reimport, card)
+
+
+def wire(parts: PickerParts, catalog: Catalog, state: gr.State, default: str | None) -> tuple[list, Callable, list]:
+    """The picker's events, in the order the app has always registered them (Gradio numbers them so); returns
+    them (the model may have changed after each), the page load's handler, and their outputs."""
+    show = show_handler(catalog)
+    on_pick, on_hub, on_upload = pick_handlers(catalog, show)
+    outputs = [state, parts.choice, parts.facts, parts.card, parts.banner]
+    hub_inputs, upload_inputs = [state, parts.hub_id], [state, parts.upload, *parts.options]
     events = [
-        choice.input(on_pick, [state, choice], outputs, api_name="pick_model"),
-        hub_button.click(on_hub, [state, hub_id], outputs, api_name="load_hub_model", concurrency_limit=HEAVY_SLOTS),
-        hub_id.submit(on_hub, [state, hub_id], outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS),
+        parts.choice.input(on_pick, [state, parts.choice], outputs, api_name="pick_model"),
+        parts.hub_button.click(on_hub, hub_inputs, outputs, api_name="load_hub_model", concurrency_limit=HEAVY_SLOTS),
+        parts.hub_id.submit(on_hub, hub_inputs, outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS),
         # Two slots: one visitor's model being prepared never makes another's upload wait (see fairness.py).
-        upload.upload(
-            on_upload, [state, upload, *options], outputs, api_name="upload_model", concurrency_limit=HEAVY_SLOTS
-        ),
-        reimport.click(
-            on_upload, [state, upload, *options], outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS
+        parts.upload.upload(on_upload, upload_inputs, outputs, api_name="upload_model", concurrency_limit=HEAVY_SLOTS),
+        parts.reimport.click(
+            on_upload, upload_inputs, outputs, api_visibility="private", concurrency_limit=HEAVY_SLOTS
         ),
     ]
-    reload_list.click(
-        lambda state: gr.update(choices=catalog.choices(state.uploads)), state, choice, api_visibility="private"
+    parts.reload_list.click(
+        lambda state: gr.update(choices=catalog.choices(state.uploads)), state, parts.choice, api_visibility="private"
     )
-    return events, (on_load, outputs), banner
+    return events, load_handler(catalog, show, default), outputs
 
 
 def needs_options_markdown(error: ImportNeedsOptions) -> str:
