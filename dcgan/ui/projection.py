@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -118,44 +120,11 @@ def reconstruction_file(model: Explorer, name: str, found: ProjectionStep, total
     return named_png(picture(model, found.image[None]), f"projection-{model.name}-{name}-step{found.step}", metadata)
 
 
-# ---- the tab -----------------------------------------------------------------------------------------------
+# ---- the tab: handlers, layout, events ---------------------------------------------------------------------
 
 
-def build(
-    catalog,
-    state: gr.State,
-    query: gr.Textbox,
-    tabs: gr.Tabs,
-    walk: Refresh,
-    interpolation: Refresh,
-    arithmetic: Refresh,
-    arithmetic_group: gr.Radio,
-) -> tuple[Refresh, Refresh]:
-    """The Real images tab; returns its redraw and its worked example."""
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=2, min_width=260):
-            upload = image_upload("an image (any size or format; centre-cropped)", elem_id="project-upload")
-            example_button = gr.Button("take an image from the model's dataset")
-            invert = gr.Checkbox(label="invert (dark clothes on a light background: Fashion-MNIST is light on black)")
-            steps = gr.Slider(50, MAX_PROJECTION_STEPS, value=300, step=10, label="optimisation steps")
-            with gr.Row():
-                project_button = gr.Button("Project into z", variant="primary", elem_id="project-run")
-                stop_button = gr.Button("Stop", variant="stop")
-        with gr.Column(scale=3, min_width=320):
-            with gr.Row():
-                original = panel("what the model is asked to draw", elem_id="project-original")
-                reconstruction = panel("G(z): the closest it can draw", elem_id="project-reconstruction")
-            status = gr.Markdown(
-                "Upload an image, then **Project into z**: Adam moves z to make G(z) look like it.",
-                elem_id="project-status",
-            )
-            projected = gr.Dropdown(label="projected images (yours, this session)", choices=[])
-            with gr.Row():
-                to_walk = gr.Button("walk from it")
-                to_start = gr.Button("interpolate from it")
-                to_end = gr.Button("interpolate to it")
-                to_group = gr.Button("add to arithmetic group")
-            to_group_name = gr.Radio(list(GROUPS), value="A", label="arithmetic group", min_width=120)
+def project_handler(catalog) -> Callable:
+    """/project: an image's z by optimisation, each report shown (its outputs: ProjectionParts.outputs)."""
 
     def project(state: VisitorState, path: str | None, inverted: bool, n_steps: float, request: gr.Request):
         with heavy_turn(request, "projection"):  # refused at once when over the visitor's share
@@ -182,57 +151,36 @@ def build(
                 gr.update(choices=list(state.projected), value=name),
             )
 
-    def use(where: str):
-        def handler(state: VisitorState, name: str | None, group_name: str) -> tuple:
-            z = state.projected.get(name or "")
-            if z is None:
-                raise UserError("project an image first")
-            if where == "walk":
-                old = state.walk
-                state.walk = WalkState(base=z, base_label=name, dims=old.dims, custom_dims=old.custom_dims)
-                return (*walk.fn(state), gr.Tabs(selected="walk"))
-            if where in ("start", "end"):
-                setattr(state.interpolation, where, name)
-                return (*interpolation.fn(state), gr.Tabs(selected="interpolation"))
-            model = current_model(catalog, state)
-            note = add_pick(model, state, group_name, Pick(f"projected {name}", z))
-            if note:
-                gr.Info(note)
-            return (*arithmetic.fn(state), gr.Tabs(selected="arithmetic"), group_name)
+    return project
 
-        handler.__name__ = f"use_in_{where}"
-        return handler
 
-    @shows_user_errors
-    def take_example(state: VisitorState) -> str:
-        return dataset_example(current_model(catalog, state))
+def use_handler(catalog, where: str, walk: Refresh, interpolation: Refresh, arithmetic: Refresh) -> Callable:
+    """A projected z used elsewhere: walked from, interpolated from or to, added to an arithmetic group; then
+    that tab is redrawn and shown."""
 
-    outputs = [state, original, reconstruction, status, projected]
-    running = project_button.click(
-        project,
-        [state, upload, invert, steps],
-        outputs,
-        api_name="project",
-        concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
-        concurrency_id="projection",
-    )
-    stop_button.click(None, None, None, cancels=[running])
-    example_button.click(take_example, state, upload, api_name="dataset_example")
-    use_inputs = [state, projected, to_group_name]
-    for button, where, tab, extra in (
-        (to_walk, "walk", walk, []),
-        (to_start, "start", interpolation, []),
-        (to_end, "end", interpolation, []),
-        (to_group, "group", arithmetic, [arithmetic_group]),
-    ):
-        used = button.click(use(where), use_inputs, [*tab.outputs, tabs, *extra], api_name=f"use_in_{where}")
-        used.then(None, query, None, js=UPDATE_URL_JS)
+    def handler(state: VisitorState, name: str | None, group_name: str) -> tuple:
+        z = state.projected.get(name or "")
+        if z is None:
+            raise UserError("project an image first")
+        if where == "walk":
+            old = state.walk
+            state.walk = WalkState(base=z, base_label=name, dims=old.dims, custom_dims=old.custom_dims)
+            return (*walk.fn(state), gr.Tabs(selected="walk"))
+        if where in ("start", "end"):
+            setattr(state.interpolation, where, name)
+            return (*interpolation.fn(state), gr.Tabs(selected="interpolation"))
+        model = current_model(catalog, state)
+        note = add_pick(model, state, group_name, Pick(f"projected {name}", z))
+        if note:
+            gr.Info(note)
+        return (*arithmetic.fn(state), gr.Tabs(selected="arithmetic"), group_name)
 
-    def draw(state: VisitorState) -> tuple:
-        names = list(state.projected)
-        return state, gr.update(choices=names, value=names[-1] if names else None)
+    handler.__name__ = f"use_in_{where}"
+    return handler
 
-    example_outputs = outputs
+
+def example_handler(catalog, example_outputs: list) -> Callable[[VisitorState], tuple]:
+    """The worked example (its outputs: ProjectionParts.outputs)."""
 
     def example(state: VisitorState) -> tuple:
         """The tab's first open, nothing projected yet: the model's test image 0, projected (example_projection);
@@ -254,4 +202,122 @@ def build(
             gr.update(choices=list(state.projected), value=name),
         )
 
-    return Refresh(draw, [state], [state, projected]), Refresh(example, [state], example_outputs)
+    return example
+
+
+@dataclass
+class ProjectionParts:
+    """The tab's components, made by layout() in page order."""
+
+    upload: gr.File
+    example_button: gr.Button
+    invert: gr.Checkbox
+    steps: gr.Slider
+    project_button: gr.Button
+    stop_button: gr.Button
+    original: gr.Image
+    reconstruction: gr.Image
+    status: gr.Markdown
+    projected: gr.Dropdown  # the visitor's projected images
+    use_buttons: dict[str, gr.Button]  # by where the z goes: walk, start, end, group
+    to_group_name: gr.Radio
+
+
+def build(
+    catalog,
+    state: gr.State,
+    query: gr.Textbox,
+    tabs: gr.Tabs,
+    walk: Refresh,
+    interpolation: Refresh,
+    arithmetic: Refresh,
+    arithmetic_group: gr.Radio,
+) -> tuple[Refresh, Refresh]:
+    """The Real images tab; returns its redraw and its worked example."""
+    parts = layout()
+    return wire(parts, catalog, state, query, tabs, walk, interpolation, arithmetic, arithmetic_group)
+
+
+def layout() -> ProjectionParts:
+    """The tab's components, inside the current gr.Tab."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=260):
+            upload = image_upload("an image (any size or format; centre-cropped)", elem_id="project-upload")
+            example_button = gr.Button("take an image from the model's dataset")
+            invert = gr.Checkbox(label="invert (dark clothes on a light background: Fashion-MNIST is light on black)")
+            steps = gr.Slider(50, MAX_PROJECTION_STEPS, value=300, step=10, label="optimisation steps")
+            with gr.Row():
+                project_button = gr.Button("Project into z", variant="primary", elem_id="project-run")
+                stop_button = gr.Button("Stop", variant="stop")
+        with gr.Column(scale=3, min_width=320):
+            with gr.Row():
+                original = panel("what the model is asked to draw", elem_id="project-original")
+                reconstruction = panel("G(z): the closest it can draw", elem_id="project-reconstruction")
+            status = gr.Markdown(
+                "Upload an image, then **Project into z**: Adam moves z to make G(z) look like it.",
+                elem_id="project-status",
+            )
+            projected = gr.Dropdown(label="projected images (yours, this session)", choices=[])
+            with gr.Row():
+                use_buttons = {
+                    "walk": gr.Button("walk from it"),
+                    "start": gr.Button("interpolate from it"),
+                    "end": gr.Button("interpolate to it"),
+                    "group": gr.Button("add to arithmetic group"),
+                }
+            to_group_name = gr.Radio(list(GROUPS), value="A", label="arithmetic group", min_width=120)
+    return ProjectionParts(
+        upload, example_button, invert, steps, project_button, stop_button, original, reconstruction, status,
+        projected, use_buttons, to_group_name,
+    )  # fmt: skip
+
+
+def wire(
+    parts: ProjectionParts,
+    catalog,
+    state: gr.State,
+    query: gr.Textbox,
+    tabs: gr.Tabs,
+    walk: Refresh,
+    interpolation: Refresh,
+    arithmetic: Refresh,
+    arithmetic_group: gr.Radio,
+) -> tuple[Refresh, Refresh]:
+    """The tab's events, in the order the app has always registered them (Gradio numbers them so)."""
+    outputs = [state, parts.original, parts.reconstruction, parts.status, parts.projected]
+    running = parts.project_button.click(
+        project_handler(catalog),
+        [state, parts.upload, parts.invert, parts.steps],
+        outputs,
+        api_name="project",
+        concurrency_limit=HEAVY_SLOTS,  # a visitor's surplus is dequeued, and refused, while their first runs
+        concurrency_id="projection",
+    )
+    parts.stop_button.click(None, None, None, cancels=[running])
+
+    @shows_user_errors
+    def take_example(state: VisitorState) -> str:
+        return dataset_example(current_model(catalog, state))
+
+    parts.example_button.click(take_example, state, parts.upload, api_name="dataset_example")
+    use_inputs = [state, parts.projected, parts.to_group_name]
+    for where, tab, extra in (
+        ("walk", walk, []),
+        ("start", interpolation, []),
+        ("end", interpolation, []),
+        ("group", arithmetic, [arithmetic_group]),
+    ):
+        used = parts.use_buttons[where].click(
+            use_handler(catalog, where, walk, interpolation, arithmetic),
+            use_inputs,
+            [*tab.outputs, tabs, *extra],
+            api_name=f"use_in_{where}",
+        )
+        used.then(None, query, None, js=UPDATE_URL_JS)
+
+    def draw(state: VisitorState) -> tuple:
+        names = list(state.projected)
+        return state, gr.update(choices=names, value=names[-1] if names else None)
+
+    example = example_handler(catalog, outputs)
+    return Refresh(draw, [state], [state, parts.projected]), Refresh(example, [state], outputs)
