@@ -3,6 +3,8 @@ norm of z along each path plotted: the teaching point of why slerp exists for Ga
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -146,26 +148,11 @@ def shown_strips(model: Explorer, state: VisitorState, images: dict[str, torch.T
 # ---- the tab -----------------------------------------------------------------------------------------------
 
 
-def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
-    with gr.Row():
-        seed_a = seed_box("seed A", 1, min_width=100, elem_id="interp-seed-a")
-        seed_b = seed_box("seed B", 2, min_width=100, elem_id="interp-seed-b")
-        start = gr.Dropdown(["seed"], value="seed", label="top row starts at", min_width=140)
-        end = gr.Dropdown(["seed"], value="seed", label="top row ends at", min_width=140)
-        steps = gr.Slider(3, MAX_INTERPOLATION_STEPS, value=9, step=1, label="steps", min_width=160)
-        rows = gr.Slider(1, MAX_INTERPOLATION_ROWS, value=4, step=1, label="rows (seed pairs)", min_width=160)
-    with gr.Row():
-        run_button = gr.Button("Interpolate", variant="primary", elem_id="interp-run")
-        random_button = gr.Button("🎲 random seeds", elem_id="interp-random")
-    caption = gr.Markdown(elem_id="interp-caption")
-    with gr.Row(equal_height=False):
-        lerp_image = image_output("lerp: the straight line", elem_id="interp-lerp")
-        slerp_image = image_output("slerp: along the sphere", elem_id="interp-slerp")
-    with gr.Row(equal_height=False):
-        plot = gr.Plot(label="norm of z along the path", scale=3, elem_id="interp-norms")
-        with gr.Column(scale=1, min_width=180):
-            export_button = gr.Button("export (PNG strips + GIFs)")
-            export_files = gr.File(label="exports", file_count="multiple", interactive=False, height=140, visible=False)
+# ---- the tab: handlers, layout, events ---------------------------------------------------------------------
+
+
+def draw_handlers(catalog) -> tuple[Callable, Callable, Callable]:
+    """(draw_strips, draw_plot, draw): what a run changes, the norm plot, and everything (a page load)."""
 
     def draw_strips(state: VisitorState) -> tuple:
         """What a run changes: the seeds (random ones), the caption, the two strips, the URL."""
@@ -198,8 +185,11 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         )
         return (*draw_strips(state), *controls, draw_plot(state))
 
-    strip_outputs = [state, seed_a, seed_b, caption, lerp_image, slerp_image, query]
-    outputs = [*strip_outputs, start, end, steps, rows, plot]
+    return draw_strips, draw_plot, draw
+
+
+def run_handlers(draw_strips: Callable[[VisitorState], tuple]) -> tuple[Callable, Callable]:
+    """(run, run_random): the controls' settings, or two random seeds, then the strips."""
 
     def run(state, a, b, start_name, end_name, n_steps, n_rows) -> tuple:
         state.interpolation = InterpolationState(
@@ -217,6 +207,12 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         settings.seed_a, settings.seed_b = random_seed(), random_seed()
         settings.start = settings.end = "seed"
         return draw_strips(state)
+
+    return run, run_random
+
+
+def export_handler(catalog) -> Callable[[VisitorState], list[str]]:
+    """/interpolation_export: both strips as PNG + GIF, the norms as CSV and as a chart."""
 
     def export(state: VisitorState) -> list[str]:
         model = current_model(catalog, state)
@@ -243,21 +239,83 @@ def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
         plot_png = save_png(chart, Path(files[0]).with_name(f"{export_stem(stem + '-norms')}.png"), metadata)
         return [*files, table, str(plot_png)]
 
-    inputs = [state, seed_a, seed_b, start, end, steps, rows]
+    return export
+
+
+@dataclass
+class InterpolationParts:
+    """The tab's components, made by layout() in page order."""
+
+    seed_a: gr.Number
+    seed_b: gr.Number
+    start: gr.Dropdown  # the top row's start: a seed, or one of the visitor's projected images
+    end: gr.Dropdown
+    steps: gr.Slider
+    rows: gr.Slider
+    run_button: gr.Button
+    random_button: gr.Button
+    caption: gr.Markdown
+    lerp_image: gr.Image
+    slerp_image: gr.Image
+    plot: gr.Plot
+    export_button: gr.Button
+    export_files: gr.File
+
+
+def build(catalog, state: gr.State, query: gr.Textbox) -> Refresh:
+    """The Interpolation tab; returns how to redraw it after a model change."""
+    return wire(layout(), catalog, state, query)
+
+
+def layout() -> InterpolationParts:
+    """The tab's components, inside the current gr.Tab."""
+    with gr.Row():
+        seed_a = seed_box("seed A", 1, min_width=100, elem_id="interp-seed-a")
+        seed_b = seed_box("seed B", 2, min_width=100, elem_id="interp-seed-b")
+        start = gr.Dropdown(["seed"], value="seed", label="top row starts at", min_width=140)
+        end = gr.Dropdown(["seed"], value="seed", label="top row ends at", min_width=140)
+        steps = gr.Slider(3, MAX_INTERPOLATION_STEPS, value=9, step=1, label="steps", min_width=160)
+        rows = gr.Slider(1, MAX_INTERPOLATION_ROWS, value=4, step=1, label="rows (seed pairs)", min_width=160)
+    with gr.Row():
+        run_button = gr.Button("Interpolate", variant="primary", elem_id="interp-run")
+        random_button = gr.Button("🎲 random seeds", elem_id="interp-random")
+    caption = gr.Markdown(elem_id="interp-caption")
+    with gr.Row(equal_height=False):
+        lerp_image = image_output("lerp: the straight line", elem_id="interp-lerp")
+        slerp_image = image_output("slerp: along the sphere", elem_id="interp-slerp")
+    with gr.Row(equal_height=False):
+        plot = gr.Plot(label="norm of z along the path", scale=3, elem_id="interp-norms")
+        with gr.Column(scale=1, min_width=180):
+            export_button = gr.Button("export (PNG strips + GIFs)")
+            export_files = gr.File(label="exports", file_count="multiple", interactive=False, height=140, visible=False)
+    return InterpolationParts(
+        seed_a, seed_b, start, end, steps, rows, run_button, random_button, caption, lerp_image, slerp_image, plot,
+        export_button, export_files,
+    )  # fmt: skip
+
+
+def wire(parts: InterpolationParts, catalog, state: gr.State, query: gr.Textbox) -> Refresh:
+    """The tab's events, in the order the app has always registered them (Gradio numbers them so)."""
+    draw_strips, draw_plot, draw = draw_handlers(catalog)
+    run, run_random = run_handlers(draw_strips)
+    strip_outputs = [state, parts.seed_a, parts.seed_b, parts.caption, parts.lerp_image, parts.slerp_image, query]
+    outputs = [*strip_outputs, parts.start, parts.end, parts.steps, parts.rows, parts.plot]
+    inputs = [state, parts.seed_a, parts.seed_b, parts.start, parts.end, parts.steps, parts.rows]
     # ~0.1 s of work: skipping the queue saves its extra round trips. The plot comes in a second event:
     # drawing it holds up the browser's only thread, so the strips are painted first (bench/ui_latency.py).
     fast = {"queue": False, "trigger_mode": "always_last", "show_progress": "hidden"}
-    triggers = [(run_button.click, run, inputs, "interpolate")]
-    triggers += [(random_button.click, run_random, [state], "interpolate_random")]
-    for event in (seed_a.submit, seed_b.submit, steps.release, rows.release, start.input, end.input):
+    triggers = [(parts.run_button.click, run, inputs, "interpolate")]
+    triggers += [(parts.random_button.click, run_random, [state], "interpolate_random")]
+    changes = (parts.seed_a.submit, parts.seed_b.submit, parts.steps.release, parts.rows.release)
+    for event in (*changes, parts.start.input, parts.end.input):
         triggers.append((event, run, inputs, None))
     for event, handler, handler_inputs, api_name in triggers:
         api = {"api_name": api_name, "api_visibility": "public"} if api_name else {"api_visibility": "private"}
         images_drawn = event(handler, handler_inputs, strip_outputs, **api, **fast)
         images_drawn.then(None, query, None, js=UPDATE_URL_JS)
         plot_api = {"api_name": "interpolation_plot"} if api_name == "interpolate" else {"api_visibility": "private"}
-        images_drawn.then(draw_plot, state, plot, js=AFTER_THE_STRIPS_JS, **plot_api, **fast)
-    export_button.click(export, state, export_files, api_name="interpolation_export").then(
-        show_box, None, export_files, api_visibility="private", queue=False
+        images_drawn.then(draw_plot, state, parts.plot, js=AFTER_THE_STRIPS_JS, **plot_api, **fast)
+    parts.export_button.click(export_handler(catalog), state, parts.export_files, api_name="interpolation_export").then(
+        show_box, None, parts.export_files, api_visibility="private", queue=False
     )  # hidden until it holds files: an empty box on first open is a blank panel
     return Refresh(draw, [state], outputs)
