@@ -145,9 +145,6 @@ def shown_strips(model: Explorer, state: VisitorState, images: dict[str, torch.T
     return files
 
 
-# ---- the tab -----------------------------------------------------------------------------------------------
-
-
 # ---- the tab: handlers, layout, events ---------------------------------------------------------------------
 
 
