@@ -123,36 +123,9 @@ LABELS = {
 }
 
 
-def _css() -> str:
-    controls = [selector for selectors in UNTIL_DRAWN.values() for selector in selectors]
-    kept = ", ".join([f"#{elem_id}" for ids in KEEP.values() for elem_id in ids] + controls + [".presenter-caption"])
-    figures = ", ".join(f"#{elem_id}" for ids in KEEP.values() for elem_id in ids if elem_id not in TEXTS)
-    on = f"html.{PRESENT_CLASS}"
-    drawn = []
-    for figure, selectors in UNTIL_DRAWN.items():
-        # Once drawn: its controls go, and so do the rows and columns that only held them.
-        others = [other for key, group in UNTIL_DRAWN.items() if key != figure for other in group]
-        when = f"{on} .tabitem:has(#{figure} :is({DRAWN}))"
-        drawn.append(f"{when} :is({', '.join(selectors)}) {{ display: none !important; }}")
-        holders = ", ".join([figures, *(f"#{text}" for text in TEXTS), *others, ".presenter-caption"])
-        drawn.append(f"{when} :is(.row, .column):not(:has({holders})) {{ display: none !important; }}")
-    drawn = "\n".join(drawn)
-    screens = []
-    for figure in FIGURE_SCREENS:
-        others = [other for key, group in FIGURE_SCREENS.items() if key != figure for other in group]
-        screens.append(f'{on}[data-fig="{figure}"] :is({", ".join(others)}) {{ display: none !important; }}')
-    screens = "\n".join(screens)
-    labels = "\n".join(  # ensure_ascii=False: CSS reads "\u2212" as "u2212", not as the minus sign
-        f"{on} #{key}::before {{ content: {json.dumps(text, ensure_ascii=False)}; }}" for key, text in LABELS.items()
-    )
-    labelled = ", ".join(f"{on} #{elem_id}::before" for elem_id in LABELS)
-    third = "calc((100vh - 240px) / 3)"  # three rows of pictures under the captions
-    arithmetic = [elem_id for elem_id in KEEP["arithmetic"] if elem_id.startswith(("arith-A", "arith-B", "arith-C"))]
-    arithmetic += ["arith-averaged", "arith-single", "arith-neighbourhood"]
-    sized_by_width = [*arithmetic, "ablate-before", "ablate-after", "ablate-difference"]
-    auto_height = ", ".join(f"#{elem_id}" for elem_id in sized_by_width)
-    results = ", ".join(f"#{elem_id}" for elem_id in arithmetic)
-    return f"""
+# The page's presenter-view rules; _css() fills in the selectors it derives from KEEP, UNTIL_DRAWN, TEXTS,
+# FIGURE_SCREENS and LABELS (str.format: "{{" and "}}" are CSS's own braces).
+_CSS_TEMPLATE = """
 /* the header: one line (title, intro, theme link, presenter toggle) */
 #app-header {{ align-items: center; gap: 8px; }}
 #app-intro p {{ margin: 0; }}
@@ -238,6 +211,52 @@ html:not(.{PRESENT_CLASS}) .presenter-caption {{ display: none !important; }}
 {on} .column:has(> #train-grid) > #train-status {{ grid-column: 1 / -1; }}
 {on} #train-grid {{ height: calc(100vh - 240px) !important; }}
 """
+
+
+def _css() -> str:
+    """_CSS_TEMPLATE with the selectors derived from what each tab keeps, shows until drawn and labels."""
+    controls = [selector for selectors in UNTIL_DRAWN.values() for selector in selectors]
+    kept = ", ".join([f"#{elem_id}" for ids in KEEP.values() for elem_id in ids] + controls + [".presenter-caption"])
+    figures = ", ".join(f"#{elem_id}" for ids in KEEP.values() for elem_id in ids if elem_id not in TEXTS)
+    on = f"html.{PRESENT_CLASS}"
+    drawn = []
+    for figure, selectors in UNTIL_DRAWN.items():
+        # Once drawn: its controls go, and so do the rows and columns that only held them.
+        others = [other for key, group in UNTIL_DRAWN.items() if key != figure for other in group]
+        when = f"{on} .tabitem:has(#{figure} :is({DRAWN}))"
+        drawn.append(f"{when} :is({', '.join(selectors)}) {{ display: none !important; }}")
+        holders = ", ".join([figures, *(f"#{text}" for text in TEXTS), *others, ".presenter-caption"])
+        drawn.append(f"{when} :is(.row, .column):not(:has({holders})) {{ display: none !important; }}")
+    drawn = "\n".join(drawn)
+    screens = []
+    for figure in FIGURE_SCREENS:
+        others = [other for key, group in FIGURE_SCREENS.items() if key != figure for other in group]
+        screens.append(f'{on}[data-fig="{figure}"] :is({", ".join(others)}) {{ display: none !important; }}')
+    screens = "\n".join(screens)
+    labels = "\n".join(  # ensure_ascii=False: CSS reads "\u2212" as "u2212", not as the minus sign
+        f"{on} #{key}::before {{ content: {json.dumps(text, ensure_ascii=False)}; }}" for key, text in LABELS.items()
+    )
+    labelled = ", ".join(f"{on} #{elem_id}::before" for elem_id in LABELS)
+    third = "calc((100vh - 240px) / 3)"  # three rows of pictures under the captions
+    arithmetic = [elem_id for elem_id in KEEP["arithmetic"] if elem_id.startswith(("arith-A", "arith-B", "arith-C"))]
+    arithmetic += ["arith-averaged", "arith-single", "arith-neighbourhood"]
+    sized_by_width = [*arithmetic, "ablate-before", "ablate-after", "ablate-difference"]
+    auto_height = ", ".join(f"#{elem_id}" for elem_id in sized_by_width)
+    results = ", ".join(f"#{elem_id}" for elem_id in arithmetic)
+    return _CSS_TEMPLATE.format(
+        DRAWN=DRAWN,
+        PRESENT_CLASS=PRESENT_CLASS,
+        auto_height=auto_height,
+        drawn=drawn,
+        figures=figures,
+        kept=kept,
+        labelled=labelled,
+        labels=labels,
+        on=on,
+        results=results,
+        screens=screens,
+        third=third,
+    )
 
 
 CSS = _css()
