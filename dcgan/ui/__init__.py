@@ -171,22 +171,34 @@ def build_app(
         shown = loaded.success(select, state, [tab_bar, *timers.values()], api_visibility="private", queue=False)
         redraw_all(shown)
 
-        select_origin = gr.Textbox(visible=False)  # "visitor" or "start": see TAB_SELECT_ORIGIN_JS
-        for tab_id, (tab, _) in built.items():
-            shown_tab = tab.select(
-                _remember_tab(tab_id, list(timers)),
-                [state, select_origin],
-                [state, query, *timers.values()],
-                js=TAB_SELECT_ORIGIN_JS,
-                api_visibility="private",
-                queue=False,
-            )
-            if tab_id in examples:
-                example = examples[tab_id]
-                shown_tab = shown_tab.success(example.fn, example.inputs, example.outputs, api_visibility="private")
-            shown_tab.then(None, query, None, js=UPDATE_URL_JS)
+        _wire_tab_selects(built, state, query, timers, examples)
     quiet_errors.install(demo)  # Gradio's own refusals of a request's values: one log line, not a traceback
     return demo
+
+
+def _wire_tab_selects(
+    built: dict[str, tuple[gr.Tab, tabs.TabView]],
+    state: gr.State,
+    query: gr.Textbox,
+    timers: dict[str, gr.Timer],
+    examples: dict[str, common.Refresh],
+) -> None:
+    """A visitor's tab click: the state and URL remember the tab, its timer alone ticks, and its worked example
+    is drawn on its first showing."""
+    select_origin = gr.Textbox(visible=False)  # "visitor" or "start": see TAB_SELECT_ORIGIN_JS
+    for tab_id, (tab, _) in built.items():
+        shown_tab = tab.select(
+            _remember_tab(tab_id, list(timers)),
+            [state, select_origin],
+            [state, query, *timers.values()],
+            js=TAB_SELECT_ORIGIN_JS,
+            api_visibility="private",
+            queue=False,
+        )
+        if tab_id in examples:
+            example = examples[tab_id]
+            shown_tab = shown_tab.success(example.fn, example.inputs, example.outputs, api_visibility="private")
+        shown_tab.then(None, query, None, js=UPDATE_URL_JS)
 
 
 def _first_open(tab_id: str, example: common.Refresh) -> common.Refresh:
