@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def host_limits(args: argparse.Namespace):
-    from dcgan.hosting import HostLimits
+    from dcgan.serve.hosting import HostLimits
 
     names = ("max_upload_mb", "uploads_quota_mb", "uploads_ttl_hours", "job_max_steps", "job_max_minutes")
     names += ("job_pause_minutes", "max_model_seconds", "max_model_memory_mb", "host_token")

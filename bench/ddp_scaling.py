@@ -35,8 +35,8 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dcgan.config import ModelConfig  # noqa: E402
-from dcgan.models import Discriminator, Generator  # noqa: E402
+from dcgan.nets.config import ModelConfig  # noqa: E402
+from dcgan.nets.models import Discriminator, Generator  # noqa: E402
 
 BATCH = 64  # global batch: 32 images per rank with two processes
 # size -> (data, channels, --limit, steps, steps skipped as warm-up); steps fit in one epoch of the limit

@@ -93,14 +93,14 @@ class ImageArrayDataset(torch.utils.data.Dataset):
 
 
 def fashion_mnist_pixels() -> np.ndarray:
-    from dcgan.data import find_idx_dataset, read_idx
+    from dcgan.data.idx import find_idx_dataset, read_idx
 
     folder = find_idx_dataset("fashion-mnist")
     return read_idx(next(folder.glob("train-images-idx3-ubyte*")))
 
 
 def emoji_pixels(image_size: int) -> np.ndarray:
-    from dcgan.data import load_dataset
+    from dcgan.data.loading import load_dataset
 
     images = load_dataset("emoji", image_size, channels=3).images  # [-1, 1], (N, 3, S, S)
     return ((images + 1) * 127.5).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for netG.pth, the log and the model folder")
     args = parser.parse_args(argv)
 
-    from dcgan.convert import import_generator
+    from dcgan.interop.convert import import_generator
 
     nc = 1 if args.data == "fashion-mnist" else 3
     pixels = fashion_mnist_pixels() if args.data == "fashion-mnist" else emoji_pixels(args.image_size)

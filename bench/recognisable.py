@@ -21,10 +21,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dcgan.checkpoints import load_generator, load_run_config  # noqa: E402
-from dcgan.classifier import classifier_for  # noqa: E402
-from dcgan.latent import generate, sample_noise  # noqa: E402
-from dcgan.metrics import load_real_images  # noqa: E402
+from dcgan.nets.latent import generate, sample_noise  # noqa: E402
+from dcgan.quality.classifier import classifier_for  # noqa: E402
+from dcgan.quality.real_images import load_real_images  # noqa: E402
+from dcgan.store.checkpoints import load_generator
+from dcgan.store.model_files import load_run_config  # noqa: E402
 
 THRESHOLDS = (0.5, 0.8, 0.9, 0.99)
 

@@ -31,12 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plain_dcgan import fashion_mnist_pixels, plain_steps  # noqa: E402
 
-from dcgan.config import ModelConfig, TrainConfig  # noqa: E402
-from dcgan.data import load_dataset  # noqa: E402
+from dcgan.data.loading import load_dataset  # noqa: E402
 from dcgan.device import set_threads  # noqa: E402
-from dcgan.latent import sample_noise  # noqa: E402
-from dcgan.metrics import JudgeFeatures, extract, fid  # noqa: E402
-from dcgan.train import Trainer  # noqa: E402
+from dcgan.nets.config import ModelConfig, TrainConfig  # noqa: E402
+from dcgan.nets.latent import sample_noise  # noqa: E402
+from dcgan.quality.distances import fid  # noqa: E402
+from dcgan.quality.feature_spaces import JudgeFeatures, extract
+from dcgan.training.trainer import Trainer  # noqa: E402
 
 
 class Judge:

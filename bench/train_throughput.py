@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plain_dcgan import PlainDiscriminator, PlainGenerator, train_plain  # noqa: E402
 
-from dcgan.config import ModelConfig, TrainConfig  # noqa: E402
-from dcgan.data import ImageDataset  # noqa: E402
+from dcgan.data.dataset import ImageDataset  # noqa: E402
 from dcgan.device import set_threads  # noqa: E402
-from dcgan.train import Trainer  # noqa: E402
+from dcgan.nets.config import ModelConfig, TrainConfig  # noqa: E402
+from dcgan.training.trainer import Trainer  # noqa: E402
 
 BATCH = 64
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageColor, ImageDraw, PngImagePlugin
 
-from .io_utils import atomic_write
+from dcgan.io_utils import atomic_write
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import DcganError
+from dcgan.errors import DcganError
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:

@@ -1,5 +1,5 @@
 """Copy a finished (or stopped) run into a small example run: what the app's Train tab shows before any job
-ran on its server (dcgan/ui/training.py, EXAMPLE_RUN), and the same layout as a run directory.
+ran on its server (dcgan/ui/training_view.py, EXAMPLE_RUN), and the same layout as a run directory.
 
     python scripts/make_example_run.py runs/fmnist32-long assets/fashion-mnist-32-run --grids 12 --rows 600
 
@@ -20,7 +20,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dcgan.images import save_gif  # noqa: E402
-from dcgan.run_writer import METRICS_FILE, PROGRESS_GIF  # noqa: E402
+from dcgan.training.run_writer import METRICS_FILE, PROGRESS_GIF  # noqa: E402
 
 
 def evenly(items: list, count: int) -> list:

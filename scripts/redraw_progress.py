@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from dcgan.batchnorm_stats import measure_batchnorm_statistics
-from dcgan.checkpoints import load_generator
-from dcgan.run_writer import RunWriter
-from dcgan.train_state import STATE_FILE, load_train_state
+from dcgan.nets.batchnorm_stats import measure_batchnorm_statistics
+from dcgan.store.checkpoints import load_generator
+from dcgan.training.run_writer import RunWriter
+from dcgan.training.state import STATE_FILE, load_train_state
 
 run, snaps, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 last = int(sys.argv[4]) if len(sys.argv) > 4 else 10**9

@@ -76,7 +76,7 @@ def main() -> int:
             page.screenshot(path=str(OUT / "inside.png"), full_page=True)
 
             # A small Fashion-MNIST job (ngf/ndf 16, 1 epoch) started the way the Start button does.
-            from dcgan.jobs import wait_until
+            from dcgan.serve.jobs import wait_until
             from dcgan.ui.training import MANAGER, start_job
 
             settings = dict(family="paper", image_size=32, ngf=16, ndf=16, upsample="transposed", g_batchnorm=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from helpers import blob_images
 
-from dcgan.data import write_idx
+from dcgan.data.idx import write_idx
 
 
 @pytest.fixture

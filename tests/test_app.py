@@ -248,7 +248,7 @@ def test_z_survives_the_url():
 def test_fashion_models_get_class_labels_and_class_vectors(app_root, client):
     """With the judge shipped, a Fashion-MNIST model's directions are named by the classes they
     trade, and the class-vector endpoint moves a seed by (mean z of one class - mean z of another)."""
-    from dcgan.classifier import JUDGE_DIR
+    from dcgan.quality.classifier import JUDGE_DIR
     from dcgan.ui.model_cache import Catalog, get_model
 
     if not (JUDGE_DIR / "model.safetensors").is_file():
@@ -260,7 +260,7 @@ def test_fashion_models_get_class_labels_and_class_vectors(app_root, client):
     by_count = sorted(zip(counts.tolist(), names, strict=True), reverse=True)
     drawn = [name for count, name in by_count if count > 0]  # most common first: its seeds are easy to find
     assert len(drawn) >= 2 and means.shape == (10, 16)
-    from dcgan.latent import generate, sample_noise
+    from dcgan.nets.latent import generate, sample_noise
     from dcgan.ui.arithmetic import first_seed_of_class
 
     start_seed, z = first_seed_of_class(model, names.index(drawn[0]), 0)
@@ -271,7 +271,7 @@ def test_fashion_models_get_class_labels_and_class_vectors(app_root, client):
     assert Image.open(gif).n_frames == 2 * 5 - 2 and Path(gif).stem == Path(strip).stem  # it moves: a GIF too
     assert f"mean z of {int(counts[names.index(drawn[1])])} {drawn[1]}" in caption
     assert pixels(strip).shape[1] > 4 * pixels(strip).shape[0]  # five images in a row
-    from dcgan.explore import class_vector_strip, judge_readout
+    from dcgan.explore.arithmetic import class_vector_strip, judge_readout
 
     images, library_caption = class_vector_strip(model, drawn[0], drawn[1], 3)
     assert caption == library_caption
@@ -358,7 +358,7 @@ def test_training_tab_streams_a_job_that_becomes_a_model(client, app_root, tmp_p
     then walk the resulting run's latent space."""
     from helpers import blob_images
 
-    from dcgan.jobs import wait_until
+    from dcgan.serve.jobs import wait_until
     from dcgan.ui.training import MANAGER
 
     data = tmp_path / "data" / "blobs"
@@ -401,7 +401,7 @@ def test_training_tab_streams_a_job_that_becomes_a_model(client, app_root, tmp_p
 
 
 def test_training_curves_are_smoothed_lines_over_faint_raw_values():
-    from dcgan.jobs import JobSnapshot
+    from dcgan.serve.jobs import JobSnapshot
     from dcgan.ui.training import curves, describe, moving_average
 
     assert moving_average([1.0, 2.0, 3.0, 4.0, 5.0], 2) == [1.0, 1.5, 2.5, 3.5, 4.5]
@@ -509,7 +509,7 @@ def test_the_projection_example_never_replaces_a_projection_made_while_it_was_co
     their own projection selected (a browser test once walked from test image 0 instead of the upload)."""
     from types import SimpleNamespace
 
-    from dcgan.latent import ProjectionStep
+    from dcgan.nets.latent import ProjectionStep
     from dcgan.ui import projection
 
     model = SimpleNamespace(facts={"data": "fashion-mnist"})

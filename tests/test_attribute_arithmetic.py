@@ -1,4 +1,4 @@
-"""The paper's Figure 7 sums measured (dcgan/attribute_arithmetic.py), on a generator whose attributes are known
+"""The paper's Figure 7 sums measured (dcgan/explore/attribute_arithmetic.py), on a generator whose attributes are known
 functions of z: A − B + C must carry the answer far more often than C alone, and the numbers repeat."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 import torch
 from helpers import ZShownAsPixels
 
-from dcgan import attribute_directions
-from dcgan.attribute_arithmetic import PAPER_SUMS, example_results, measure_sum, rates_markdown
 from dcgan.errors import DcganError
+from dcgan.explore import attributes as attribute_directions
+from dcgan.explore.attribute_arithmetic import PAPER_SUMS, example_results, measure_sum, rates_markdown
 
 NZ = 8
 ATTRIBUTES = ["female", "glasses", "smiling", "facial_hair", "hat"]
@@ -69,7 +69,7 @@ def test_a_model_without_a_groups_exemplars_is_told_so(judge, monkeypatch):
 def test_the_figure_command_needs_seeds_or_measure_and_a_judge_that_reads_faces(tmp_path, capsys):
     from browser.app_server import tiny_model_folder
 
-    from dcgan.__main__ import main
+    from dcgan.cli.main import main
 
     model = tiny_model_folder(tmp_path / "tiny")  # a Fashion-MNIST model: its judge reads classes only
     out = tmp_path / "fig.png"

@@ -1,4 +1,4 @@
-"""Named attribute directions in z (dcgan/attribute_directions.py) and the walk's attribute sliders: found on a
+"""Named attribute directions in z (dcgan/explore/attributes.py) and the walk's attribute sliders: found on a
 generator whose attributes are known functions of z, read by a stand-in judge."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import torch
 from browser.app_server import tiny_model_folder
 from helpers import ZShownAsPixels
 
-from dcgan import attribute_directions
-from dcgan.attribute_directions import (
+from dcgan.explore import attributes as attribute_directions
+from dcgan.explore.attributes import (
     AttributeDirections,
     aligned_pairs,
     aligned_text,
@@ -20,7 +20,8 @@ from dcgan.attribute_directions import (
     find_attribute_directions,
     keep_others_out,
 )
-from dcgan.explore import Explorer, WalkState, move_slider, strip_images, valid_dims, walk_along, walk_z
+from dcgan.explore.explorer import Explorer
+from dcgan.explore.walk import WalkState, move_slider, strip_images, valid_dims, walk_along, walk_z
 from dcgan.ui.session import VisitorState, apply_query, query_string
 
 NZ = 8

@@ -4,10 +4,10 @@ import copy
 
 import torch
 
-from dcgan.batchnorm_stats import BATCH_SIZE, BATCHES, SEED, measure_batchnorm_statistics
-from dcgan.config import ModelConfig
-from dcgan.latent import cpu_generator, sample_noise
-from dcgan.models import Generator
+from dcgan.nets.batchnorm_stats import BATCH_SIZE, BATCHES, SEED, measure_batchnorm_statistics
+from dcgan.nets.config import ModelConfig
+from dcgan.nets.latent import cpu_generator, sample_noise
+from dcgan.nets.models import Generator
 
 
 def generator(**overrides) -> Generator:

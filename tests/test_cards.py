@@ -4,23 +4,23 @@ import torch
 from helpers import blob_images
 from PIL import Image
 
-from dcgan.__main__ import build_parser
-from dcgan.cards import features_flag, publish, train_command
-from dcgan.config import ModelConfig, RunConfig, TrainConfig
-from dcgan.data import ImageDataset
-from dcgan.metrics import evaluate
-from dcgan.train import Trainer
+from dcgan.cli.main import build_parser
+from dcgan.data.dataset import ImageDataset
+from dcgan.nets.config import ModelConfig, RunConfig, TrainConfig
+from dcgan.quality.metrics import evaluate
+from dcgan.training.cards import features_flag, publish, train_command
+from dcgan.training.trainer import Trainer
 
 
 def configs_from_command(command: str, monkeypatch) -> tuple[ModelConfig, TrainConfig]:
     """Parse a printed command back with the real CLI parser, with data loading stubbed out."""
-    import dcgan.data
-    from dcgan.__main__ import _configs_from_args
+    import dcgan.data.loading
+    from dcgan.cli.main import _configs_from_args
 
     def no_data(data, image_size, channels=None, limit=None):
         return ImageDataset(torch.zeros(1, channels or 1, image_size, image_size), None, None, data)
 
-    monkeypatch.setattr(dcgan.data, "load_dataset", no_data)
+    monkeypatch.setattr(dcgan.data.loading, "load_dataset", no_data)
     model, train, _ = _configs_from_args(build_parser().parse_args(command.split()[3:]))
     return model, train
 

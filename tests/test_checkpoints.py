@@ -1,17 +1,11 @@
 import pytest
 import torch
 
-from dcgan.checkpoints import (
-    GENERATOR_FILE,
-    load_discriminator,
-    load_generator,
-    resolve_model_folder,
-    save_model_folder,
-    save_tensors,
-)
-from dcgan.config import ModelConfig, RunConfig
 from dcgan.errors import DcganError
-from dcgan.models import Discriminator, Generator
+from dcgan.nets.config import ModelConfig, RunConfig
+from dcgan.nets.models import Discriminator, Generator
+from dcgan.store.checkpoints import load_discriminator, load_generator, save_model_folder
+from dcgan.store.model_files import GENERATOR_FILE, resolve_model_folder, save_tensors
 
 
 def tiny_config(**overrides) -> ModelConfig:

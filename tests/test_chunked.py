@@ -6,10 +6,10 @@ import types
 import torch
 from test_jobs import TINY, blobs
 
-from dcgan import chunked
-from dcgan.checkpoints import load_tensors
-from dcgan.config import TrainConfig
-from dcgan.train import Trainer
+from dcgan.nets.config import TrainConfig
+from dcgan.store.model_files import load_tensors
+from dcgan.training import chunked
+from dcgan.training.trainer import Trainer
 
 
 def handle(run_dir, steps=12):

@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcgan.classifier import (
+from dcgan.data.idx import find_idx_dataset
+from dcgan.data.loading import load_dataset
+from dcgan.errors import DcganError
+from dcgan.quality.classifier import (
     CONFIG_FILE,
     JUDGE_DIR,
     WEIGHTS_FILE,
@@ -16,8 +19,6 @@ from dcgan.classifier import (
     load_judge,
     train_judge,
 )
-from dcgan.data import find_idx_dataset, load_dataset
-from dcgan.errors import DcganError
 
 TINY = dict(widths=[4, 8, 8], feature_dim=16, epochs=1, batch_size=32)
 

@@ -12,13 +12,13 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan.__main__ import main
-from dcgan.checkpoints import load_generator, save_model_folder
-from dcgan.config import ModelConfig, RunConfig, TrainConfig, format_value
-from dcgan.data import load_dataset
-from dcgan.models import Generator
-from dcgan.train import Trainer
-from dcgan.train_state import STATE_FILE, load_train_state
+from dcgan.cli.main import main
+from dcgan.data.loading import load_dataset
+from dcgan.nets.config import ModelConfig, RunConfig, TrainConfig, format_value
+from dcgan.nets.models import Generator
+from dcgan.store.checkpoints import load_generator, save_model_folder
+from dcgan.training.state import STATE_FILE, load_train_state
+from dcgan.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--image-size", "32", "--nz", "8", "--ngf", "8", "--ndf", "8", "--batch-size", "16"]
@@ -126,7 +126,7 @@ def test_a_resume_from_the_cli_can_lower_a_learning_rate(trained_run, capsys):
 
 
 def test_a_logged_run_prints_plain_progress_lines_and_ends_with_its_result(tmp_path, idx_folder, capsys, monkeypatch):
-    from dcgan.__main__ import Progress
+    from dcgan.cli.main import Progress
 
     monkeypatch.setattr(Progress, "LOG_EVERY_S", 0.0)  # a line every step (30 s in a real log)
     assert main(["train", "--data", str(idx_folder), *TINY, "--steps", "4", "--out", str(tmp_path / "run")]) == 0
@@ -178,7 +178,7 @@ def test_help_shows_the_defaults():
 
 @pytest.mark.parametrize("command", ["train", "sample", "interpolate", "import", "eval", "publish"])
 def test_help_explains_every_flag(command):
-    from dcgan.__main__ import build_parser
+    from dcgan.cli.main import build_parser
 
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")
     actions = [a for a in subparsers.choices[command]._actions if a.dest != "help"]

@@ -4,10 +4,10 @@ import pytest
 import torch
 from helpers import blob_images
 
-from dcgan.config import ModelConfig, TrainConfig
-from dcgan.data import ImageDataset
+from dcgan.data.dataset import ImageDataset
 from dcgan.errors import DcganError
-from dcgan.train import Trainer
+from dcgan.nets.config import ModelConfig, TrainConfig
+from dcgan.training.trainer import Trainer
 
 STEPS = 4
 LR = 2e-4
@@ -59,6 +59,6 @@ def test_compiled_trainer_trains_the_uncompiled_weights(tmp_path):
 
 
 def test_compile_without_a_compiler_says_what_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr("dcgan.train.shutil.which", lambda name: None)
+    monkeypatch.setattr("dcgan.training.trainer.shutil.which", lambda name: None)
     with pytest.raises(DcganError, match="needs a C\\+\\+ compiler"):
         tiny_trainer(tmp_path / "run", compile=True)

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from dcgan.config import ModelConfig, RunConfig, TrainConfig
 from dcgan.errors import DcganError
+from dcgan.nets.config import ModelConfig, RunConfig, TrainConfig
 
 
 def test_round_trip(tmp_path):

@@ -1,4 +1,4 @@
-"""Each config field is declared once (dcgan/config.py): the train flags, the Train tab's form and model
+"""Each config field is declared once (dcgan/nets/config.py): the train flags, the Train tab's form and model
 cards all read its help, label, choices and defaults from there."""
 
 import dataclasses
@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from dcgan.__main__ import build_parser
-from dcgan.cards import settings_table, train_command
-from dcgan.config import UNSTATED, ModelConfig, RunConfig, TrainConfig, help_text, knob_of, knobs
-from dcgan.config_flags import flag_name
-from dcgan.data import ImageDataset
+from dcgan.cli.main import build_parser
+from dcgan.data.dataset import ImageDataset
 from dcgan.errors import DcganError
+from dcgan.nets.config import UNSTATED, ModelConfig, RunConfig, TrainConfig, help_text, knob_of, knobs
+from dcgan.nets.config_flags import flag_name
+from dcgan.training.cards import settings_table, train_command
 
 CONFIG_CLASSES = (ModelConfig, TrainConfig)
 EXPOSED = [knob for cls in CONFIG_CLASSES for knob in knobs(cls)]
@@ -25,13 +25,13 @@ def train_parser():
 
 def parse_configs(argv: list[str], monkeypatch) -> tuple[ModelConfig, TrainConfig]:
     """The CLI's configs for `argv`, with data loading stubbed out (a 1-image dataset)."""
-    import dcgan.data
-    from dcgan.__main__ import _configs_from_args
+    import dcgan.data.loading
+    from dcgan.cli.main import _configs_from_args
 
     def no_data(data, image_size, channels=None, limit=None):
         return ImageDataset(torch.zeros(1, channels or 1, image_size, image_size), None, None, data)
 
-    monkeypatch.setattr(dcgan.data, "load_dataset", no_data)
+    monkeypatch.setattr(dcgan.data.loading, "load_dataset", no_data)
     model, train, _ = _configs_from_args(build_parser().parse_args(["train", *argv]))
     return model, train
 
@@ -170,7 +170,7 @@ def test_form_specs_come_from_the_fields(training_ui):
 def test_built_form_shows_the_fields(training_ui):
     import gradio as gr
 
-    from dcgan.hosting import HostLimits
+    from dcgan.serve.hosting import HostLimits
 
     catalog = SimpleNamespace(limits=HostLimits(), runs_dir="runs", uploads_dir="uploads")
     with gr.Blocks() as demo:

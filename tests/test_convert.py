@@ -11,9 +11,11 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from dcgan.checkpoints import load_generator
-from dcgan.convert import choose_geometry, import_generator, infer_chain, read_foreign_state_dict
 from dcgan.errors import DcganError
+from dcgan.interop.convert import import_generator, infer_chain
+from dcgan.interop.foreign_files import read_foreign_state_dict
+from dcgan.interop.layer_spec import choose_geometry
+from dcgan.store.checkpoints import load_generator
 
 
 class ExamplesGenerator(nn.Module):

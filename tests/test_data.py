@@ -18,12 +18,15 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan import data
-from dcgan.data import ImageDataset, augment, find_idx_dataset, load_dataset, load_idx_dataset, read_idx, write_idx
+from dcgan.data import folders, idx
+from dcgan.data.dataset import ImageDataset, cache_dir
+from dcgan.data.folders import load_image_folder
+from dcgan.data.idx import find_idx_dataset, load_idx_dataset, read_idx, write_idx
+from dcgan.data.loading import augment, load_dataset
 from dcgan.errors import DcganError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-STEMS = [stem for pair in data.IDX_FILES.values() for stem in pair]
+STEMS = [stem for pair in idx.IDX_FILES.values() for stem in pair]
 
 
 # ----------------------------------------------------------------------------- helpers and fixtures
@@ -34,7 +37,7 @@ def make_idx_folder(folder: Path, seed: int, train: int = 6, test: int = 4, gz: 
     rng = np.random.default_rng(seed)
     arrays = {}
     for split, count in (("train", train), ("test", test)):
-        images_stem, labels_stem = data.IDX_FILES[split]
+        images_stem, labels_stem = idx.IDX_FILES[split]
         arrays[images_stem] = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
         arrays[labels_stem] = rng.integers(0, 10, count, dtype=np.uint8)
     arrays["train-images-idx3-ubyte"][0] = 255  # a constant white image, to check resizing keeps it white
@@ -72,7 +75,7 @@ def isolated(tmp_path, monkeypatch):
     """An empty cache and no system dataset, so only what a test sets up can be found."""
     monkeypatch.setenv("DCGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("DCGAN_DATA_URL", raising=False)
-    monkeypatch.setitem(data.SYSTEM_DATA_DIRS, "fashion-mnist", [tmp_path / "system"])
+    monkeypatch.setitem(idx.SYSTEM_DATA_DIRS, "fashion-mnist", [tmp_path / "system"])
     return tmp_path
 
 
@@ -83,7 +86,7 @@ def serve_fake_dataset(served: Path, monkeypatch) -> dict[str, np.ndarray]:
         f"{stem}.gz": "sha256:" + hashlib.sha256((served / "files" / f"{stem}.gz").read_bytes()).hexdigest()
         for stem in STEMS
     }
-    monkeypatch.setitem(data.DOWNLOAD_CHECKSUMS, "fashion-mnist", checksums)
+    monkeypatch.setitem(idx.DOWNLOAD_CHECKSUMS, "fashion-mnist", checksums)
     return arrays
 
 
@@ -168,10 +171,10 @@ def test_read_idx_rejects_extra_bytes_and_missing_file(tmp_path):
 
 def test_cache_dir_follows_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("DCGAN_CACHE", str(tmp_path / "mine"))
-    assert data.cache_dir() == tmp_path / "mine"
+    assert cache_dir() == tmp_path / "mine"
     monkeypatch.delenv("DCGAN_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert data.cache_dir() == tmp_path / ".cache" / "dcgan-explorer"
+    assert cache_dir() == tmp_path / ".cache" / "dcgan-explorer"
 
 
 def test_download_verifies_and_caches(isolated, server, monkeypatch):
@@ -264,7 +267,7 @@ def test_load_idx_dataset_maps_pixels_exactly(isolated):
     expected = torch.from_numpy(arrays["train-images-idx3-ubyte"]).float() / 127.5 - 1
     assert torch.equal(dataset.images[:, 0], expected)
     assert dataset.labels.dtype == torch.int64
-    assert dataset.class_names == data.FASHION_MNIST_CLASSES and dataset.name == "fashion-mnist"
+    assert dataset.class_names == idx.FASHION_MNIST_CLASSES and dataset.name == "fashion-mnist"
 
 
 def test_load_dataset_resizes_repeats_channels_and_limits(isolated):
@@ -334,7 +337,7 @@ def image_folder(tmp_path) -> Path:
 def test_image_folder_loads_good_images_and_warns_once(image_folder):
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        dataset = data.load_image_folder(image_folder, 16)
+        dataset = load_image_folder(image_folder, 16)
     messages = our_warnings(record)
     assert len(messages) == 1 and "skipped 1 of 7" in messages[0] and "broken.png" in messages[0]
     images = dataset.images
@@ -352,7 +355,7 @@ def test_image_folder_loads_good_images_and_warns_once(image_folder):
 def test_image_folder_channels(image_folder):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        grey = data.load_image_folder(image_folder, 8, channels=1)
+        grey = load_image_folder(image_folder, 8, channels=1)
         auto = load_dataset(str(image_folder), 8)  # some images are in colour: three channels
     assert grey.images.shape == (6, 1, 8, 8) and auto.images.shape == (6, 3, 8, 8)
     only_grey = image_folder / "nested" / "deeper"
@@ -367,7 +370,7 @@ def test_image_folder_16_bit_grey_and_exif_rotation(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 3  # orientation: shown rotated by 180 degrees
     save(halves, tmp_path / "b_rotated.png", exif=exif)
-    dataset = data.load_image_folder(tmp_path, 12)
+    dataset = load_image_folder(tmp_path, 12)
     assert torch.allclose(dataset.images[0], torch.full((3, 12, 12), 128 / 127.5 - 1), atol=1e-6)  # scaled, not clipped
     assert dataset.images[1, :, 0, 0].tolist() == [-1.0, 1.0, -1.0]  # shown: left green
     assert dataset.images[1, :, 0, -1].tolist() == [1.0, -1.0, -1.0]
@@ -376,17 +379,17 @@ def test_image_folder_16_bit_grey_and_exif_rotation(tmp_path):
 def test_image_folder_subfolders_become_classes(tmp_path):
     for relative, value in (("dogs/b.png", 200), ("cats/a.png", 0), ("dogs/c.jpg", 255)):
         save(Image.new("RGB", (10, 10), (value,) * 3), tmp_path / relative)
-    dataset = data.load_image_folder(tmp_path, 8, limit=2)
+    dataset = load_image_folder(tmp_path, 8, limit=2)
     assert dataset.class_names == ["cats", "dogs"]
     assert dataset.labels.tolist() == [0, 1] and dataset.images[0].max() == -1
 
 
 def test_image_folder_errors(tmp_path):
     with pytest.raises(DcganError, match="does not exist"):
-        data.load_image_folder(tmp_path / "missing", 16)
+        load_image_folder(tmp_path / "missing", 16)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DcganError, match="no images found"):
-        data.load_image_folder(tmp_path / "empty", 16)
+        load_image_folder(tmp_path / "empty", 16)
     (tmp_path / "text").mkdir()
     (tmp_path / "text" / "readme.txt").write_text("hi")
     with pytest.raises(DcganError, match=r"no images found.*\.txt"):
@@ -400,13 +403,13 @@ def test_image_folder_skips_decompression_bombs(tmp_path, monkeypatch):
     save(Image.new("RGB", (8, 8), (255, 255, 255)), tmp_path / "d_small.png")
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        dataset = data.load_image_folder(tmp_path, 8)
+        dataset = load_image_folder(tmp_path, 8)
     assert len(dataset) == 2
     assert len(record) == 1  # Pillow's DecompressionBombWarning is folded into ours
     assert "skipped 2 of 4" in str(record[0].message) and "too large" in str(record[0].message)
-    monkeypatch.setattr(data, "MAX_IMAGE_PIXELS", 1000)  # now the 40x40 image is too large as well
+    monkeypatch.setattr(folders, "MAX_IMAGE_PIXELS", 1000)  # now the 40x40 image is too large as well
     with pytest.warns(UserWarning, match=r"skipped 3 of 4.*a_real\.png \(too large"):
-        dataset = data.load_image_folder(tmp_path, 8)
+        dataset = load_image_folder(tmp_path, 8)
     assert len(dataset) == 1 and torch.equal(dataset.images, torch.ones(1, 3, 8, 8))
 
 
@@ -460,7 +463,8 @@ def test_uploaded_image_zip_is_unpacked_safely(tmp_path):
 
     from PIL import Image
 
-    from dcgan.data import extract_image_zip, load_dataset
+    from dcgan.data.folders import extract_image_zip
+    from dcgan.data.loading import load_dataset
 
     good = tmp_path / "shirts.zip"
     with zipfile.ZipFile(good, "w") as archive:

@@ -14,8 +14,8 @@ import pytest
 from helpers import blob_images
 from PIL import Image
 
-from dcgan import data
-from dcgan.data import extract_image_zip, zip_image_members
+from dcgan.data import folders
+from dcgan.data.folders import extract_image_zip, zip_image_members
 from dcgan.errors import DcganError
 
 MB = 2**20
@@ -49,12 +49,12 @@ def test_an_image_that_unpacks_too_large_is_refused_before_anything_is_written(t
 
 
 def test_images_over_the_total_are_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "MAX_DATASET_ZIP_BYTES", 2 * MB)
+    monkeypatch.setattr(folders, "MAX_DATASET_ZIP_BYTES", 2 * MB)
     many = zip_with_zeros(tmp_path / "many.zip", "c.png", 1, others=[("a.png", bytes(MB)), ("b.png", bytes(MB))])
     with pytest.raises(DcganError, match="more than 2 MB of images"):
         extract_image_zip(many, tmp_path / "out")
     assert not (tmp_path / "out").exists()
-    monkeypatch.setattr(data, "MAX_DATASET_ZIP_ENTRIES", 2)
+    monkeypatch.setattr(folders, "MAX_DATASET_ZIP_ENTRIES", 2)
     with pytest.raises(DcganError, match="holds 3 entries; the limit is 2"):
         zip_image_members(many)
 

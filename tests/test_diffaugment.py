@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dcgan import diffaugment
+from dcgan.training import diffaugment
 
 POLICY = "color,translation,cutout"
 

@@ -19,9 +19,9 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from dcgan.__main__ import main
-from dcgan.run_writer import METRICS_FILE
-from dcgan.train_state import STATE_FILE, load_train_state
+from dcgan.cli.main import main
+from dcgan.training.run_writer import METRICS_FILE
+from dcgan.training.state import STATE_FILE, load_train_state
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--image-size", "32", "--nz", "8", "--ngf", "8", "--ndf", "8", "--batch-size", "16"]
@@ -61,7 +61,7 @@ def runs(tmp_path_factory):
     import numpy as np
     from helpers import blob_images
 
-    from dcgan.data import write_idx
+    from dcgan.data.idx import write_idx
 
     data.mkdir()
     for split, count in (("train", 256), ("t10k", 64)):
@@ -141,9 +141,9 @@ def rank_main(rank: int, port: int, data: str, run_dir: str, nan_at: int | None,
     """One rank, as torchrun would start it: its environment, then the Trainer."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2")
     os.environ.update(LOCAL_RANK=str(rank), OMP_NUM_THREADS="1")
-    from dcgan import distributed
-    from dcgan.config import ModelConfig, TrainConfig
-    from dcgan.train import Trainer
+    from dcgan.nets.config import ModelConfig, TrainConfig
+    from dcgan.training import distributed
+    from dcgan.training.trainer import Trainer
 
     place = distributed.start("cpu")
     try:

@@ -1,4 +1,4 @@
-"""dcgan.emoji: Noto Color Emoji as a dataset (font parsing, rendering, categories, the cache).
+"""dcgan.data.emoji: Noto Color Emoji as a dataset (font parsing, rendering, categories, the cache).
 
 The font comes from Debian's fonts-noto-color-emoji; tests that need it skip when it is absent.
 Everything is rendered once per module, at 16x16, into a temporary cache (~15 s); the rest reads it.
@@ -13,9 +13,10 @@ import pytest
 import torch
 from PIL import Image, features
 
-from dcgan import emoji
-from dcgan.data import ImageDataset, load_dataset
-from dcgan.emoji import CATEGORIES, EMOJI_FONT, emoji_category, emoji_name, load_emoji
+from dcgan.data import emoji
+from dcgan.data.dataset import ImageDataset
+from dcgan.data.emoji import CATEGORIES, EMOJI_FONT, emoji_category, emoji_name, load_emoji
+from dcgan.data.loading import load_dataset
 from dcgan.errors import DcganError
 
 SIZE = 16

@@ -5,13 +5,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcgan.checkpoints import save_model_folder
-from dcgan.classifier import CHECKPOINTS_DIR, WEIGHTS_FILE, accuracy_report, holdout_mask, holdout_split, load_judge
-from dcgan.config import ModelConfig, RunConfig, TrainConfig
-from dcgan.emoji import CATEGORIES
+from dcgan.data.emoji import CATEGORIES
 from dcgan.errors import DcganError
-from dcgan.explore import Explorer
-from dcgan.models import Discriminator, Generator
+from dcgan.explore.explorer import Explorer
+from dcgan.nets.config import ModelConfig, RunConfig, TrainConfig
+from dcgan.nets.models import Discriminator, Generator
+from dcgan.quality.classifier import (
+    CHECKPOINTS_DIR,
+    WEIGHTS_FILE,
+    accuracy_report,
+    holdout_mask,
+    holdout_split,
+    load_judge,
+)
+from dcgan.store.checkpoints import save_model_folder
 
 EMOJI_JUDGE = CHECKPOINTS_DIR / "emoji-judge"
 # Measured on the shipped weights (see its card), minus a margin for another machine's float rounding.
@@ -20,7 +27,7 @@ HELD_OUT_FLOOR = 0.82  # 85.0% measured
 
 def emoji_judge_or_skip() -> Path:
     if not (EMOJI_JUDGE / WEIGHTS_FILE).is_file():
-        pytest.skip("checkpoints/emoji-judge is not there (python -m dcgan.classifier --data emoji)")
+        pytest.skip("checkpoints/emoji-judge is not there (python -m dcgan.quality.classifier --data emoji)")
     return EMOJI_JUDGE
 
 
@@ -56,7 +63,7 @@ def test_a_fashion_model_still_gets_the_fashion_mnist_judge(tmp_path):
 
 def test_the_shipped_emoji_judge_reads_the_held_out_emoji(tmp_path):
     folder = emoji_judge_or_skip()
-    from dcgan.data import load_dataset
+    from dcgan.data.loading import load_dataset
 
     judge = load_judge(folder)
     config = judge.config

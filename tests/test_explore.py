@@ -1,4 +1,4 @@
-"""The explorer's math in the library (dcgan/explore.py): the same pixels as the app, reachable without it."""
+"""The explorer's math in the library (dcgan/explore/): the same pixels as the app, reachable without it."""
 
 import dataclasses
 import json
@@ -13,45 +13,40 @@ from browser.app_server import running_app, tiny_model_folder
 from PIL import Image
 
 from dcgan.errors import DcganError
-from dcgan.explore import (
-    ARITHMETIC_GROUPS,
-    DEFAULT_SEED_POOL,
+from dcgan.explore.ablation import (
     FORGET_SHOWN,
-    INTERPOLATION_METHODS,
-    PROBE_SAMPLES,
-    STRIP_LENGTH,
-    Explorer,
-    Interpolation,
-    WalkState,
     ablate,
-    arithmetic_images,
-    arithmetic_latents,
-    default_seed,
     describe_ablation,
-    describe_arithmetic,
-    describe_contrast,
     describe_forgetting,
-    describe_interpolation,
     forget_class,
     forgetting_metadata,
     generator_layer_widths,
-    inside_image,
-    inside_metadata,
+)
+from dcgan.explore.arithmetic import (
+    ARITHMETIC_GROUPS,
+    arithmetic_images,
+    arithmetic_latents,
+    describe_arithmetic,
+    seeds_z,
+)
+from dcgan.explore.explorer import Explorer, default_seed
+from dcgan.explore.features import ablation_images, layer_features, linear_probe
+from dcgan.explore.inside import inside_image, inside_metadata, look_at_channel, look_inside
+from dcgan.explore.interpolation import (
+    INTERPOLATION_METHODS,
+    Interpolation,
+    describe_contrast,
+    describe_interpolation,
     interpolation_images,
     interpolation_metadata,
     interpolation_paths,
-    look_at_channel,
-    look_inside,
     path_contrast,
     path_norms,
-    seeds_z,
-    strip_images,
-    walk_along,
-    walk_z,
 )
-from dcgan.features import ablation_images, layer_features, linear_probe
+from dcgan.explore.walk import STRIP_LENGTH, WalkState, strip_images, walk_along, walk_z
 from dcgan.images import gradient_image, grid_image
-from dcgan.latent import generate, sample_noise
+from dcgan.nets.latent import generate, sample_noise
+from dcgan.nets.workload import DEFAULT_SEED_POOL, PROBE_SAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -437,7 +432,8 @@ def test_a_prepared_arithmetic_picks_what_the_classifier_is_surest_of():
     """The arithmetic tab's worked example on the shipped fashion-mnist-32: three samples of each class of the
     measured choice (tests/test_worked_examples.py), as its classifier reads them; a model without a classifier
     gets the mechanics (the first nine samples)."""
-    from dcgan.explore import GALLERY_SIZE, example_classes, gallery_z, prepared_picks, worked_arithmetic
+    from dcgan.explore.arithmetic import example_classes, gallery_z, prepared_picks, worked_arithmetic
+    from dcgan.nets.workload import GALLERY_SIZE
 
     explorer = Explorer.load(Path(__file__).resolve().parents[1] / "checkpoints" / "fashion-mnist-32")
     picks, classes = prepared_picks(explorer, batches=8)

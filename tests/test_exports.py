@@ -17,10 +17,10 @@ pytest.importorskip("gradio")
 import gradio as gr  # noqa: E402
 from browser.app_server import TINY, tiny_model_folder  # noqa: E402
 
-from dcgan.checkpoints import save_model_folder  # noqa: E402
-from dcgan.config import RunConfig, TrainConfig  # noqa: E402
-from dcgan.models import Discriminator, Generator  # noqa: E402
-from dcgan.run_writer import RunWriter  # noqa: E402
+from dcgan.nets.config import RunConfig, TrainConfig  # noqa: E402
+from dcgan.nets.models import Discriminator, Generator  # noqa: E402
+from dcgan.store.checkpoints import save_model_folder  # noqa: E402
+from dcgan.training.run_writer import RunWriter  # noqa: E402
 from dcgan.ui.common import export_stem  # noqa: E402
 from dcgan.ui.session import VisitorState  # noqa: E402
 
@@ -149,8 +149,8 @@ def test_arithmetic_panels_carry_the_picks_in_their_names(app):
 
 
 def test_class_vector_name_starts_from_the_seed_its_caption_names(app):
-    from dcgan.classifier import JUDGE_DIR
-    from dcgan.explore import first_seed_of_class
+    from dcgan.explore.arithmetic import first_seed_of_class
+    from dcgan.quality.classifier import JUDGE_DIR
 
     if not (JUDGE_DIR / "model.safetensors").is_file():
         pytest.skip("no shipped judge classifier")

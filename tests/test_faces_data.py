@@ -1,4 +1,4 @@
-"""dcgan.faces: labelled facesjs cartoon faces as a dataset (the node renderer, balance, labels, the cache).
+"""dcgan.data.faces: labelled facesjs cartoon faces as a dataset (the node renderer, balance, labels, the cache).
 
 Rendering needs node and `npm ci --prefix scripts/faces` (scripts/test.sh runs it); those tests skip
 only when node or npm is absent. The missing-renderer errors are checked without node.
@@ -12,10 +12,11 @@ import shutil
 import numpy as np
 import pytest
 
-from dcgan import faces
-from dcgan.data import load_dataset, registered_datasets
+from dcgan.data import faces
+from dcgan.data.faces import FACE_CLASSES, GLASSES_IDS, HAT_IDS, PLAIN_MOUTHS, SMILING_MOUTHS
+from dcgan.data.loading import load_dataset
+from dcgan.data.registry import registered_datasets
 from dcgan.errors import DcganError
-from dcgan.faces import FACE_CLASSES, GLASSES_IDS, HAT_IDS, PLAIN_MOUTHS, SMILING_MOUTHS
 
 SIZE = 64
 HAVE_NODE = shutil.which("node") is not None and shutil.which("npm") is not None

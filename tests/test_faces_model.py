@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan.attribute_directions import aligned_pairs
-from dcgan.explore import Explorer, attribute_names
+from dcgan.explore.attributes import aligned_pairs
+from dcgan.explore.explorer import Explorer
+from dcgan.explore.walk import attribute_names
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 FACES = CHECKPOINTS / "faces-64"
@@ -92,7 +93,7 @@ def test_the_walk_tab_moves_along_a_named_attribute_and_keeps_it_in_the_url(app_
 
 def test_the_arithmetic_tab_opens_on_the_papers_glasses_sum(faces):
     """Fig. 7 as published: man with glasses - man without + woman without, chosen by the judge."""
-    from dcgan.explore import worked_arithmetic
+    from dcgan.explore.arithmetic import worked_arithmetic
 
     example = worked_arithmetic(faces)
     assert example.classes == ("man, glasses", "man", "woman")

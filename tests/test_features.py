@@ -3,8 +3,7 @@
 import torch
 from torch import nn
 
-from dcgan.config import ModelConfig
-from dcgan.features import (
+from dcgan.explore.features import (
     SMOOTH_SIGMA,
     ablation_images,
     captured_outputs,
@@ -19,8 +18,9 @@ from dcgan.features import (
     most_active_channels,
     saliency,
 )
-from dcgan.latent import sample_noise
-from dcgan.models import Discriminator, Generator
+from dcgan.nets.config import ModelConfig
+from dcgan.nets.latent import sample_noise
+from dcgan.nets.models import Discriminator, Generator
 
 TINY = ModelConfig(image_size=32, nc=1, nz=8, ngf=8, ndf=8)
 

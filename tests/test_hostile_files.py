@@ -27,13 +27,13 @@ import pytest
 import torch
 from torch import nn
 
-from dcgan import checkpoints
-from dcgan.checkpoints import save_model_folder
-from dcgan.config import ModelConfig, RunConfig
-from dcgan.convert import read_foreign_state_dict
 from dcgan.errors import DcganError
-from dcgan.models import Generator
-from dcgan.registry import _copy_member, import_upload
+from dcgan.interop.foreign_files import read_foreign_state_dict
+from dcgan.nets.config import ModelConfig, RunConfig
+from dcgan.nets.models import Generator
+from dcgan.serve.model_uploads import _copy_member, import_upload
+from dcgan.store import checkpoints
+from dcgan.store.checkpoints import save_model_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD_MEMORY = 3 * 2**30  # address space of the child that loads a bomb

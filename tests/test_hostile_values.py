@@ -20,12 +20,12 @@ from browser.app_server import tiny_model_folder  # noqa: E402
 from markdown_it import MarkdownIt  # noqa: E402  (a gradio dependency)
 from test_hosting_safely import hosted_app, model_zip, raw_call, upload, visitor  # noqa: E402
 
-from dcgan.checkpoints import CONFIG_FILE  # noqa: E402
-from dcgan.config import MAX_JSON_DEPTH, RunConfig, read_json  # noqa: E402
 from dcgan.errors import DcganError  # noqa: E402
-from dcgan.hosting import HostLimits  # noqa: E402
+from dcgan.nets.config import MAX_JSON_DEPTH, RunConfig, read_json  # noqa: E402
+from dcgan.serve.hosting import HostLimits  # noqa: E402
+from dcgan.serve.uploads import OWNER_SHARE, owner_key, owners_of, prune_uploads, record_owner  # noqa: E402
+from dcgan.store.model_files import CONFIG_FILE  # noqa: E402
 from dcgan.ui.common import as_text  # noqa: E402
-from dcgan.uploads import OWNER_SHARE, owner_key, owners_of, prune_uploads, record_owner  # noqa: E402
 
 LIMITS = HostLimits(max_upload_mb=2, host_token="host-secret")
 CARD = "# tiny\n\n![64 samples, seed 0](samples.png)\n"

@@ -28,13 +28,13 @@ gradio_client = pytest.importorskip("gradio_client")
 from browser.app_server import free_port, tiny_model_folder  # noqa: E402
 from markdown_it import MarkdownIt  # noqa: E402  (a gradio dependency)
 
-from dcgan.__main__ import main  # noqa: E402
-from dcgan.checkpoints import CONFIG_FILE  # noqa: E402
+from dcgan.cli.main import main  # noqa: E402
 from dcgan.errors import DcganError  # noqa: E402
-from dcgan.hosting import HostLimits, openable_data  # noqa: E402
+from dcgan.serve.hosting import HostLimits, openable_data  # noqa: E402
+from dcgan.serve.uploads import prune_uploads  # noqa: E402
+from dcgan.store.model_files import CONFIG_FILE  # noqa: E402
 from dcgan.ui.housekeeping import expire_idle_sessions, limit_gradio_uploads  # noqa: E402
 from dcgan.ui.session import MAX_SEED, VisitorState, apply_query  # noqa: E402
-from dcgan.uploads import prune_uploads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMITS = HostLimits(max_upload_mb=1, host_token="host-secret")
@@ -327,7 +327,7 @@ def small_disk(folder: Path, size_kb: int) -> bool:
 
 
 def test_a_full_disk_ends_the_cli_with_a_plain_message_and_the_checkpoint_intact(tmp_path, idx_folder):
-    from dcgan.train_state import STATE_FILE, load_train_state
+    from dcgan.training.state import STATE_FILE, load_train_state
 
     disk = tmp_path / "disk"
     mounted = small_disk(disk, 2048)

@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from dcgan.convert import ImportOptions, import_generator, import_model
 from dcgan.errors import DcganError
-from dcgan.models import Generator
+from dcgan.interop.convert import ImportOptions, import_generator, import_model
+from dcgan.nets.models import Generator
 
 
 def deconv(c_in: int, c_out: int, kernel: int, stride: int = 2, padding: int = 1, batch_norm: bool = True):
@@ -304,7 +304,7 @@ def test_label_embedding_is_refused_as_conditional(tmp_path: Path, embedding: st
 
 
 def test_every_import_writes_a_preview_and_a_card(tmp_path: Path, capsys) -> None:
-    from dcgan.__main__ import main
+    from dcgan.cli.main import main
 
     source = saved(randomise(UdacityGenerator(conv_dim=8)), tmp_path / "udacity.pt")
     out = tmp_path / "faces"
@@ -326,7 +326,7 @@ def test_every_import_writes_a_preview_and_a_card(tmp_path: Path, capsys) -> Non
 
 
 def test_cli_refusal_is_one_message_listing_every_missing_flag(tmp_path: Path, capsys) -> None:
-    from dcgan.__main__ import main
+    from dcgan.cli.main import main
 
     class DenseCoursera(nn.Module):  # a dense layer AND kernels no standard layout fits
         def __init__(self):
@@ -341,7 +341,7 @@ def test_cli_refusal_is_one_message_listing_every_missing_flag(tmp_path: Path, c
 
 
 def test_the_app_upload_takes_the_same_options(tmp_path: Path) -> None:
-    from dcgan.registry import import_upload
+    from dcgan.serve.model_uploads import import_upload
 
     original = randomise(CourseraGenerator())
     source = saved(original, tmp_path / "coursera.pth")

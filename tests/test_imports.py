@@ -1,4 +1,5 @@
-"""The library's imports: no cycles inside dcgan/, and imports at the top of modules.
+"""The library's imports: one-way layers, no cycles inside dcgan/, no gradio outside dcgan/ui/, and imports at
+the top of modules.
 
 Read from the source with ast (nothing is imported), so a cycle fails here even when Python's
 import order happens to hide it.
@@ -9,18 +10,61 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parent.parent / "dcgan"
 
 # The only imports inside functions in dcgan/ (outside dcgan/ui/), each lazy for a reason said in a
 # comment beside it: (module, imported module). A new function-level import fails the test below.
 DELIBERATE_LAZY_IMPORTS = {
-    ("dcgan.chunked", "spaces"),  # only installed on Hugging Face Spaces
-    ("dcgan.distributed", "torch.distributed.nn.functional"),  # only multi-process SyncBN
-    ("dcgan.model_files", "huggingface_hub"),  # ~0.3 s, only Hub ids need it
-    ("dcgan.model_files", "huggingface_hub.errors"),
-    ("dcgan.model_files", "huggingface_hub.utils"),
-    ("dcgan.publish", "huggingface_hub"),  # ~0.3 s, only publishing to the Hub needs it
+    ("dcgan.training.chunked", "spaces"),  # only installed on Hugging Face Spaces
+    ("dcgan.training.distributed", "torch.distributed.nn.functional"),  # only multi-process SyncBN
+    ("dcgan.store.model_files", "huggingface_hub"),  # ~0.3 s, only Hub ids need it
+    ("dcgan.store.model_files", "huggingface_hub.errors"),
+    ("dcgan.store.model_files", "huggingface_hub.utils"),
+    ("dcgan.store.hub", "huggingface_hub"),  # ~0.3 s, only publishing to the Hub needs it
 }
+
+
+# The layers, lowest first: a module may import from its own layer and the ones before it, never from a later
+# one. (ARCHITECTURE.md draws the same picture; each subpackage's __init__.py says what it may import.)
+BASE = {"dcgan.errors", "dcgan.device", "dcgan.io_utils", "dcgan.images"}  # the modules beside the subpackages
+LAYERS = [
+    "base",
+    "dcgan.data",
+    "dcgan.nets",
+    "dcgan.store",
+    "dcgan.interop",
+    "dcgan.quality",
+    "dcgan.training",
+    "dcgan.explore",
+    "dcgan.serve",
+    "dcgan.ui",
+    "dcgan.cli",
+    "api",  # `import dcgan` itself, `python -m dcgan`, and dcgan.latent (the README's old import path)
+]
+API = {"dcgan", "dcgan.__main__", "dcgan.latent"}
+
+
+def layer_of(module: str) -> int:
+    if module in BASE:
+        return 0
+    if module in API:
+        return len(LAYERS) - 1
+    package = ".".join(module.split(".")[:2])
+    if package not in LAYERS:
+        raise AssertionError(f"{module} is in no layer: add its subpackage to LAYERS (or to BASE)")
+    return LAYERS.index(package)
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """`a -> b` for every import of a later layer's module: the imports the layering forbids."""
+    return sorted(
+        f"{module} ({LAYERS[layer_of(module)]}) -> {target} ({LAYERS[layer_of(target)]})"
+        for module, targets in graph.items()
+        for target in targets
+        if layer_of(target) > layer_of(module)
+    )
 
 
 def module_name(path: Path) -> str:
@@ -36,8 +80,10 @@ def imported_modules(node: ast.Import | ast.ImportFrom, module: str, package: bo
     """Absolute names of what `node` imports; `from . import x` names the submodule dcgan.x."""
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
-    if node.level == 0:
+    if node.level == 0 and (node.module or "").split(".")[0] != "dcgan":
         return [node.module or ""]
+    if node.level == 0:  # `from dcgan.ui import walk` imports dcgan.ui and dcgan.ui.walk
+        return [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
     base = module.split(".")
     base = base if package else base[:-1]
     base = base[: len(base) - (node.level - 1)]
@@ -96,10 +142,14 @@ def import_graph(include_functions: bool = False) -> dict[str, set[str]]:
         targets = set()
         for node in module_level + (in_functions if include_functions else []):
             for name in imported_modules(node, module, is_package(path)):
+                if name.count(".") == 1 and name.startswith("dcgan.") and name not in known:
+                    targets.add("dcgan")  # `from dcgan import Generator`: the package root, the top layer
+                    continue
                 # `from .data import x` imports dcgan.data; `from . import data` imports dcgan.data too
                 while name and name not in known:
                     name = name.rpartition(".")[0]
-                if name and name != module and name != "dcgan":
+                # a module's own packages are imported before it, whatever it says: not an edge
+                if name and name != module and not module.startswith(name + "."):
                     targets.add(name)
         graph[module] = targets
     return graph
@@ -132,10 +182,48 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_graph_sees_the_library_imports() -> None:
     graph = import_graph()
-    assert "dcgan.models" in graph["dcgan.checkpoints"]
-    assert "dcgan.emoji" in graph["dcgan.data"]
-    assert "dcgan.image_dataset" in graph["dcgan.emoji"]
+    assert "dcgan.nets.models" in graph["dcgan.store.checkpoints"]
+    assert "dcgan.data.loading" in graph["dcgan.data"]  # the package registers the built-in datasets
+    assert "dcgan.data.emoji" in graph["dcgan.data.loading"]
+    assert "dcgan.data.dataset" in graph["dcgan.data.emoji"]
     assert "dcgan.ui.session" in graph
+
+
+def test_every_module_is_in_a_layer_and_no_import_goes_up() -> None:
+    graph = import_graph(include_functions=True)
+    for module in graph:
+        layer_of(module)  # fails naming a module outside every layer
+    upward = upward_imports(graph)
+    assert not upward, (
+        "imports from a higher layer (see LAYERS): " + "; ".join(upward) + ". Move the code down, or pass what "
+        "it needs down as an argument (as dcgan/store/pretrained.py attaches Generator's Hub methods)"
+    )
+
+
+def test_an_upward_import_is_found() -> None:
+    # The check itself, on a made-up graph: nets reaching up into store, and a view reaching into the UI.
+    graph = {
+        "dcgan.nets.models": {"dcgan.store.model_files", "dcgan.errors"},
+        "dcgan.explore.walk": {"dcgan.ui.common", "dcgan.nets.latent"},
+        "dcgan.store.model_files": {"dcgan.nets.config"},
+        "dcgan.data.loading": {"dcgan"},  # the package root is the top layer: no subpackage may import it
+    }
+    assert upward_imports(graph) == [
+        "dcgan.data.loading (dcgan.data) -> dcgan (api)",
+        "dcgan.explore.walk (dcgan.explore) -> dcgan.ui.common (dcgan.ui)",
+        "dcgan.nets.models (dcgan.nets) -> dcgan.store.model_files (dcgan.store)",
+    ]
+    with pytest.raises(AssertionError, match="in no layer"):
+        layer_of("dcgan.plugins.thing")
+
+
+def test_gradio_only_in_the_ui() -> None:
+    for path in library_files(include_ui=False):
+        module = module_name(path)
+        module_level, in_functions = collect_imports(ast.parse(path.read_text(), str(path)))
+        for node in module_level + in_functions:
+            names = imported_modules(node, module, is_package(path))
+            assert not any(name.split(".")[0] == "gradio" for name in names), f"{module} imports gradio"
 
 
 def test_a_cycle_is_found() -> None:

@@ -17,8 +17,8 @@ gradio_client = pytest.importorskip("gradio_client")
 from browser.app_server import running_app  # noqa: E402
 from helpers import blob_images  # noqa: E402
 
-from dcgan.hosting import HostLimits  # noqa: E402
-from dcgan.jobs import wait_until  # noqa: E402
+from dcgan.serve.hosting import HostLimits  # noqa: E402
+from dcgan.serve.jobs import wait_until  # noqa: E402
 
 HOST_TOKEN = "host-token-for-tests"
 LIMITS = HostLimits(host_token=HOST_TOKEN, job_max_steps=3000, job_max_minutes=60, job_pause_minutes=10)

@@ -1,4 +1,4 @@
-"""The training slot's turns (issue 24, dcgan/jobs.py): owner keys of any characters, and a slot a visitor may
+"""The training slot's turns (issue 24, dcgan/serve/jobs.py): owner keys of any characters, and a slot a visitor may
 not keep for hours by restarting their job the moment it stops. Plain Python with fake clocks; the app-level
 checks are in tests/test_job_ownership.py, the fair shares of heavy work in tests/test_fairness.py."""
 
@@ -10,11 +10,11 @@ pytest.importorskip("gradio")
 
 from test_fairness import FakeClock  # noqa: E402
 
-from dcgan.config import ModelConfig, TrainConfig  # noqa: E402
-from dcgan.data import ImageDataset  # noqa: E402
+from dcgan.data.dataset import ImageDataset  # noqa: E402
 from dcgan.errors import DcganError  # noqa: E402
-from dcgan.jobs import JobBudget, JobManager, TrainingJob, wait_until  # noqa: E402
-from dcgan.train import Trainer  # noqa: E402
+from dcgan.nets.config import ModelConfig, TrainConfig  # noqa: E402
+from dcgan.serve.jobs import JobBudget, JobManager, TrainingJob, wait_until  # noqa: E402
+from dcgan.training.trainer import Trainer  # noqa: E402
 
 # ---- owner keys of any characters -----------------------------------------------------------------------------
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 from helpers import blob_images
 
-from dcgan.config import ModelConfig, TrainConfig
-from dcgan.data import ImageDataset
+from dcgan.data.dataset import ImageDataset
 from dcgan.errors import DcganError
-from dcgan.jobs import JobBudget, JobManager, grid_diversity, wait_until
-from dcgan.train import Trainer
+from dcgan.nets.config import ModelConfig, TrainConfig
+from dcgan.serve.jobs import JobBudget, JobManager, grid_diversity, wait_until
+from dcgan.training.trainer import Trainer
 
 TINY = ModelConfig(image_size=32, nc=1, nz=8, ngf=8, ndf=8)
 
@@ -232,7 +232,7 @@ def test_a_finished_run_on_disk_reads_back_as_the_train_tab_shows_a_job(tmp_path
     import json
     import os
 
-    from dcgan.jobs import finished_run_snapshot, last_finished_run
+    from dcgan.serve.jobs import finished_run_snapshot, last_finished_run
 
     def run(name: str, steps: int, finished: bool, age_s: float) -> Path:
         folder = tmp_path / name

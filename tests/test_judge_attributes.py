@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from dcgan import classifier, faces
-from dcgan.classifier import (
+from dcgan.data import faces
+from dcgan.data.faces import FACE_CLASS_ATTRIBUTES, FACE_CLASSES, FacesDataset
+from dcgan.errors import DcganError
+from dcgan.quality import classifier
+from dcgan.quality.classifier import (
     CHECKPOINTS_DIR,
     ClassifierConfig,
     JudgeClassifier,
@@ -22,8 +25,6 @@ from dcgan.classifier import (
     preset_config,
     train_judge,
 )
-from dcgan.errors import DcganError
-from dcgan.faces import FACE_CLASS_ATTRIBUTES, FACE_CLASSES, FacesDataset
 
 SIDE = 16
 HEAD = ["facial_hair", "hat"]
@@ -153,7 +154,7 @@ def test_the_shipped_faces_judge_reads_held_out_faces_and_their_attributes(tmp_p
     for k, name in enumerate(judge.config.attributes):
         assert (read[:, k] == targets[:, k]).float().mean() >= 0.95, name
     # eval's attribute table: samples that all wear glasses beside the held-out faces, half of which do
-    from dcgan.metrics import attribute_shares, attribute_table
+    from dcgan.quality.metrics import attribute_shares, attribute_table
 
     k = judge.config.attributes.index("glasses")
     shares = attribute_shares(judge, first.images[held][targets[:, k]], first.images[held])
@@ -163,8 +164,8 @@ def test_the_shipped_faces_judge_reads_held_out_faces_and_their_attributes(tmp_p
 
 @pytest.mark.skipif(not (FACES_JUDGE / "model.safetensors").is_file(), reason="no shipped faces judge")
 def test_judge_features_for_faces_are_the_faces_judges():
-    from dcgan.classifier import JUDGE_DIR, judge_id
-    from dcgan.metrics import feature_extractor
+    from dcgan.quality.classifier import JUDGE_DIR, judge_id
+    from dcgan.quality.feature_spaces import feature_extractor
 
     assert feature_extractor("judge", "faces").name == judge_id(FACES_JUDGE)
     assert feature_extractor("judge", "fashion-mnist").name == judge_id(JUDGE_DIR)

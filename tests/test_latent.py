@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from dcgan.latent import interpolate, lerp, sample_noise, slerp
+from dcgan.nets.latent import interpolate, lerp, sample_noise, slerp
 
 
 def test_noise_is_seeded_and_prefix_stable():
@@ -67,8 +67,8 @@ def test_unknown_method():
 
 # ---- arithmetic and directions, on a tiny model ----------------------------------------------------
 
-from dcgan.config import ModelConfig  # noqa: E402
-from dcgan.latent import (  # noqa: E402
+from dcgan.nets.config import ModelConfig  # noqa: E402
+from dcgan.nets.latent import (  # noqa: E402
     arithmetic,
     class_mean_latents,
     dimension_sensitivity,
@@ -78,7 +78,7 @@ from dcgan.latent import (  # noqa: E402
     neighbourhood,
     principal_directions,
 )
-from dcgan.models import Generator  # noqa: E402
+from dcgan.nets.models import Generator  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_principal_directions_are_orthonormal_and_move_the_image(tiny_generator)
 
 
 def test_first_direction_explains_more_of_the_layer_than_a_random_one(tiny_generator):
-    from dcgan.latent import layer_activations
+    from dcgan.nets.latent import layer_activations
 
     directions, _ = principal_directions(tiny_generator, k=2, n=300)
     z = sample_noise(200, 12, seed=5)
@@ -143,7 +143,7 @@ def test_first_direction_explains_more_of_the_layer_than_a_random_one(tiny_gener
 
 
 def test_projection_recovers_a_generated_image(tiny_generator):
-    from dcgan.latent import project_image
+    from dcgan.nets.latent import project_image
 
     target = generate(tiny_generator, sample_noise(1, 12, seed=42))
     steps = list(project_image(tiny_generator, target, steps=150, lr=0.1, restarts=4, report_every=50))
@@ -158,7 +158,7 @@ def test_projection_recovers_a_generated_image(tiny_generator):
 
 
 def test_projection_can_be_cancelled(tiny_generator):
-    from dcgan.latent import project_image
+    from dcgan.nets.latent import project_image
 
     target = torch.zeros(1, 1, 32, 32)
     calls = []

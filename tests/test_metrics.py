@@ -9,14 +9,12 @@ import torch
 from helpers import blob_images
 from torch import nn
 
-from dcgan.__main__ import main
-from dcgan.checkpoints import save_model_folder
-from dcgan.config import ModelConfig, RunConfig
+from dcgan.cli.main import main
 from dcgan.errors import DcganError
-from dcgan.metrics import (
-    RandomFeatures,
+from dcgan.nets.config import ModelConfig, RunConfig
+from dcgan.nets.models import Generator
+from dcgan.quality.distances import (
     class_coverage,
-    evaluate,
     fid,
     frechet_distance,
     kid,
@@ -24,7 +22,9 @@ from dcgan.metrics import (
     nearest_neighbours,
     precision_recall,
 )
-from dcgan.models import Generator
+from dcgan.quality.feature_spaces import RandomFeatures
+from dcgan.quality.metrics import evaluate
+from dcgan.store.checkpoints import save_model_folder
 
 
 def gaussian(n: int, dim: int, seed: int, shift: float = 0.0) -> torch.Tensor:
@@ -170,7 +170,7 @@ class ImageListGenerator(nn.Module):
 
 
 def test_evaluate_flags_a_generator_that_copies_its_training_images(idx_folder, tmp_path, monkeypatch):
-    from dcgan.data import load_dataset
+    from dcgan.data.loading import load_dataset
 
     monkeypatch.setenv("DCGAN_CACHE", str(tmp_path / "cache"))
     train = load_dataset(str(idx_folder), 32, split="train").images
@@ -239,7 +239,7 @@ def test_long_steps_show_a_progress_bar_in_a_terminal_only(capsys):
     import termios
     import time
 
-    from dcgan.metrics import progress
+    from dcgan.quality.feature_spaces import progress
 
     assert list(progress(range(3), "features", 30, 10)) == [0, 1, 2]
     assert capsys.readouterr().err == ""  # not a terminal: no bar

@@ -1,5 +1,5 @@
 """Issue 24: a model legal image by image but deadly in bulk. What the app will do with a model is estimated
-from its config (dcgan/workload.py) and a visitor's model beyond the host's budget is refused before it is
+from its config (dcgan/nets/workload.py) and a visitor's model beyond the host's budget is refused before it is
 built; every batched forward is sized from the network's per-image cost; a model zip with a huge member
 list is refused before the list is read; the walk's fast preview never prepares a model."""
 
@@ -13,20 +13,14 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from dcgan.config import ModelConfig, RunConfig, TrainConfig
 from dcgan.errors import DcganError
-from dcgan.hosting import HostLimits
-from dcgan.latent import dimension_sensitivity, generate, layer_activations
-from dcgan.limits import MAX_ZIP_MEMBERS, generator_cost
-from dcgan.models import Generator
-from dcgan.registry import import_upload
-from dcgan.workload import (
-    STEP_BYTES,
-    check_model_budget,
-    generator_batch,
-    inference_bytes,
-    model_workload,
-)
+from dcgan.nets.config import ModelConfig, RunConfig, TrainConfig
+from dcgan.nets.latent import dimension_sensitivity, generate, layer_activations
+from dcgan.nets.limits import MAX_ZIP_MEMBERS, generator_cost
+from dcgan.nets.models import Generator
+from dcgan.nets.workload import STEP_BYTES, check_model_budget, generator_batch, inference_bytes, model_workload
+from dcgan.serve.hosting import HostLimits
+from dcgan.serve.model_uploads import import_upload
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 LIMITS = HostLimits()  # the defaults README states
@@ -75,7 +69,7 @@ def shipped_configs() -> list[tuple[str, ModelConfig, bool]]:
 
 @pytest.mark.parametrize("values", [DENSE_STEM_BOMB, WIDE_LAYER_BOMB, FLOPS_BOMB], ids=["dense", "wide", "flops"])
 def test_the_issues_bombs_are_legal_per_image_and_refused_in_bulk(values: dict) -> None:
-    config = ModelConfig(**values)  # passes dcgan/limits.py: the per-forward bounds
+    config = ModelConfig(**values)  # passes dcgan/nets/limits.py: the per-forward bounds
     with pytest.raises(DcganError, match=r"this server allows \d+ (s|MB) per (model|request)"):
         check_model_budget(config, True, LIMITS.max_model_seconds, LIMITS.max_model_memory_mb)
     check_model_budget(config, True, 0, 0)  # 0: the host set no limit
@@ -109,7 +103,7 @@ def test_generate_and_layer_activations_use_the_models_batch(monkeypatch: pytest
     generator = Generator(config).eval()
     seen = []
     generator.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
-    monkeypatch.setattr("dcgan.latent.generator_batch", lambda config, largest: 7)
+    monkeypatch.setattr("dcgan.nets.workload.generator_batch", lambda config, largest: 7)
     generate(generator, torch.randn(20, 16))
     assert seen == [7, 7, 6]
     seen.clear()
@@ -123,7 +117,7 @@ def test_sensitivity_reduced_a_batch_at_a_time_equals_the_whole(monkeypatch: pyt
     torch.manual_seed(0)
     generator = Generator(ModelConfig(image_size=32, nc=1, nz=16, ngf=8, ndf=8)).eval()
     whole = dimension_sensitivity(generator, n=4)
-    monkeypatch.setattr("dcgan.latent.generator_batch", lambda config, largest: 9)  # 2 dims a batch, uneven
+    monkeypatch.setattr("dcgan.nets.workload.generator_batch", lambda config, largest: 9)  # 2 dims a batch, uneven
     assert torch.allclose(dimension_sensitivity(generator, n=4), whole, atol=1e-6)
     # The reference: every dimension moved by hand, one at a time.
     base = torch.randn(4, 16, generator=torch.Generator().manual_seed(0))
@@ -192,7 +186,7 @@ def test_a_hub_model_beyond_the_budget_is_refused_before_it_is_built(tmp_path: P
 
     with zipfile.ZipFile(bomb_zip(tmp_path / "bomb.zip", DENSE_STEM_BOMB)) as archive:
         archive.extractall(tmp_path / "hub-snapshot")
-    monkeypatch.setattr("dcgan.model_files.resolve_model_folder", lambda key: tmp_path / "hub-snapshot")
+    monkeypatch.setattr("dcgan.store.model_files.resolve_model_folder", lambda key: tmp_path / "hub-snapshot")
     built = []
     monkeypatch.setattr(model_cache.Explorer, "load", classmethod(lambda cls, key, name=None: built.append(key)))
     catalog = model_cache.Catalog(tmp_path / "checkpoints", tmp_path / "runs", tmp_path / "uploads", limits=LIMITS)

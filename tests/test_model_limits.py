@@ -1,4 +1,4 @@
-"""dcgan/limits.py: a ModelConfig is checked, from arithmetic alone, before anything is built."""
+"""dcgan/nets/limits.py: a ModelConfig is checked, from arithmetic alone, before anything is built."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcgan import limits
-from dcgan.checkpoints import GENERATOR_FILE, check_hub_file_sizes, load_generator
-from dcgan.config import ModelConfig, RunConfig
 from dcgan.errors import DcganError
-from dcgan.limits import discriminator_cost, generator_cost
-from dcgan.models import Discriminator, Generator
+from dcgan.nets import limits
+from dcgan.nets.config import ModelConfig, RunConfig
+from dcgan.nets.limits import discriminator_cost, generator_cost
+from dcgan.nets.models import Discriminator, Generator
+from dcgan.store.checkpoints import load_generator
+from dcgan.store.model_files import GENERATOR_FILE, check_hub_file_sizes
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -223,7 +224,7 @@ def test_a_model_folder_whose_config_says_ngf_5000_is_refused_before_building(tm
 
 
 def test_a_weights_file_larger_than_its_config_is_refused_unread(tmp_path: Path) -> None:
-    from dcgan.checkpoints import save_model_folder
+    from dcgan.store.checkpoints import save_model_folder
 
     config = ModelConfig(image_size=32, nc=1, nz=8, ngf=4, ndf=4)
     folder = save_model_folder(tmp_path / "model", Generator(config), RunConfig(config))

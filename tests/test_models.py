@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from dcgan.config import ModelConfig
 from dcgan.errors import DcganError
-from dcgan.models import Discriminator, Generator
+from dcgan.nets.config import ModelConfig
+from dcgan.nets.models import Discriminator, Generator
 
 FAMILY_SIZES = [("paper", 32), ("paper", 64), ("paper", 128), ("tutorial", 28)]
 

@@ -9,8 +9,8 @@ from helpers import blob_images
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from plain_dcgan import PlainDiscriminator, PlainGenerator, train_plain  # noqa: E402
 
-from dcgan.checkpoints import load_generator  # noqa: E402
-from dcgan.convert import import_generator  # noqa: E402
+from dcgan.interop.convert import import_generator  # noqa: E402
+from dcgan.store.checkpoints import load_generator  # noqa: E402
 
 
 def test_baseline_trains_and_imports_as_our_model_with_identical_outputs(tmp_path):

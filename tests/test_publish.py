@@ -16,12 +16,12 @@ import huggingface_hub
 import pytest
 import torch
 
-from dcgan.__main__ import main
-from dcgan.checkpoints import save_model_folder
-from dcgan.config import ModelConfig, RunConfig, TrainConfig
+from dcgan.cli.main import main
 from dcgan.errors import DcganError
-from dcgan.models import Discriminator, Generator
-from dcgan.publish import push_to_hub
+from dcgan.nets.config import ModelConfig, RunConfig, TrainConfig
+from dcgan.nets.models import Discriminator, Generator
+from dcgan.store.checkpoints import save_model_folder
+from dcgan.store.hub import push_to_hub
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hf_secretTOKENthatmustNEVERbeshown123"

@@ -7,10 +7,10 @@ from urllib.parse import parse_qsl
 import pytest
 import torch
 
-from dcgan import metrics
-from dcgan.config import ModelConfig
-from dcgan.metrics import evaluate, format_table, scalar_metric, table_rows
-from dcgan.models import Generator
+from dcgan.nets.config import ModelConfig
+from dcgan.nets.models import Generator
+from dcgan.quality import metrics
+from dcgan.quality.metrics import evaluate, format_table, scalar_metric, table_rows
 
 # ----------------------------------------------------------------------------- metrics
 
@@ -106,7 +106,7 @@ def test_a_registered_tab_is_built_wired_and_linked_with_no_other_edit(tmp_path,
 
 def _tiny_noise(request):
     """64 random 32x32 grey images, made in memory (seeded); load_dataset fits size and channels."""
-    from dcgan.data import ImageDataset
+    from dcgan.data.dataset import ImageDataset
 
     images = torch.rand(64, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     return ImageDataset(images, None, None, request.name)
@@ -114,7 +114,7 @@ def _tiny_noise(request):
 
 @pytest.fixture
 def tiny_noise():
-    from dcgan.data import DatasetSpec, register_dataset, unregister_dataset
+    from dcgan.data.registry import DatasetSpec, register_dataset, unregister_dataset
 
     spec = register_dataset(DatasetSpec("tiny-noise", _tiny_noise, image_size=32, channels=1))  # the one call
     yield spec
@@ -122,8 +122,8 @@ def tiny_noise():
 
 
 def test_a_registered_dataset_trains_from_the_cli_with_no_other_edit(tiny_noise, tmp_path, capsys):
-    from dcgan.__main__ import build_parser, main
-    from dcgan.checkpoints import load_run_config
+    from dcgan.cli.main import build_parser, main
+    from dcgan.store.model_files import load_run_config
 
     run = tmp_path / "run"
     args = ["train", "--data", "Tiny_Noise", "--steps", "2", "--batch-size", "16", "--nz", "8", "--ngf", "8"]
@@ -138,8 +138,9 @@ def test_a_registered_dataset_trains_from_the_cli_with_no_other_edit(tiny_noise,
 
 
 def test_the_registry_answers_what_callers_ask(tiny_noise):
-    from dcgan.data import dataset_spec, is_registered_dataset, load_dataset, registered_datasets, uses_judge
-    from dcgan.metrics import feature_extractor
+    from dcgan.data.loading import dataset_spec, load_dataset
+    from dcgan.data.registry import is_registered_dataset, registered_datasets, uses_judge
+    from dcgan.quality.feature_spaces import feature_extractor
 
     assert [spec.name for spec in registered_datasets()][:2] == ["fashion-mnist", "mnist"]
     assert is_registered_dataset("tiny-noise") and not is_registered_dataset("/some/folder")
@@ -151,7 +152,7 @@ def test_the_registry_answers_what_callers_ask(tiny_noise):
 
 
 def test_the_registry_names_the_classifier_that_reads_each_dataset(tiny_noise):
-    from dcgan.data import classifier_name, uses_judge
+    from dcgan.data.registry import classifier_name, uses_judge
 
     assert classifier_name("Fashion_MNIST") == "fashion-mnist-judge"
     assert classifier_name("emoji") == classifier_name("noto-emoji") == classifier_name("emoji-no-skin-tones")
@@ -163,7 +164,7 @@ def test_the_registry_names_the_classifier_that_reads_each_dataset(tiny_noise):
 
 def test_the_train_tab_offers_the_registered_app_datasets(monkeypatch):
     pytest.importorskip("gradio")
-    from dcgan.data import DatasetSpec, register_dataset, unregister_dataset
+    from dcgan.data.registry import DatasetSpec, register_dataset, unregister_dataset
     from dcgan.ui import training
 
     assert list(training.app_datasets()) == ["fashion-mnist"]

@@ -4,11 +4,12 @@ import zipfile
 import pytest
 import torch
 
-from dcgan.checkpoints import save_model_folder
-from dcgan.config import ModelConfig, RunConfig, TrainConfig
 from dcgan.errors import DcganError
-from dcgan.models import Generator
-from dcgan.registry import import_upload, list_models, model_facts
+from dcgan.nets.config import ModelConfig, RunConfig, TrainConfig
+from dcgan.nets.models import Generator
+from dcgan.serve.model_uploads import import_upload
+from dcgan.store.checkpoints import save_model_folder
+from dcgan.store.registry import list_models, model_facts
 
 CONFIG = ModelConfig(image_size=32, nc=1, nz=8, ngf=4, ndf=4)
 
@@ -105,9 +106,9 @@ def test_pth_upload_is_imported(tmp_path):
 def test_the_app_opens_on_the_papers_fashion_model_whatever_the_names(tmp_path):
     """fashion-mnist-28-tutorial sorts before fashion-mnist-32; the default is still the paper-family one
     of the models trained on data the judge reads (the dataset registry says which)."""
-    from dcgan.checkpoints import save_model_folder
-    from dcgan.config import ModelConfig, RunConfig, TrainConfig
-    from dcgan.models import Generator
+    from dcgan.nets.config import ModelConfig, RunConfig, TrainConfig
+    from dcgan.nets.models import Generator
+    from dcgan.store.checkpoints import save_model_folder
     from dcgan.ui.model_cache import Catalog
 
     for name, config in (

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcgan.cards import metrics_table
-from dcgan.checkpoints import load_generator
-from dcgan.latent import generate, sample_noise
+from dcgan.nets.latent import generate, sample_noise
+from dcgan.store.checkpoints import load_generator
+from dcgan.training.cards import metrics_table
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 GENERATORS = sorted(p for p in CHECKPOINTS.iterdir() if (p / "model.safetensors").is_file() and "judge" not in p.name)
@@ -41,7 +41,7 @@ def test_card_states_the_numbers_of_its_eval(folder):
 @pytest.mark.parametrize("folder", GENERATORS, ids=lambda p: p.name)
 def test_card_states_the_default_seed_the_rule_gives(folder):
     """The app opens each shipped model at the seed its stated rule picks; the card says which and why."""
-    from dcgan.explore import Explorer, default_seed
+    from dcgan.explore.explorer import Explorer, default_seed
 
     seed, _ = default_seed(Explorer.load(folder))
     card = (folder / "README.md").read_text()
@@ -52,7 +52,8 @@ def test_card_states_the_default_seed_the_rule_gives(folder):
 def test_the_arithmetic_caption_ends_with_the_judges_reading_of_its_result():
     """Fig. 7's number on its screen (issue 25): what the judge calls the result on the averages, on single
     exemplars, and the three averages, read from the very images the tab draws."""
-    from dcgan.explore import Explorer, arithmetic_images, gallery_z, judge_readout
+    from dcgan.explore.arithmetic import arithmetic_images, gallery_z, judge_readout
+    from dcgan.explore.explorer import Explorer
     from dcgan.ui import arithmetic
     from dcgan.ui.session import Pick, VisitorState
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from dcgan.config import ModelConfig
-from dcgan.speed import describe, measure
+from dcgan.nets.config import ModelConfig
+from dcgan.training.speed import describe, measure
 
 
 def test_a_measurement_times_real_training_steps_of_the_settings_given():

@@ -9,15 +9,17 @@ import torch
 from helpers import blob_images
 from PIL import Image
 
-from dcgan.batchnorm_stats import measure_batchnorm_statistics
-from dcgan.checkpoints import CONFIG_FILE, GENERATOR_FILE, load_generator
-from dcgan.config import ModelConfig, RunConfig, TrainConfig
-from dcgan.data import ImageDataset, load_dataset
+from dcgan.data.dataset import ImageDataset
+from dcgan.data.loading import load_dataset
 from dcgan.errors import DcganError
-from dcgan.latent import generate
-from dcgan.run_writer import SNAPSHOTS
-from dcgan.train import METRICS_FILE, PROGRESS_GIF, Trainer, r1_penalty
-from dcgan.train_state import STATE_FILE, load_train_state
+from dcgan.nets.batchnorm_stats import measure_batchnorm_statistics
+from dcgan.nets.config import ModelConfig, RunConfig, TrainConfig
+from dcgan.nets.latent import generate
+from dcgan.store.checkpoints import load_generator
+from dcgan.store.model_files import CONFIG_FILE, GENERATOR_FILE
+from dcgan.training.run_writer import METRICS_FILE, PROGRESS_GIF, SNAPSHOTS
+from dcgan.training.state import STATE_FILE, load_train_state
+from dcgan.training.trainer import Trainer, r1_penalty
 
 
 def tiny_model(**overrides) -> ModelConfig:

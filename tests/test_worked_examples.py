@@ -9,32 +9,29 @@ import torch
 import torch.nn.functional as F
 from browser.app_server import tiny_model_folder
 
-import dcgan.explore as explore
+import dcgan.explore.arithmetic as arithmetic_view
+import dcgan.explore.explorer as explorer_view
+import dcgan.explore.inside as inside_view
 from dcgan.errors import DcganError
-from dcgan.explore import (
+from dcgan.explore.arithmetic import (
     ARITHMETIC_GROUPS,
     CONFIDENT,
-    EXAMPLE_BATCHES,
-    GALLERY_SIZE,
     MIN_CLOSURE,
-    SMOOTHING,
-    Explorer,
     arithmetic_images,
-    channel_contrasts,
     class_exemplars,
     example_classes,
     gallery_z,
-    inside_image,
-    look_inside,
-    most_distinct_channel,
     parallelogram_score,
     picks_z,
     prepared_picks,
     rank_class_triples,
     worked_arithmetic,
 )
-from dcgan.features import saliency
-from dcgan.latent import generate
+from dcgan.explore.explorer import Explorer
+from dcgan.explore.features import saliency
+from dcgan.explore.inside import channel_contrasts, inside_image, look_inside, most_distinct_channel
+from dcgan.nets.latent import generate
+from dcgan.nets.workload import EXAMPLE_BATCHES, GALLERY_SIZE, SMOOTHING
 
 QUARTERS = ["top-left", "top-right", "bottom-left", "bottom-right"]
 
@@ -67,7 +64,7 @@ class QuadrantJudge(torch.nn.Module):
 @pytest.fixture(params=[[0, 1, 2, 3], [3, 2, 1, 0]], ids=["quarters", "reversed"])
 def judged(request, tmp_path, monkeypatch):
     """A fresh Explorer of the tiny model, read by QuadrantJudge; call it again for another fresh one."""
-    monkeypatch.setattr(explore, "classifier_for", lambda data: QuadrantJudge(request.param))
+    monkeypatch.setattr(explorer_view, "classifier_for", lambda data: QuadrantJudge(request.param))
     folder = tiny_model_folder(tmp_path / "tiny")
     return lambda: Explorer.load(folder)
 
@@ -162,14 +159,14 @@ def test_the_papers_own_sum_is_the_example_when_the_judge_has_its_classes(judged
     ranking = rank_class_triples(judged())
     stand_in = ranking[-1]
     a, b, c = stand_in.classes
-    monkeypatch.setattr(explore, "PAPER_CLASS_TRIPLES", (("nobody draws", "this", "class"), (c, b, a)))
+    monkeypatch.setattr(arithmetic_view, "PAPER_CLASS_TRIPLES", (("nobody draws", "this", "class"), (c, b, a)))
     worked = worked_arithmetic(judged())
     assert worked.classes == (c, b, a) and worked.score == stand_in.score
     assert worked.rule.startswith(f"The paper's own sum (its Figure 7): {c} − {b} + {a}")
     assert f"**{stand_in.score:.2f}**" in worked.rule and f"scores {ranking[0].score:.2f}" in worked.rule
     for group, name in zip(ARITHMETIC_GROUPS, worked.classes, strict=True):
         assert judge_calls(judged(), worked.picks[group])[0] == [name] * 3
-    monkeypatch.setattr(explore, "PAPER_CLASS_TRIPLES", (("nobody draws", "this", "class"),))
+    monkeypatch.setattr(arithmetic_view, "PAPER_CLASS_TRIPLES", (("nobody draws", "this", "class"),))
     assert worked_arithmetic(judged()).classes == ranking[0].classes
 
 
@@ -218,7 +215,7 @@ def test_a_class_whose_average_does_not_read_as_it_is_left_out(judged, monkeypat
             )
             return features, logits
 
-    monkeypatch.setattr(explore, "classifier_for", lambda data: Misreading(judge.order))
+    monkeypatch.setattr(explorer_view, "classifier_for", lambda data: Misreading(judge.order))
     ranking = rank_class_triples(judged())
     assert all(misread not in triple.classes for triple in ranking)
     assert worked_arithmetic(judged()).classes != chosen
@@ -232,14 +229,14 @@ def test_the_choice_is_deterministic_and_computed_once_per_model(judged):
 
 def test_without_a_judge_or_a_closing_triple_the_example_is_the_mechanics(judged, tmp_path, monkeypatch):
     mechanics = {"A": [(0, 0), (0, 1), (0, 2)], "B": [(0, 3), (0, 4), (0, 5)], "C": [(0, 6), (0, 7), (0, 8)]}
-    monkeypatch.setattr(explore, "MIN_CLOSURE", 10.0)  # no triple closes that well
+    monkeypatch.setattr(arithmetic_view, "MIN_CLOSURE", 10.0)  # no triple closes that well
     worked = worked_arithmetic(judged())
     assert (worked.picks, worked.classes, worked.score) == (mechanics, None, None) and worked.ranking
     assert "only the mechanics" in worked.rule
-    monkeypatch.setattr(explore, "MIN_CLOSURE", MIN_CLOSURE)
-    monkeypatch.setattr(explore, "TRIPLE_CLASSES", 2)  # the bound on the work: two classes make no triple
+    monkeypatch.setattr(arithmetic_view, "MIN_CLOSURE", MIN_CLOSURE)
+    monkeypatch.setattr(arithmetic_view, "TRIPLE_CLASSES", 2)  # the bound on the work: two classes make no triple
     assert worked_arithmetic(judged()).ranking == [] and prepared_picks(judged()) == (mechanics, None)
-    monkeypatch.setattr(explore, "classifier_for", lambda data: None)
+    monkeypatch.setattr(explorer_view, "classifier_for", lambda data: None)
     assert prepared_picks(judged()) == (mechanics, None) and rank_class_triples(judged()) == []
 
 
@@ -294,14 +291,14 @@ def test_a_channel_whose_untrained_twin_barely_fires_does_not_compete(monkeypatc
     """Its untrained map is a scrap of the image, unlike anything: the fair channels compete (all of them when
     none is fair), the earlier candidate winning a tie."""
     contrasts = [
-        explore.ChannelContrast(3, 0.9, trained_active=0.8, untrained_active=0.1),  # the largest, but unfair
-        explore.ChannelContrast(5, 0.6, trained_active=0.8, untrained_active=0.5),
-        explore.ChannelContrast(6, 0.6, trained_active=0.5, untrained_active=0.5),
+        inside_view.ChannelContrast(3, 0.9, trained_active=0.8, untrained_active=0.1),  # the largest, but unfair
+        inside_view.ChannelContrast(5, 0.6, trained_active=0.8, untrained_active=0.5),
+        inside_view.ChannelContrast(6, 0.6, trained_active=0.5, untrained_active=0.5),
     ]
-    monkeypatch.setattr(explore, "channel_contrasts", lambda *args: contrasts)
+    monkeypatch.setattr(inside_view, "channel_contrasts", lambda *args: contrasts)
     assert [contrast.fair for contrast in contrasts] == [False, True, True]
     assert most_distinct_channel(None, None, 0, [3, 5, 6]) == (5, 0.6)
-    monkeypatch.setattr(explore, "channel_contrasts", lambda *args: contrasts[:1])
+    monkeypatch.setattr(inside_view, "channel_contrasts", lambda *args: contrasts[:1])
     assert most_distinct_channel(None, None, 0, [3]) == (3, 0.9)
 
 

@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..errors import DcganError
-from ..explore import default_seed
-from ..hosting import HostLimits
-from . import (
+from dcgan.errors import DcganError
+from dcgan.explore.explorer import default_seed
+from dcgan.serve.hosting import HostLimits
+from dcgan.ui import (
     arithmetic,
     common,
     fairness,
@@ -37,8 +37,8 @@ from . import (
     tabs,
     walk,
 )
-from .model_cache import Catalog, warm
-from .session import READY_JS, UPDATE_URL_JS, VisitorState, query_string
+from dcgan.ui.model_cache import Catalog, warm
+from dcgan.ui.session import READY_JS, UPDATE_URL_JS, VisitorState, query_string
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"  # the repository's pictures (README, model cards)
 

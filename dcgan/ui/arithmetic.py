@@ -10,12 +10,22 @@ from dataclasses import dataclass
 import gradio as gr
 import torch
 
-from .. import explore
-from ..errors import DcganError
-from ..explore import CLASS_STEPS, Explorer, arithmetic_images, describe_arithmetic, first_seed_of_class
-from ..latent import generate
-from .class_vectors import class_controls, class_vector_handler, class_vector_strip, strip_files
-from .common import (
+from dcgan.errors import DcganError
+from dcgan.explore import arithmetic as explore_arithmetic
+from dcgan.explore.arithmetic import (
+    CLASS_STEPS,
+    arithmetic_images,
+    describe_arithmetic,
+    first_seed_of_class,
+    gallery_z,
+    judge_readout,
+    prepared_picks,
+)
+from dcgan.explore.explorer import Explorer
+from dcgan.nets.latent import generate
+from dcgan.nets.workload import GALLERY_SIZE
+from dcgan.ui.class_vectors import class_controls, class_vector_handler, class_vector_strip, strip_files
+from dcgan.ui.common import (
     Refresh,
     UserError,
     animation_output,
@@ -32,10 +42,10 @@ from .common import (
     slug,
     whole_number_box,
 )
-from .fairness import HEAVY_SLOTS
-from .session import GROUPS, MAX_PICKS, UPDATE_URL_JS, Pick, VisitorState, query_string
+from dcgan.ui.fairness import HEAVY_SLOTS
+from dcgan.ui.session import GROUPS, MAX_PICKS, UPDATE_URL_JS, Pick, VisitorState, query_string
 
-BATCH_SIZE = explore.GALLERY_SIZE  # samples in the gallery to pick from
+BATCH_SIZE = GALLERY_SIZE  # samples in the gallery to pick from
 __all__ = ["CLASS_STEPS", "add_pick", "batch_z", "build", "class_vector_strip", "first_seed_of_class", "results"]
 
 
@@ -48,7 +58,7 @@ def small(label: str, elem_id: str) -> gr.Image:
 
 def batch_z(model: Explorer, batch_seed: int) -> torch.Tensor:
     """(24, nz): sample i of batch s is row i of seed s, so '#i of batch s' names one z for good."""
-    return explore.gallery_z(model, batch_seed)
+    return gallery_z(model, batch_seed)
 
 
 def gallery_items(model: Explorer, batch_seed: int) -> list[tuple[object, str]]:
@@ -72,7 +82,7 @@ def add_pick(model: Explorer, state: VisitorState, group: str, pick: Pick) -> st
 
 
 def results(model: Explorer, state: VisitorState) -> dict[str, object]:
-    """Every picture on the tab's right side, from one generator forward (dcgan.explore.arithmetic_images).
+    """Every picture on the tab's right side, from one generator forward (dcgan.explore.arithmetic.arithmetic_images).
 
     Keys: "<G> picks", "<G> mean" for each group; and, when every group has an exemplar,
     "averaged", "single" (first exemplar of each group), "neighbourhood" (3x3 around "averaged").
@@ -104,7 +114,7 @@ def judge_reading(model: Explorer, images: dict[str, torch.Tensor]) -> str:
     """The figure's number: what the judge calls the result on the averages and on single exemplars, and the
     three averages (so a result that is just C shows as such)."""
     named = ["averaged", "single", *(f"{group} mean" for group in GROUPS)]
-    read = explore.judge_readout(model, torch.cat([images[name][:1] for name in named]))
+    read = judge_readout(model, torch.cat([images[name][:1] for name in named]))
     (averaged, p_averaged), (single, p_single), *means = read
     return (
         f"The judge reads A − B + C on the averages as **{averaged}** ({p_averaged:.0%}), on single exemplars as "
@@ -166,16 +176,16 @@ def describe(state: VisitorState) -> str:
 
 def example_work(model: Explorer) -> tuple[tuple, tuple | None]:
     """The tab's worked example, computed once per model (Explorer.example; the app warms it at start): a
-    prepared A − B + C (explore.prepared_picks: the picks and their classes) and, with example classes, the
+    prepared A − B + C (prepared_picks: the picks and their classes) and, with example classes, the
     class vector from B's class to A's from seed 0, as (images, caption, source, target); None without."""
 
     def compute() -> tuple:
-        prepared = explore.prepared_picks(model)
+        prepared = prepared_picks(model)
         classes, strip = prepared[1], None
         if classes:
             target, source = classes[0], classes[1]
             try:
-                strip = (*explore.class_vector_strip(model, source, target, 0), source, target)
+                strip = (*explore_arithmetic.class_vector_strip(model, source, target, 0), source, target)
             except DcganError:
                 pass  # e.g. no seed from 0 to 63 draws the source class: the box stays for the visitor's own
         return prepared, strip

@@ -11,15 +11,16 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from .. import explore
-from ..explore import CLASS_STEPS, Explorer
-from ..images import save_gif
-from .common import current_model, named_png, picture, seed_from, shows_user_errors
-from .fairness import heavy_turn
-from .session import VisitorState
+from dcgan.explore import arithmetic
+from dcgan.explore.arithmetic import CLASS_STEPS, example_classes
+from dcgan.explore.explorer import Explorer
+from dcgan.images import save_gif
+from dcgan.ui.common import current_model, named_png, picture, seed_from, shows_user_errors
+from dcgan.ui.fairness import heavy_turn
+from dcgan.ui.session import VisitorState
 
 # The library's strip, its refusals (a class never drawn, no judge) shown to the visitor.
-class_vector_strip = shows_user_errors(explore.class_vector_strip)
+class_vector_strip = shows_user_errors(arithmetic.class_vector_strip)
 
 
 def strip_files(
@@ -27,7 +28,7 @@ def strip_files(
 ) -> tuple[str, str, str]:
     """A class-vector strip as the tab shows it: (named PNG, caption, the same as a GIF), with its metadata.
     The seed named is the strip's first image's, as the caption says: the first seed from `start` on that
-    draws the source class (explore.class_vector_strip), not `start` itself."""
+    draws the source class (arithmetic.class_vector_strip), not `start` itself."""
     strip = picture(model, images, nrow=CLASS_STEPS, scale=max(1, 96 // model.image_size))
     seed = strip_seed(caption, start)
     metadata = {"model": model.name, "from": source, "to": target, "seed": seed, "searched from seed": start}
@@ -52,7 +53,7 @@ def class_controls(model: Explorer | None) -> list:
     if found is None:
         return [gr.update(visible=False), gr.update(), gr.update()]
     names = [name for name, count in zip(found[0], found[2], strict=True) if count > 0]
-    classes = explore.example_classes(model) or ()
+    classes = example_classes(model) or ()
     pair = classes[1::-1]  # the worked example's: from B's class to A's
     source, target = pair if len(pair) == 2 and set(pair) <= set(names) else names[:2]
     return [

@@ -19,12 +19,12 @@ import gradio as gr
 import torch
 from PIL import Image
 
-from ..errors import DcganError
-from ..explore import Explorer
-from ..images import grid_image, png_info, save_gif, save_png
-from ..latent import generate
-from .model_cache import Catalog, get_model
-from .session import MAX_SEED, VisitorState, valid_seed
+from dcgan.errors import DcganError
+from dcgan.explore.explorer import Explorer
+from dcgan.images import grid_image, png_info, save_gif, save_png
+from dcgan.nets.latent import generate
+from dcgan.ui.model_cache import Catalog, get_model
+from dcgan.ui.session import MAX_SEED, VisitorState, valid_seed
 
 LOG = logging.getLogger("dcgan.ui")
 NO_MODEL = "No model is loaded yet: pick one above, upload one, or train one (see the message at the top)."

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..hosting import HostLimits
-from ..io_utils import remove_older_than
-from ..uploads import prune_uploads
+from dcgan.io_utils import remove_older_than
+from dcgan.serve.hosting import HostLimits
+from dcgan.serve.uploads import prune_uploads
 
 LOG = logging.getLogger("dcgan.ui")
 SWEEP_SECONDS = 60.0

@@ -12,10 +12,20 @@ from pathlib import Path
 
 import gradio as gr
 
-from .. import explore
-from ..errors import DcganError
-from ..explore import ChannelLook, Explorer, InsideLook
-from .common import (
+from dcgan.errors import DcganError
+from dcgan.explore import ablation
+from dcgan.explore.ablation import generator_layer_widths
+from dcgan.explore.explorer import Explorer
+from dcgan.explore.inside import (
+    INSIDE_LAYERS,
+    ChannelLook,
+    InsideLook,
+    inside_image,
+    look_at_channel,
+    look_inside,
+    most_distinct_channel,
+)
+from dcgan.ui.common import (
     Refresh,
     UserError,
     current_model,
@@ -25,10 +35,10 @@ from .common import (
     seed_from,
     shows_user_errors,
 )
-from .fairness import HEAVY_SLOTS, heavy_turn
-from .inside_figures import channels_from, draw_ablation, draw_channel, draw_look
-from .projection import dataset_example
-from .session import UPDATE_URL_JS, VisitorState
+from dcgan.ui.fairness import HEAVY_SLOTS, heavy_turn
+from dcgan.ui.inside_figures import channels_from, draw_ablation, draw_channel, draw_look
+from dcgan.ui.projection import dataset_example
+from dcgan.ui.session import UPDATE_URL_JS, VisitorState
 
 
 def panel(label: str, elem_id: str) -> gr.Image:
@@ -41,7 +51,7 @@ def channel_of(caption: str) -> int:
 
 
 def layer_choices(model: Explorer) -> list[str]:
-    return [f"layer {i} ({width} channels)" for i, width in enumerate(explore.generator_layer_widths(model))]
+    return [f"layer {i} ({width} channels)" for i, width in enumerate(generator_layer_widths(model))]
 
 
 @dataclass
@@ -58,24 +68,24 @@ class ExampleLook:
 def example_look(model: Explorer) -> ExampleLook:
     """Test image 0 of the model's data (generated seed 0 for a model without shared data) looked inside, and
     the channel of D's layer 2 (the paper's "second highest") that training changed most clicked
-    (explore.most_distinct_channel among the layer's most active ones). The model work is done once
+    (most_distinct_channel among the layer's most active ones). The model work is done once
     per model (Explorer.example; the app warms it at start); the image's PNG is written per call, for the
     channel view of a later click to read."""
     try:
         path, source = dataset_example(model, index=0), "upload"
     except DcganError:
         path, source = None, "generated"
-    image, caption = explore.inside_image(model, source, 0, path)
+    image, caption = inside_image(model, source, 0, path)
     if path:
         caption = f"{Path(str(model.facts['data'])).name} test image 0"
 
     def compute() -> tuple[InsideLook, int, ChannelLook]:
-        look = explore.look_inside(model, image, caption)
+        look = look_inside(model, image, caption)
         layer = min(2, len(look.layers) - 1)
         # Fig. 5's point by a measured rule: of the layer's most active channels, the one whose trained map
         # differs most from the untrained D's
-        channel, _ = explore.most_distinct_channel(model, image, layer, [c for c, _ in look.layers[layer]])
-        return look, layer, explore.look_at_channel(model, image, layer, channel)
+        channel, _ = most_distinct_channel(model, image, layer, [c for c, _ in look.layers[layer]])
+        return look, layer, look_at_channel(model, image, layer, channel)
 
     look, layer, channel = model.example(f"inside: {caption}", compute)
     return ExampleLook(source, path, look, layer, channel)
@@ -199,10 +209,10 @@ def example_handler(catalog, parts: InsideParts) -> Callable:
                 clicked = draw_channel(catalog, state, found.layer, found.channel.channel, example=shown)
                 drawn[: len(looked) + len(clicked)] = [*looked, *clicked]
         if nothing_ablated():
-            layer = min(1, len(explore.generator_layer_widths(model)) - 1)
+            layer = min(1, len(generator_layer_widths(model)) - 1)
             text = state.inside_settings.channels
             channels = channels_from(text)
-            result = model.example(f"ablation: {layer} {channels}", lambda: explore.ablate(model, layer, channels))
+            result = model.example(f"ablation: {layer} {channels}", lambda: ablation.ablate(model, layer, channels))
             if nothing_ablated():
                 drawn[-ablation_count:] = draw_ablation(catalog, state, layer, text, "", 0, example=result)
         return tuple(drawn)
@@ -308,7 +318,7 @@ def _discriminator_layout() -> tuple:
             elem_id=f"inside-layer-{layer}",
             elem_classes=["pixelated", "fit-gallery"],
         )
-        for layer in range(explore.INSIDE_LAYERS)
+        for layer in range(INSIDE_LAYERS)
     ]
     channel_title = gr.Markdown("Click a channel above.", elem_id="inside-channel-title")
     gr.Markdown(

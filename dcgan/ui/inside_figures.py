@@ -8,13 +8,29 @@ from __future__ import annotations
 import gradio as gr
 from PIL import Image
 
-from .. import explore
-from ..errors import DcganError
-from ..explore import ChannelLook, InsideLook
-from ..images import gradient_image, upscaled
-from .common import UserError, current_model, named_png, picture, seed_from, shows_user_errors
-from .model_cache import Catalog
-from .session import VisitorState, query_string
+from dcgan.errors import DcganError
+from dcgan.explore.ablation import (
+    Ablation,
+    ablate,
+    ablation_metadata,
+    describe_ablation,
+    describe_forgetting,
+    forget_class,
+    forgetting_metadata,
+)
+from dcgan.explore.inside import (
+    INSIDE_LAYERS,
+    ChannelLook,
+    InsideLook,
+    inside_image,
+    inside_metadata,
+    look_at_channel,
+    look_inside,
+)
+from dcgan.images import gradient_image, upscaled
+from dcgan.ui.common import UserError, current_model, named_png, picture, seed_from, shows_user_errors
+from dcgan.ui.model_cache import Catalog
+from dcgan.ui.session import VisitorState, query_string
 
 
 def layer_galleries(look: InsideLook) -> list[list[tuple[Image.Image, str]]]:
@@ -43,16 +59,16 @@ def draw_look(
     model = current_model(catalog, state)
     seed_number = seed_from(seed_value)
     if look is None:
-        look = explore.look_inside(model, *explore.inside_image(model, source_name, seed_number, path))
+        look = look_inside(model, *inside_image(model, source_name, seed_number, path))
     state.inside = {"source": source_name, "seed": seed_number, "path": path}
     settings = state.inside_settings
     settings.seed, settings.channel = (seed_number if source_name == "generated" else None), None
     galleries = layer_galleries(look)
     updates = [
         gr.update(value=galleries[i], visible=True) if i < len(galleries) else gr.update(visible=False)
-        for i in range(explore.INSIDE_LAYERS)
+        for i in range(INSIDE_LAYERS)
     ]
-    metadata = explore.inside_metadata(model, look)
+    metadata = inside_metadata(model, look)
     stem = f"inside-{model.name}-{look.caption}"
     figures = {
         "image": picture(model, look.image[None], scale=max(1, 192 // model.image_size)),
@@ -84,11 +100,11 @@ def draw_channel(
         channel, caption = example
     else:
         try:
-            image, caption = explore.inside_image(model, stored["source"], stored["seed"], stored["path"])
+            image, caption = inside_image(model, stored["source"], stored["seed"], stored["path"])
         except DcganError:
             message = "the image looked at is gone (uploads are kept for an hour): look inside D again"
             raise UserError(message) from None
-        channel = explore.look_at_channel(model, image, layer, channel_index)
+        channel = look_at_channel(model, image, layer, channel_index)
     state.inside_settings.channel = [layer, channel_index]
     figures = {
         "activation": upscaled(channel.overlay, 192),
@@ -118,16 +134,16 @@ def draw_ablation(
     text: str,
     class_name: str,
     seed_number: int,
-    example: explore.Ablation | None = None,  # already computed (the worked example)
+    example: Ablation | None = None,  # already computed (the worked example)
 ) -> tuple:
     model = current_model(catalog, state)
     if class_name:
-        result = explore.forget_class(model, class_name, layer, seed=seed_number)
-        caption, metadata = explore.describe_forgetting(model, result), explore.forgetting_metadata(model, result)
+        result = forget_class(model, class_name, layer, seed=seed_number)
+        caption, metadata = describe_forgetting(model, result), forgetting_metadata(model, result)
         stem = f"forgetting-{model.name}-{class_name}-layer{layer}-seed{seed_number}"
     else:
-        result = example if example is not None else explore.ablate(model, layer, channels_from(text), seed_number)
-        caption, metadata = explore.describe_ablation(model, result), explore.ablation_metadata(model, result)
+        result = example if example is not None else ablate(model, layer, channels_from(text), seed_number)
+        caption, metadata = describe_ablation(model, result), ablation_metadata(model, result)
         zeroed = "+".join(map(str, result.channels))  # two ablations of one layer differ in their channels
         stem = f"ablation-{model.name}-layer{layer}-ch{zeroed}-seed{seed_number}"
     settings = state.inside_settings

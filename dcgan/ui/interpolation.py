@@ -11,9 +11,9 @@ import gradio as gr
 import plotly.graph_objects as go
 import torch
 
-from ..explore import (
+from dcgan.explore.explorer import Explorer
+from dcgan.explore.interpolation import (
     INTERPOLATION_METHODS,
-    Explorer,
     Interpolation,
     describe_contrast,
     describe_interpolation,
@@ -25,9 +25,9 @@ from ..explore import (
     path_norms,
     typical_norm,
 )
-from ..images import line_chart, save_png
-from ..workload import MAX_INTERPOLATION_ROWS, MAX_INTERPOLATION_STEPS
-from .common import (
+from dcgan.images import line_chart, save_png
+from dcgan.nets.workload import MAX_INTERPOLATION_ROWS, MAX_INTERPOLATION_STEPS
+from dcgan.ui.common import (
     Refresh,
     bounded_int,
     current_model,
@@ -41,7 +41,7 @@ from .common import (
     seed_from,
     show_box,
 )
-from .session import UPDATE_URL_JS, InterpolationState, VisitorState, query_string
+from dcgan.ui.session import UPDATE_URL_JS, InterpolationState, VisitorState, query_string
 
 # The plot's event waits this long in the browser: drawing a plotly figure holds the page's only thread
 # for ~70 ms, which would otherwise delay the strips' images even though they arrived first.

@@ -1,7 +1,7 @@
 """Which models the app offers, and the loaded models every visitor shares.
 
 Module-level on purpose: a generator, its sensitivity ranking and its principal directions are
-the same for every visitor, so each model's Explorer (dcgan/explore.py, which computes them
+the same for every visitor, so each model's Explorer (dcgan/explore/, which computes them
 lazily, once) is kept here, the most recently used MAX_LOADED of them. Only small per-visitor
 choices live in gr.State (see session.py).
 """
@@ -15,14 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..checkpoints import HUB_ID, load_run_config
-from ..classifier import classifier_for
-from ..data import uses_judge
-from ..errors import DcganError
-from ..explore import Explorer, shared_judge
-from ..hosting import HostLimits
-from ..registry import ModelEntry, is_model_folder, list_models
-from ..workload import Workload, check_model_budget
+from dcgan.data.registry import uses_judge
+from dcgan.errors import DcganError
+from dcgan.explore.explorer import Explorer, shared_judge
+from dcgan.nets.workload import Workload, check_model_budget
+from dcgan.quality.classifier import classifier_for
+from dcgan.serve.hosting import HostLimits
+from dcgan.store.model_files import HUB_ID, load_run_config
+from dcgan.store.registry import ModelEntry, is_model_folder, list_models
 
 __all__ = ["Catalog", "check_budget", "get_model", "prepared_model", "shared_judge", "warm"]
 STRANGERS = ("upload", "hub")  # sources whose files a visitor chose: held to the host's per-model budget
@@ -42,7 +42,7 @@ class Catalog:
     runs_dir: Path
     uploads_dir: Path
     extra_models: list[str] = field(default_factory=list)  # --model folders or Hub ids from the command line
-    limits: HostLimits = field(default_factory=HostLimits)  # what the host allows visitors (dcgan/hosting.py)
+    limits: HostLimits = field(default_factory=HostLimits)  # what the host allows visitors (dcgan/serve/hosting.py)
 
     def entries(self) -> list[ModelEntry]:
         """Every model to pick: shipped, then --model folders, then runs, then uploads (read fresh each time)."""
@@ -120,7 +120,7 @@ _loaded_lock = threading.Lock()
 
 
 def check_budget(key: str | Path, limits: HostLimits) -> Workload:
-    """What showing the model at `key` will cost (dcgan/workload.py), from its config.json alone; DcganError
+    """What showing the model at `key` will cost (dcgan/nets/workload.py), from its config.json alone; DcganError
     when that is beyond the host's per-model budget. Nothing is built or run."""
     _, run_config = load_run_config(str(key))
     data = run_config.train.data if run_config.train is not None else ""

@@ -12,16 +12,16 @@ from urllib.parse import quote
 
 import gradio as gr
 
-from ..convert import ACTIVATIONS, NOISES, ImportNeedsOptions, ImportOptions
-from ..errors import DcganError
-from ..explore import Explorer, default_seed
-from ..limits import DENSE_ACTIVATIONS
-from ..registry import import_upload
-from ..uploads import check_upload_fits, owner_key, prune_uploads, record_owner
-from .common import UserError, as_text, public_message
-from .fairness import HEAVY_SLOTS, heavy_turn, visitor_of
-from .model_cache import Catalog, check_budget, get_model
-from .session import VisitorState, apply_query
+from dcgan.errors import DcganError
+from dcgan.explore.explorer import Explorer, default_seed
+from dcgan.interop.convert import ACTIVATIONS, NOISES, ImportNeedsOptions, ImportOptions
+from dcgan.nets.limits import DENSE_ACTIVATIONS
+from dcgan.serve.model_uploads import import_upload
+from dcgan.serve.uploads import check_upload_fits, owner_key, prune_uploads, record_owner
+from dcgan.ui.common import UserError, as_text, public_message
+from dcgan.ui.fairness import HEAVY_SLOTS, heavy_turn, visitor_of
+from dcgan.ui.model_cache import Catalog, check_budget, get_model
+from dcgan.ui.session import VisitorState, apply_query
 
 NO_MODEL_HELP = """
 ### No model yet
@@ -375,6 +375,6 @@ def _import_options(
 
 
 def uploads_default() -> Path:
-    from ..data import cache_dir
+    from dcgan.data.dataset import cache_dir
 
     return cache_dir() / "uploads"

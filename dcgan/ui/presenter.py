@@ -13,7 +13,7 @@ import json
 
 import gradio as gr
 
-from .session import UPDATE_URL_JS, VisitorState, query_string
+from dcgan.ui.session import UPDATE_URL_JS, VisitorState, query_string
 
 PRESENT_CLASS = "dcgan-present"
 

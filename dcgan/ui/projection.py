@@ -12,15 +12,16 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from ..data import load_dataset
-from ..errors import DcganError
-from ..explore import Explorer, model_image
-from ..hosting import openable_data
-from ..images import save_png, to_pil, to_uint8
-from ..latent import ProjectionStep, project_image
-from ..workload import MAX_PROJECTION_STEPS
-from .arithmetic import add_pick
-from .common import (
+from dcgan.data.loading import load_dataset
+from dcgan.errors import DcganError
+from dcgan.explore.explorer import Explorer
+from dcgan.explore.inside import model_image
+from dcgan.images import save_png, to_pil, to_uint8
+from dcgan.nets.latent import ProjectionStep, project_image
+from dcgan.nets.workload import MAX_PROJECTION_STEPS
+from dcgan.serve.hosting import openable_data
+from dcgan.ui.arithmetic import add_pick
+from dcgan.ui.common import (
     Refresh,
     UserError,
     bounded_int,
@@ -32,8 +33,8 @@ from .common import (
     picture,
     shows_user_errors,
 )
-from .fairness import HEAVY_SLOTS, heavy_turn
-from .session import GROUPS, UPDATE_URL_JS, Pick, VisitorState, WalkState
+from dcgan.ui.fairness import HEAVY_SLOTS, heavy_turn
+from dcgan.ui.session import GROUPS, UPDATE_URL_JS, Pick, VisitorState, WalkState
 
 DATASET_SAMPLE = 2000  # images read from the model's dataset when the visitor asks for one
 

@@ -20,7 +20,7 @@ from typing import Any
 import gradio as gr
 from gradio.exceptions import ComponentProcessingError
 
-from .common import UserError, shown_value
+from dcgan.ui.common import UserError, shown_value
 
 # Where Gradio's ComponentProcessingError names the input at fault ("... input component at index 1 ...").
 _INPUT_INDEX = re.compile(r"input component at index (\d+)")

@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from ..errors import DcganError
-from ..explore import WalkState  # the walk's plain data lives in the library; the tabs import it from here
-from ..workload import MAX_INTERPOLATION_ROWS, MAX_INTERPOLATION_STEPS
+from dcgan.errors import DcganError
+from dcgan.explore.walk import WalkState  # the walk's plain data lives in the library; the tabs import it from here
+from dcgan.nets.workload import MAX_INTERPOLATION_ROWS, MAX_INTERPOLATION_STEPS
 
 GROUPS = ("A", "B", "C")
 MAX_PICKS = 3  # exemplars per arithmetic group, as in the paper

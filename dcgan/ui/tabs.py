@@ -14,9 +14,9 @@ from typing import Any
 
 import gradio as gr
 
-from . import arithmetic, inside, interpolation, presenter, projection, training, walk
-from .common import Refresh
-from .model_cache import Catalog
+from dcgan.ui import arithmetic, inside, interpolation, presenter, projection, training, walk
+from dcgan.ui.common import Refresh
+from dcgan.ui.model_cache import Catalog
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The training tab: pick data and the paper's knobs, train in the background, watch the fixed-noise
-grid sharpen and the curves move. One job per server (dcgan/jobs.py), the same for every visitor;
+grid sharpen and the curves move. One job per server (dcgan/serve/jobs.py), the same for every visitor;
 a page refresh finds it again. A finished (or stopped) run is a model the other tabs can pick.
 
 The job belongs to the browser that started it: a random key kept in that browser's localStorage
@@ -24,30 +24,24 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..config import ModelConfig, TrainConfig, knobs
-from ..data import (
-    IMAGE_EXTENSIONS,
-    DatasetSpec,
-    extract_image_zip,
-    load_dataset,
-    registered_datasets,
-    uses_judge,
-    zip_image_members,
-)
-from ..errors import DcganError
-from ..hosting import HostLimits, data_roots, inside_data_roots
-from ..jobs import JobBudget, JobManager, new_owner_key
-from ..speed import describe as describe_speed
-from ..speed import measure
-from ..train import Trainer
-from .common import UserError, animation_output, shows_user_errors
-from .fairness import heavy_turn, visitor_of
-from .model_cache import shared_judge
-from .training_form import ARCHITECTURE_ROWS, FORM, RECIPE_INFO, RECIPES, TRAINING_ROWS, form_knob, place_knobs
-from .training_form import WIDGETS as WIDGETS  # re-exported: tests read the form from here
-from .training_form import widget_spec as widget_spec
-from .training_view import curves, describe, describe_example, example_run, named_run_file
-from .training_view import moving_average as moving_average  # re-exported: tests import it from here
+from dcgan.data.folders import IMAGE_EXTENSIONS, extract_image_zip, zip_image_members
+from dcgan.data.loading import load_dataset
+from dcgan.data.registry import DatasetSpec, registered_datasets, uses_judge
+from dcgan.errors import DcganError
+from dcgan.nets.config import ModelConfig, TrainConfig, knobs
+from dcgan.serve.hosting import HostLimits, data_roots, inside_data_roots
+from dcgan.serve.jobs import JobBudget, JobManager, new_owner_key
+from dcgan.training.speed import describe as describe_speed
+from dcgan.training.speed import measure
+from dcgan.training.trainer import Trainer
+from dcgan.ui.common import UserError, animation_output, shows_user_errors
+from dcgan.ui.fairness import heavy_turn, visitor_of
+from dcgan.ui.model_cache import shared_judge
+from dcgan.ui.training_form import ARCHITECTURE_ROWS, FORM, RECIPE_INFO, RECIPES, TRAINING_ROWS, form_knob, place_knobs
+from dcgan.ui.training_form import WIDGETS as WIDGETS  # re-exported: tests read the form from here
+from dcgan.ui.training_form import widget_spec as widget_spec
+from dcgan.ui.training_view import curves, describe, describe_example, example_run, named_run_file
+from dcgan.ui.training_view import moving_average as moving_average  # re-exported: tests import it from here
 
 MANAGER = JobManager()  # the server's one job
 UPLOAD_LIMIT = "100 MB"

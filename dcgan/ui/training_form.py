@@ -7,12 +7,12 @@ import math
 
 import gradio as gr
 
-from ..config import Knob, ModelConfig, TrainConfig, help_text, knobs
-from .common import UserError, number_from, shown_value
+from dcgan.nets.config import Knob, ModelConfig, TrainConfig, help_text, knobs
+from dcgan.ui.common import UserError, number_from, shown_value
 
 # The form's knobs, in the order of the /train_start API's parameters (its callers pass them by position).
 # Each is a config field: its label, info text, choices and starting value come from the field's
-# declaration in dcgan/config.py.
+# declaration in dcgan/nets/config.py.
 FORM = (
     "family", "image_size", "ngf", "ndf", "upsample", "g_batchnorm", "d_batchnorm", "noise",
     "g_loss", "label_smoothing", "lr_g", "lr_d", "beta1", "batch_size", "epochs", "augment", "ema", "d_augment",

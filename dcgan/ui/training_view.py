@@ -12,9 +12,9 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from ..images import gif_with_comment
-from ..jobs import JobSnapshot, finished_run_snapshot, last_finished_run
-from .common import export_folder, export_stem, named_png
+from dcgan.images import gif_with_comment
+from dcgan.serve.jobs import JobSnapshot, finished_run_snapshot, last_finished_run
+from dcgan.ui.common import export_folder, export_stem, named_png
 
 CURVE_COLOURS = {"loss_d": "#e4572e", "loss_g": "#2e86ab", "d_real": "#4c9f38", "d_fake": "#a23b72"}
 

@@ -9,15 +9,14 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from ..attribute_directions import aligned_pairs, aligned_text, attribute_label, entanglement_markdown
-from ..errors import DcganError
-from ..explore import (
+from dcgan.errors import DcganError
+from dcgan.explore.attributes import aligned_pairs, aligned_text, attribute_label, entanglement_markdown
+from dcgan.explore.explorer import Explorer, default_seed
+from dcgan.explore.walk import (
     STRIP_LENGTH,
     WALK_DIMS,
     WALK_DIRECTIONS,
-    Explorer,
     attribute_names,
-    default_seed,
     dim_limit,
     direction_limit,
     edited_z,
@@ -28,8 +27,8 @@ from ..explore import (
     valid_dims,
     walk_z,
 )
-from ..workload import ENTANGLEMENT_SAMPLES
-from .common import (
+from dcgan.nets.workload import ENTANGLEMENT_SAMPLES
+from dcgan.ui.common import (
     Refresh,
     UserError,
     as_text,
@@ -46,8 +45,8 @@ from .common import (
     show_box,
     signed,
 )
-from .model_cache import Catalog, prepared_model
-from .session import UPDATE_URL_JS, VisitorState, WalkState, apply_query, query_string
+from dcgan.ui.model_cache import Catalog, prepared_model
+from dcgan.ui.session import UPDATE_URL_JS, VisitorState, WalkState, apply_query, query_string
 
 N_DIM_SLIDERS = WALK_DIMS
 N_DIRECTION_SLIDERS = WALK_DIRECTIONS
@@ -55,7 +54,7 @@ N_ATTRIBUTE_SLIDERS = 5  # the faces judge reads 5: woman, glasses, smile, beard
 SLIDER_KINDS = ("dim", "direction", "attribute")
 
 
-# The walk's math (seed_z, walk_z, the limits, strip_images, move_slider, valid_dims) is dcgan/explore.py's.
+# The walk's math (seed_z, walk_z, the limits, strip_images, move_slider, valid_dims) is dcgan/explore/'s.
 
 
 # ---- the fast path for slider moves --------------------------------------------------------------------------

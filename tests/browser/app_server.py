@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from dcgan.checkpoints import save_model_folder
-from dcgan.config import ModelConfig, RunConfig, TrainConfig
-from dcgan.models import Discriminator, Generator
+from dcgan.nets.config import ModelConfig, RunConfig, TrainConfig
+from dcgan.nets.models import Discriminator, Generator
+from dcgan.store.checkpoints import save_model_folder
 
 # Small enough to build and rank in well under a second; nz 16 still gives 8 dimension sliders and 10 directions.
 TINY = ModelConfig(image_size=32, nc=1, nz=16, ngf=8, ndf=8)

@@ -234,7 +234,7 @@ def test_train_tab_shows_the_servers_job_to_a_visitor(page, tmp_path):
     from helpers import blob_images
     from PIL import Image
 
-    from dcgan.jobs import wait_until
+    from dcgan.serve.jobs import wait_until
     from dcgan.ui.training import MANAGER, start_job
 
     folder = tmp_path / "blobs"
@@ -288,7 +288,7 @@ def test_train_tab_owner_starts_and_after_a_reload_still_stops_its_job(page, tmp
     from helpers import blob_images
     from PIL import Image
 
-    from dcgan.jobs import wait_until
+    from dcgan.serve.jobs import wait_until
     from dcgan.ui.training import MANAGER
 
     folder = tmp_path / "data" / "blobs"
