@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 FACES_COUNT = 60_000  # the dataset's size (load_faces' `limit` renders only the first faces)
 FACES_SEED = 0  # the base seed: face i is drawn from a PRNG seeded by (FACES_SEED, i)
 RENDER_VERSION = 1  # bump when the pictures change in a way the package-lock and the lists below do not show
-RENDERER_DIR = Path(__file__).resolve().parents[1] / "scripts" / "faces"
+RENDERER_DIR = Path(__file__).resolve().parents[2] / "scripts" / "faces"
 NODE = "node"  # the node executable, looked up on PATH
 MIN_NODE_MAJOR = 18
 INSTALL_HINT = "install Node.js >= 18 (https://nodejs.org), then run `npm ci --prefix scripts/faces`"

@@ -48,7 +48,7 @@ from dcgan.nets.config import _from_dict, read_json, write_json
 from dcgan.nets.latent import cpu_generator
 from dcgan.store.model_files import load_state_strict, load_tensors, save_tensors
 
-CHECKPOINTS_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+CHECKPOINTS_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 JUDGE_DIR = CHECKPOINTS_DIR / "fashion-mnist-judge"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
