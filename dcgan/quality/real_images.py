@@ -22,7 +22,7 @@ from dcgan.store.model_files import load_tensors, save_tensors
 METRICS_VERSION = 1  # part of every cache key: bump it when a computation changes
 
 
-# ----------------------------------------------------------------------------- evaluate
+# ----------------------------------------------------------------------------- the real images and their statistics
 
 
 @dataclass
