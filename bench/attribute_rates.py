@@ -14,9 +14,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dcgan.attribute_directions import read_attributes  # noqa: E402
-from dcgan.explore import Explorer  # noqa: E402
-from dcgan.latent import sample_noise  # noqa: E402
+from dcgan.explore.attributes import read_attributes  # noqa: E402
+from dcgan.explore.explorer import Explorer  # noqa: E402
+from dcgan.nets.latent import sample_noise  # noqa: E402
 
 
 def main(model: str, n: int) -> None:

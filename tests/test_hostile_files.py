@@ -183,7 +183,7 @@ limit = int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 import torch
 from dcgan.errors import DcganError
-from dcgan.registry import import_upload
+from dcgan.serve.model_uploads import import_upload
 for upload, uploads_dir, control in json.loads(sys.argv[2]):
     result = {}
     start = time.perf_counter()

@@ -245,7 +245,7 @@ def test_long_steps_show_a_progress_bar_in_a_terminal_only(capsys):
     assert capsys.readouterr().err == ""  # not a terminal: no bar
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    code = "from dcgan.metrics import progress\nfor _ in progress(range(4), 'features', 40, 10): pass"
+    code = "from dcgan.quality.feature_spaces import progress\nfor _ in progress(range(4), 'features', 40, 10): pass"
     child = subprocess.Popen([sys.executable, "-c", code], stdout=follower, stderr=follower)
     output, started = b"", time.monotonic()
     while child.poll() is None or select.select([leader], [], [], 0.2)[0]:
