@@ -103,7 +103,7 @@ def test_generate_and_layer_activations_use_the_models_batch(monkeypatch: pytest
     generator = Generator(config).eval()
     seen = []
     generator.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
-    monkeypatch.setattr("dcgan.nets.workload.generator_batch", lambda config, largest: 7)
+    monkeypatch.setattr("dcgan.nets.latent.generator_batch", lambda config, largest: 7)
     generate(generator, torch.randn(20, 16))
     assert seen == [7, 7, 6]
     seen.clear()
@@ -117,7 +117,7 @@ def test_sensitivity_reduced_a_batch_at_a_time_equals_the_whole(monkeypatch: pyt
     torch.manual_seed(0)
     generator = Generator(ModelConfig(image_size=32, nc=1, nz=16, ngf=8, ndf=8)).eval()
     whole = dimension_sensitivity(generator, n=4)
-    monkeypatch.setattr("dcgan.nets.workload.generator_batch", lambda config, largest: 9)  # 2 dims a batch, uneven
+    monkeypatch.setattr("dcgan.nets.latent.generator_batch", lambda config, largest: 9)  # 2 dims a batch, uneven
     assert torch.allclose(dimension_sensitivity(generator, n=4), whole, atol=1e-6)
     # The reference: every dimension moved by hand, one at a time.
     base = torch.randn(4, 16, generator=torch.Generator().manual_seed(0))
