@@ -1,6 +1,6 @@
 """DCGAN Explorer: the browser app. Hugging Face Spaces runs this file.
 
-python app.py                          # http://127.0.0.1:7860, the shipped Fashion-MNIST model
+python app.py                          # http://127.0.0.1:7860, the shipped faces model (faces-64)
 python app.py --model runs/fmnist      # a training run (or any model folder, or a Hub id)
 python app.py --host 0.0.0.0 --share   # reachable from other machines / a public gradio.live link
 """

@@ -123,3 +123,30 @@ def test_the_app_opens_on_the_papers_fashion_model_whatever_the_names(tmp_path):
     )
     catalog = Catalog(tmp_path / "checkpoints", tmp_path / "runs", tmp_path / "uploads")
     assert catalog.default_name() == "fashion-mnist-32"
+
+
+def test_the_app_opens_on_a_shipped_faces_model_before_fashion(tmp_path):
+    """The paper's headline figure is arithmetic on faces: a shipped faces model opens first; --model still wins."""
+    from dcgan.nets.config import ModelConfig, RunConfig, TrainConfig
+    from dcgan.nets.models import Generator
+    from dcgan.store.checkpoints import save_model_folder
+    from dcgan.ui.model_cache import Catalog
+
+    grey, colour = (
+        ModelConfig(image_size=32, nc=1, nz=8, ngf=8, ndf=8),
+        ModelConfig(image_size=32, nc=3, nz=8, ngf=8, ndf=8),
+    )
+    for name, config, data in (
+        ("a-emoji", colour, "emoji"),
+        ("fashion-mnist-32", grey, "fashion-mnist"),
+        ("my-faces", colour, "faces"),
+        ("faces-judge-like", colour, "faces"),  # named like a judge: never the one the app opens on
+    ):
+        save_model_folder(tmp_path / "checkpoints" / name, Generator(config), RunConfig(config, TrainConfig(data=data)))
+    (tmp_path / "checkpoints" / "faces-judge-like").rename(tmp_path / "checkpoints" / "a-faces-judge")
+    catalog = Catalog(tmp_path / "checkpoints", tmp_path / "runs", tmp_path / "uploads")
+    assert catalog.default_name() == "my-faces"
+    first = Catalog(
+        tmp_path / "checkpoints", tmp_path / "runs", tmp_path / "uploads", [str(tmp_path / "checkpoints" / "a-emoji")]
+    )
+    assert first.default_name() == "a-emoji"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dcgan.data.registry import uses_judge
+from dcgan.data.registry import find_dataset
 from dcgan.errors import DcganError
 from dcgan.explore.explorer import Explorer, shared_judge
 from dcgan.nets.workload import Workload, check_model_budget
@@ -27,6 +27,9 @@ from dcgan.store.registry import ModelEntry, is_model_folder, list_models
 __all__ = ["Catalog", "check_budget", "get_model", "prepared_model", "shared_judge", "warm"]
 STRANGERS = ("upload", "hub")  # sources whose files a visitor chose: held to the host's per-model budget
 
+# The datasets whose shipped model the app opens on, in order: the paper's headline figure is arithmetic on faces
+# (glasses, smiles: issue 26); the Fashion-MNIST model shows every other figure.
+OPENS_ON = ("faces", "fashion-mnist")
 MAX_LOADED = 4  # generators kept in memory (uploads by many visitors must not fill the RAM)
 
 
@@ -92,7 +95,8 @@ class Catalog:
         raise DcganError(f"{folder} is not a model folder the app lists")
 
     def default_name(self) -> str | None:
-        """--model first, then a shipped Fashion-MNIST model, then any shipped model, then the newest run."""
+        """--model first, then a shipped model of the first dataset in OPENS_ON (the paper's family first), then
+        any shipped model, then the newest run."""
         entries = self.entries()
         for wanted in self.extra_models:  # --model wins, whatever list it appears in
             for entry in entries:
@@ -101,18 +105,23 @@ class Catalog:
             if HUB_ID.match(wanted) and not Path(wanted).exists():
                 return wanted
         shipped = [e for e in entries if e.source == "shipped"]
-        fashion = [e for e in shipped if "judge" not in e.label and _judged(e)]  # the judge's checkpoint: no run
-        fashion.sort(key=lambda e: load_run_config(e.key)[1].model.family != "paper")  # the paper's model first
-        for group in (fashion, shipped, entries):
+        models = [e for e in shipped if "judge" not in e.label]  # a judge's checkpoint is a classifier, no run
+        for data in OPENS_ON:
+            trained_on_it = [e for e in models if _trained_on(e) == data]
+            trained_on_it.sort(key=lambda e: load_run_config(e.key)[1].model.family != "paper")
+            if trained_on_it:
+                return trained_on_it[0].label
+        for group in (shipped, entries):
             if group:
                 return group[0].label
         return None
 
 
-def _judged(entry: ModelEntry) -> bool:
-    """Whether the model was trained on data the Fashion-MNIST judge reads (its classes name the directions)."""
+def _trained_on(entry: ModelEntry) -> str | None:
+    """The registered dataset a model was trained on (its canonical name), or None (a folder of images)."""
     train = load_run_config(entry.key)[1].train
-    return train is not None and uses_judge(train.data)
+    spec = find_dataset(train.data) if train is not None and train.data else None
+    return spec.name if spec is not None else None
 
 
 _loaded: OrderedDict[str, Explorer] = OrderedDict()
