@@ -170,6 +170,7 @@ def rank_main(rank: int, port: int, data: str, run_dir: str, nan_at: int | None,
         results.put((rank, trainer.step, kinds[-1], sums))
     finally:
         distributed.stop()
+    distributed.leave(0)  # as the CLI's ranks do
 
 
 def run_ranks(data: Path, run_dir: Path, nan_at: int | None = None, **knobs) -> dict:

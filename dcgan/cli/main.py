@@ -68,9 +68,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train in this process, or, launched by torchrun, as one rank of a DDP job (rank 0 reports)."""
     place = distributed.start(args.device.split(":")[0] if args.device else None)
     try:
-        return _train(args, place)
+        code = _train(args, place)
     finally:
         distributed.stop()
+    if place is not None:
+        distributed.leave(code)
+    return code
 
 
 def _train(args: argparse.Namespace, place: distributed.Distributed | None) -> int:
